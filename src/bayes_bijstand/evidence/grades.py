@@ -1,0 +1,294 @@
+"""Evidence grades: what each published row tells us about its sampling error.
+
+The reports rarely print a standard error. For every row we work out the strongest
+statement the printed numbers allow, and never more:
+
+========  =====================================================  ===========================
+grade     printed                                                 measurement model
+========  =====================================================  ===========================
+se        a standard error                                        y ~ N(theta, se^2)
+ci        a confidence interval                                   se = width / (2 z_level)
+p         an exact p-value and the estimate                       se = |y| / z_(p/2)
+counts    group sizes (and the control mean, binary outcome)      design-based binomial se,
+                                                                  times sqrt(1 - R^2) (prior)
+marker    a significance marker (``*``, ``~``, n.s.) + estimate    se latent, interval-censored
+                                                                  by the legend's thresholds
+prose     only a direction and significance in words (seed 003)   censored likelihood on z,
+                                                                  se from the registry's n
+========  =====================================================  ===========================
+
+Two measurement families follow: ``gaussian`` (an estimate on the model scale with a known,
+design-based or latent-but-bounded standard error) and ``z_censored`` (only the sign and an
+interval for the z statistic are known, e.g. prose, or a score outcome whose scale SD is not
+printed). This module is plain pandas/numpy/scipy; the PyMC model consumes its table.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import special, stats
+
+GRADES: tuple[str, ...] = ("se", "ci", "p", "counts", "marker", "prose")
+"""Evidence grades from strongest to weakest."""
+
+BINARY_SCALES = ("proportion", "percent", "log_odds", "odds_ratio")
+DEFAULT_BASE_RATE = 0.25
+"""Base rate used for a design-based SE of a binary outcome when no control mean is printed."""
+
+COMPONENT_ORDER = ("zelf_in_actie", "extra_hulp", "werken_loont", "keuze")
+
+
+@dataclass(frozen=True)
+class ScaleInfo:
+    """The model scale of one outcome: risk difference for binary, SMD for scores."""
+
+    kind: str  # "binary" | "score"
+
+    @property
+    def name(self) -> str:
+        return "risk_difference" if self.kind == "binary" else "smd"
+
+    @property
+    def unit_label(self) -> str:
+        return "percentage points" if self.kind == "binary" else "standard deviations"
+
+    @property
+    def display_factor(self) -> float:
+        return 100.0 if self.kind == "binary" else 1.0
+
+
+def grade_of(row: pd.Series, kind: str, *, sizes_known: bool | None = None) -> str | None:
+    """The strongest evidence grade a row supports (``None`` if it supports none).
+
+    ``sizes_known`` says whether group sizes are available (printed in the row or from the
+    registry); by default only the row's own ``n_treatment``/``n_control`` count.
+    """
+    if sizes_known is None:
+        sizes_known = pd.notna(row.get("n_treatment")) and pd.notna(row.get("n_control"))
+    has_est = pd.notna(row.get("estimate")) or (
+        pd.notna(row.get("treatment_mean")) and pd.notna(row.get("control_mean")))
+    if not has_est:
+        if pd.notna(row.get("direction")) or row.get("significance"):
+            return "prose"
+        return None
+    if pd.notna(row.get("se")):
+        return "se"
+    if pd.notna(row.get("ci_low")) and pd.notna(row.get("ci_high")):
+        return "ci"
+    if pd.notna(row.get("p_value")) and pd.notna(row.get("estimate")) and 0 < row["p_value"] < 1:
+        return "p"
+    if pd.notna(row.get("p_lower")) or pd.notna(row.get("p_upper")):
+        # A marker bounds the SE; group sizes, when printed, give it a design-based prior.
+        return "marker"
+    if kind == "binary" and sizes_known:
+        return "counts"
+    return None
+
+
+def z_of_p(p: float) -> float:
+    """Two-sided p-value to |z| (0 for p = 1, inf for p = 0)."""
+    if p <= 0:
+        return np.inf
+    if p >= 1:
+        return 0.0
+    return float(stats.norm.isf(p / 2))
+
+
+def _scale_value(value: float, scale: str) -> float | None:
+    """A printed binary-outcome number on the risk-difference (0-1) scale, if linear."""
+    if pd.isna(value):
+        return None
+    if scale == "proportion":
+        return float(value)
+    if scale == "percent":
+        return float(value) / 100.0
+    return None
+
+
+def _row_estimate(row: pd.Series, kind: str) -> tuple[float | None, float | None, str]:
+    """(estimate, se-multiplier, conversion note) on the model scale for a binary outcome.
+
+    Returns ``(None, None, why)`` when the row's number cannot be put on the model scale.
+    """
+    scale = row.get("scale", "") or "proportion"
+    est = row.get("estimate")
+    if pd.isna(est) and pd.notna(row.get("treatment_mean")) and pd.notna(row.get("control_mean")):
+        t = _scale_value(row["treatment_mean"], scale)
+        c = _scale_value(row["control_mean"], scale)
+        if t is not None and c is not None:
+            return t - c, 1.0, "difference of printed group means"
+    if scale in ("proportion", "percent"):
+        f = 1.0 if scale == "proportion" else 0.01
+        return float(est) * f, f, ""
+    if scale in ("log_odds", "odds_ratio"):
+        beta = float(est) if scale == "log_odds" else float(np.log(est)) if est > 0 else None
+        p0 = _scale_value(row.get("control_mean"), "percent" if (row.get("control_mean") or 0) > 1 else "proportion")
+        if beta is None or p0 is None or not (0 < p0 < 1):
+            return None, None, "log-odds without a control rate"
+        lo = special.logit(p0)
+        rd = float(special.expit(lo + beta) - p0)
+        deriv = float(special.expit(lo + beta) * (1 - special.expit(lo + beta)))
+        if scale == "odds_ratio":
+            deriv = deriv / float(est)
+        return rd, deriv, f"log-odds converted at control rate {p0:.3f}"
+    return None, None, f"scale '{scale}' is not poolable on the risk-difference scale"
+
+
+def control_rate(row: pd.Series) -> float | None:
+    """The control-group proportion (0-1) of a binary-outcome row, if printed."""
+    cm = row.get("control_mean")
+    if pd.isna(cm):
+        return None
+    scale = row.get("scale", "")
+    v = cm / 100.0 if (scale == "percent" or cm > 1) else cm
+    return float(v) if 0 < v < 1 else None
+
+
+def design_se(n_t: float, n_c: float, kind: str, p: float | None) -> float:
+    """Design-based SE of a difference in proportions (binary) or of an SMD (score)."""
+    if kind == "binary":
+        q = DEFAULT_BASE_RATE if p is None else p
+        return float(np.sqrt(q * (1 - q) * (1 / n_t + 1 / n_c)))
+    return float(np.sqrt(1 / n_t + 1 / n_c))
+
+
+def components_of(arm: str) -> list[str]:
+    """Treatment components in an arm code (``a+b`` -> [a, b])."""
+    return [c for c in arm.split("+") if c]
+
+
+def measurement_table(
+    df: pd.DataFrame,
+    kind: str,
+    *,
+    sizes: dict[tuple[str, str], float] | None = None,
+    control_sizes: dict[str, float] | None = None,
+    takeup: dict[tuple[str, str], float] | None = None,
+) -> pd.DataFrame:
+    """Turn evidence rows of one outcome into the model's measurement table.
+
+    ``sizes[(gemeente, arm)]`` and ``control_sizes[gemeente]`` give group sizes from the
+    registry for rows that print none (prose rows); ``takeup[(gemeente, arm)]`` gives the
+    take-up rate that relates an ITT-of-offer estimate to the per-participant effect.
+    Every input row appears in the output; rows that cannot be used get ``used=False`` and a
+    ``reason``.
+    """
+    sizes = sizes or {}
+    control_sizes = control_sizes or {}
+    takeup = takeup or {}
+    out = []
+    for _, r in df.iterrows():
+        rec: dict[str, object] = {
+            "row_id": r["row_id"], "gemeente": r["gemeente"], "arm": r["arm"],
+            "comparison": r["comparison"] or "vs_control", "estimand": r["estimand"] or "itt",
+            "months": r["months"], "model_variant": r["model_variant"], "source": r["source"],
+            "line": r["line"], "quality": r["quality"] or "ok", "used": True, "reason": "",
+            "y": np.nan, "se": np.nan, "se_design": np.nan, "se_lo": 0.0, "se_hi": np.inf,
+            "z_lo": 0.0, "z_hi": np.inf, "sign": 0, "n_t": np.nan, "n_c": np.nan,
+            "takeup": 1.0, "conversion": "",
+        }
+        n_t = r["n_treatment"] if pd.notna(r["n_treatment"]) else sizes.get((r["gemeente"], r["arm"]))
+        comparator = r.get("comparator") or "control"
+        n_c = r["n_control"] if pd.notna(r["n_control"]) else (
+            control_sizes.get(r["gemeente"]) if comparator == "control"
+            else sizes.get((r["gemeente"], comparator)))
+        if (n_t is None or n_c is None) and pd.notna(r["n_total"]):
+            # Only a total is printed: split it evenly as an approximation (noted).
+            n_t = n_c = float(r["n_total"]) / 2
+            rec["conversion"] = "group sizes approximated as n_total/2"
+        rec["n_t"] = np.nan if n_t is None else float(n_t)
+        rec["n_c"] = np.nan if n_c is None else float(n_c)
+        grade = grade_of(r, kind, sizes_known=bool(np.isfinite(rec["n_t"]) and np.isfinite(rec["n_c"])))
+        rec["grade"] = grade or "none"
+        if r["estimand"] == "itt_offer":
+            rec["takeup"] = float(takeup.get((r["gemeente"], r["arm"]), 1.0))
+        p_ctrl = control_rate(r) if kind == "binary" else None
+        if pd.notna(rec["n_t"]) and pd.notna(rec["n_c"]):
+            rec["se_design"] = design_se(rec["n_t"], rec["n_c"], kind, p_ctrl)
+        if grade is None:
+            rec.update(used=False, reason="no estimate and no uncertainty information")
+            out.append(rec)
+            continue
+        # Bounds on |z| from the significance legend (marker / prose).
+        if pd.notna(r["p_upper"]):
+            rec["z_lo"] = z_of_p(float(r["p_upper"]))
+        if pd.notna(r["p_lower"]):
+            rec["z_hi"] = z_of_p(float(r["p_lower"]))
+        if grade == "prose":
+            rec["family"] = "z_censored"
+            rec["sign"] = int(r["direction"]) if pd.notna(r["direction"]) else 0
+            if np.isnan(rec["se_design"]):
+                rec.update(used=False, reason="prose row without group sizes in the registry")
+            out.append(rec)
+            continue
+        if kind == "binary":
+            y, mult, note = _row_estimate(r, kind)
+            if y is None:
+                rec.update(used=False, reason=note, family="gaussian")
+                out.append(rec)
+                continue
+            rec["y"] = y
+            rec["conversion"] = "; ".join(x for x in (rec["conversion"], note) if x)
+        else:
+            mult = None  # score outcomes: SMD via the z statistic
+            est = float(r["estimate"]) if pd.notna(r["estimate"]) else np.nan
+            rec["sign"] = int(np.sign(est)) if np.isfinite(est) else 0
+        rec["family"] = "gaussian"
+        if kind == "binary":
+            if grade == "se":
+                rec["se"] = float(r["se"]) * mult
+            elif grade == "ci":
+                level = float(r["ci_level"]) if pd.notna(r["ci_level"]) else 0.95
+                zc = stats.norm.isf((1 - level) / 2)
+                rec["se"] = (float(r["ci_high"]) - float(r["ci_low"])) / (2 * zc) * mult
+            elif grade == "p":
+                z = z_of_p(float(r["p_value"]))
+                if z == 0 or rec["y"] == 0:
+                    grade = "marker"
+                    rec["grade"] = grade
+                    rec["z_lo"], rec["z_hi"] = 0.0, np.inf
+                else:
+                    rec["se"] = abs(rec["y"]) / z
+            if grade == "counts":
+                if np.isnan(rec["se_design"]):
+                    rec.update(used=False, reason="counts grade without group sizes")
+            elif grade == "marker":
+                ay = abs(rec["y"])
+                rec["se_lo"] = ay / rec["z_hi"] if np.isfinite(rec["z_hi"]) else 0.0
+                rec["se_hi"] = ay / rec["z_lo"] if rec["z_lo"] > 0 else np.inf
+                if np.isnan(rec["se_design"]) and not (rec["se_lo"] > 0 and np.isfinite(rec["se_hi"])):
+                    rec.update(used=False, reason="marker without group sizes: SE unbounded")
+        else:
+            # Score outcome on an unknown SD: SMD from the z statistic and group sizes.
+            if np.isnan(rec["se_design"]):
+                rec.update(used=False, reason="score outcome without group sizes")
+            elif grade in ("se", "ci", "p"):
+                if grade == "se":
+                    z = float(r["estimate"]) / float(r["se"])
+                elif grade == "ci":
+                    level = float(r["ci_level"]) if pd.notna(r["ci_level"]) else 0.95
+                    se = (float(r["ci_high"]) - float(r["ci_low"])) / (2 * stats.norm.isf((1 - level) / 2))
+                    z = float(r["estimate"]) / se
+                else:
+                    z = np.sign(r["estimate"]) * z_of_p(float(r["p_value"]))
+                rec["y"] = z * rec["se_design"]
+                rec["se"] = rec["se_design"]
+                rec["conversion"] = "SMD = z * sqrt(1/n_t + 1/n_c)"
+            else:
+                rec["family"] = "z_censored"
+                rec["conversion"] = "sign and |z| interval only (scale SD not printed)"
+                if grade == "counts":
+                    rec["grade"] = "marker"
+        out.append(rec)
+    cols = ["row_id", "gemeente", "arm", "comparison", "estimand", "months", "model_variant",
+            "grade", "family", "used", "reason", "y", "se", "se_design", "se_lo", "se_hi",
+            "z_lo", "z_hi", "sign", "n_t", "n_c", "takeup", "conversion", "source", "line", "quality"]
+    table = pd.DataFrame(out)
+    for c in cols:
+        if c not in table:
+            table[c] = np.nan
+    table["family"] = table["family"].fillna("gaussian")
+    return table[cols]

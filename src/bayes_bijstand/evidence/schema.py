@@ -1,0 +1,206 @@
+"""The evidence schema: columns, types, code vocabularies and row validation.
+
+One row is one published result (see ``docs/evidence_schema.md``). Validation turns a table
+of strings (as read by :func:`bayes_bijstand.io.read_table`) into a typed DataFrame and
+raises an :class:`~bayes_bijstand.errors.InputError` naming file, row and field at the first
+problem. Codes outside the vocabulary are allowed in user files (they may bring their own
+studies), but a near-miss of a known code gets a did-you-mean warning.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from ..errors import InputError
+
+ESTIMATE_COLUMNS: tuple[str, ...] = (
+    "gemeente", "arm", "comparison", "comparator", "estimand", "outcome", "outcome_label",
+    "scale", "months", "model_variant", "estimate", "se", "ci_low", "ci_high", "ci_level",
+    "p_value", "significance", "p_lower", "p_upper", "direction", "n_treatment", "n_control",
+    "n_total", "control_mean", "treatment_mean", "source", "line", "provenance", "table",
+    "quality", "notes",
+)
+"""All columns of the evidence table, in file order."""
+
+REQUIRED_USER_COLUMNS: tuple[str, ...] = ("gemeente", "arm", "outcome", "estimate")
+"""The minimum a user file must have (plus one of se / ci / p / significance / counts)."""
+
+FLOAT_COLUMNS: tuple[str, ...] = (
+    "estimate", "se", "ci_low", "ci_high", "ci_level", "p_value", "p_lower", "p_upper",
+    "control_mean", "treatment_mean",
+)
+INT_COLUMNS: tuple[str, ...] = ("months", "direction", "n_treatment", "n_control", "n_total", "line")
+TEXT_COLUMNS: tuple[str, ...] = tuple(
+    c for c in ESTIMATE_COLUMNS if c not in FLOAT_COLUMNS and c not in INT_COLUMNS
+)
+
+KNOWN_ARMS: frozenset[str] = frozenset({
+    "control", "reference", "zelf_in_actie", "extra_hulp", "werken_loont", "keuze",
+    "zelf_in_actie+werken_loont", "extra_hulp+werken_loont", "zelf_in_actie+extra_hulp",
+    "participants", "non_participants", "unspecified",
+})
+COMPARISONS: frozenset[str] = frozenset({
+    "vs_control", "vs_reference", "participants_vs_control", "nonparticipants_vs_control",
+    "arm_vs_arm", "non_randomised", "pre_post",
+})
+ESTIMANDS: frozenset[str] = frozenset({"itt_offer", "itt", "participants", "descriptive"})
+SCALES: frozenset[str] = frozenset({
+    "proportion", "percent", "score", "log_odds", "odds_ratio", "count", "months", "euro",
+    "r2", "smd", "hazard_ratio",
+})
+QUALITIES: frozenset[str] = frozenset({"ok", "suspect_misprint", "inconsistent", "garbled"})
+
+ABSURD = 1e7
+"""Magnitude beyond which a number in an estimates file is taken as a typo."""
+
+
+@dataclass(frozen=True)
+class Vocabulary:
+    """Known codes, used for did-you-mean hints and for checking the shipped data."""
+
+    arms: frozenset[str]
+    outcomes: frozenset[str]
+    gemeenten: frozenset[str]
+
+
+def _parse_float(value: str, decimal: str) -> float:
+    s = value.strip().replace("\u2212", "-").replace("\u2013", "-")
+    if s.endswith("%"):
+        s = s[:-1].strip()
+    if decimal == ",":
+        s = s.replace(".", "").replace(",", ".") if "," in s else s
+    elif "," in s and "." not in s:
+        s = s.replace(",", ".")
+    return float(s)
+
+
+def _near_miss(value: str, known: frozenset[str]) -> str | None:
+    if not value or value in known:
+        return None
+    match = difflib.get_close_matches(value, sorted(known), n=1, cutoff=0.8)
+    return match[0] if match else None
+
+
+def validate_estimates(
+    raw: pd.DataFrame,
+    file: str,
+    *,
+    decimal: str = ".",
+    vocabulary: Vocabulary | None = None,
+    strict_vocabulary: bool = False,
+) -> pd.DataFrame:
+    """Validate and type an estimates table read as strings.
+
+    ``raw.index`` holds spreadsheet line numbers (header = 1) used in error messages.
+    With ``strict_vocabulary`` (the shipped data) every code must be known; otherwise
+    unknown codes pass and near-misses of known codes give a did-you-mean warning.
+    """
+    missing = [c for c in REQUIRED_USER_COLUMNS if c not in raw.columns]
+    if missing:
+        raise InputError(file, f"missing required column(s): {', '.join(missing)}",
+                         field=missing[0])
+    df = raw.copy()
+    for col in ESTIMATE_COLUMNS:
+        if col not in df.columns:
+            df[col] = ""
+    out = pd.DataFrame(index=df.index)
+    for col in TEXT_COLUMNS:
+        out[col] = df[col].fillna("").astype(str).str.strip()
+    for col in FLOAT_COLUMNS + INT_COLUMNS:
+        vals = np.full(len(df), np.nan)
+        for i, (row, cell) in enumerate(zip(df.index, df[col].fillna("").astype(str), strict=True)):
+            cell = cell.strip()
+            if cell == "" or cell.upper() in {"NA", "N/A"}:
+                continue
+            try:
+                v = _parse_float(cell, decimal)
+            except ValueError:
+                raise InputError(file, f"'{cell}' is not a number", row=row, field=col) from None
+            if not math.isfinite(v):
+                raise InputError(file, f"'{cell}' is not a finite number", row=row, field=col)
+            if abs(v) > ABSURD:
+                raise InputError(file, f"{cell} is implausibly large for this column", row=row, field=col)
+            if col in INT_COLUMNS and v != int(v):
+                raise InputError(file, f"'{cell}' must be a whole number", row=row, field=col)
+            vals[i] = v
+        out[col] = vals
+    for col in INT_COLUMNS:
+        out[col] = out[col].astype("Int64")
+    out = out[list(ESTIMATE_COLUMNS)]
+    _check_rows(out, file, vocabulary, strict_vocabulary)
+    return out
+
+
+def _check_rows(df: pd.DataFrame, file: str, vocab: Vocabulary | None, strict: bool) -> None:
+    """Row-level consistency checks; the first failure raises with row and field."""
+    grade_cols = ("se", "ci_low", "p_value", "p_upper", "significance", "direction",
+                  "n_treatment", "control_mean")
+    for row, r in df.iterrows():
+        for col in ("gemeente", "arm", "outcome"):
+            if not r[col]:
+                raise InputError(file, "empty value", row=row, field=col)
+        has_est = not pd.isna(r["estimate"])
+        if not has_est and pd.isna(r["direction"]) and not r["significance"] \
+                and pd.isna(r["treatment_mean"]):
+            raise InputError(file, "row has no estimate, no group means and no direction/significance",
+                             row=row, field="estimate")
+        if not any((not pd.isna(r[c])) if not isinstance(r[c], str) else bool(r[c])
+                   for c in grade_cols):
+            raise InputError(file, "no uncertainty information: give se, ci_low/ci_high, p_value, "
+                             "significance or group sizes", row=row, field="se")
+        if not pd.isna(r["se"]) and r["se"] <= 0:
+            raise InputError(file, f"se must be > 0, got {r['se']:g}", row=row, field="se")
+        lo, hi = r["ci_low"], r["ci_high"]
+        if pd.isna(lo) != pd.isna(hi):
+            raise InputError(file, "ci_low and ci_high must be given together", row=row,
+                             field="ci_high" if pd.isna(hi) else "ci_low")
+        if not pd.isna(lo):
+            if lo > hi:
+                raise InputError(file, f"ci_low {lo:g} > ci_high {hi:g}", row=row, field="ci_low")
+            if has_est and not (lo <= r["estimate"] <= hi):
+                raise InputError(file, f"estimate {r['estimate']:g} lies outside its CI "
+                                 f"[{lo:g}, {hi:g}]", row=row, field="estimate")
+        if not pd.isna(r["ci_level"]) and not (0 < r["ci_level"] < 1):
+            raise InputError(file, f"ci_level must be in (0, 1), got {r['ci_level']:g}", row=row,
+                             field="ci_level")
+        for col in ("p_value", "p_lower", "p_upper"):
+            if not pd.isna(r[col]) and not (0 <= r[col] <= 1):
+                raise InputError(file, f"{col} must be in [0, 1], got {r[col]:g}", row=row, field=col)
+        if not pd.isna(r["p_lower"]) and not pd.isna(r["p_upper"]) and r["p_lower"] >= r["p_upper"]:
+            raise InputError(file, "p_lower must be below p_upper", row=row, field="p_lower")
+        for col in ("n_treatment", "n_control", "n_total"):
+            if not pd.isna(r[col]) and r[col] <= 0:
+                raise InputError(file, f"{col} must be > 0, got {r[col]}", row=row, field=col)
+        if not pd.isna(r["direction"]) and r["direction"] not in (-1, 0, 1):
+            raise InputError(file, "direction must be -1, 0 or 1", row=row, field="direction")
+        if strict:
+            for col, allowed in (("comparison", COMPARISONS), ("estimand", ESTIMANDS),
+                                 ("scale", SCALES), ("quality", QUALITIES)):
+                if r[col] and r[col] not in allowed:
+                    raise InputError(file, f"unknown code '{r[col]}'", row=row, field=col)
+    if vocab is not None:
+        for col, known in (("arm", vocab.arms), ("outcome", vocab.outcomes),
+                           ("gemeente", vocab.gemeenten)):
+            for row, value in df[col].items():
+                for part in value.split("+") if col == "arm" else [value]:
+                    if part in known or value in known:
+                        continue
+                    if strict:
+                        raise InputError(file, f"unknown code '{value}'", row=row, field=col)
+                    hint = _near_miss(part, known)
+                    if hint:
+                        warnings.warn(f"{file}, row {row}, field '{col}': unknown code "
+                                      f"'{part}' - did you mean '{hint}'?", UserWarning, stacklevel=3)
+    key = [c for c in ESTIMATE_COLUMNS if c not in ("notes", "provenance", "quality", "line")]
+    as_text = pd.util.hash_pandas_object(df[key].astype(object), index=False)
+    dup = as_text.duplicated(keep="first")
+    if dup.any():
+        row = dup[dup].index[0]
+        first = as_text[as_text == as_text[row]].index[0]
+        raise InputError(file, f"duplicate of row {first}", row=row, field="estimate")

@@ -1,0 +1,171 @@
+"""File input/output: tolerant table reading, atomic writes and content hashes.
+
+Reading is tolerant of what users' spreadsheets really look like (Dutch Excel exports with
+semicolons and decimal commas, UTF-8 with a byte-order mark, Latin-1), and strict about what
+cannot be right (binary content, an empty file). Every problem is an :class:`InputError` that
+names the file. Writing is atomic: a temporary file in the target directory, flushed and
+then renamed over the target, so an interrupted run never leaves a half-written output.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import hashlib
+import io
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from .errors import InputError
+
+__all__ = [
+    "read_table",
+    "atomic_path",
+    "atomic_write_text",
+    "atomic_write_json",
+    "sha256_file",
+    "sha256_text",
+]
+
+
+def _decode(raw: bytes, path: Path) -> str:
+    if not raw.strip():
+        raise InputError(str(path), "file is empty")
+    if b"\x00" in raw[:8192]:
+        raise InputError(str(path), "file is binary, not a text table (CSV expected)")
+    for enc in ("utf-8-sig", "cp1252", "latin-1"):
+        try:
+            text = raw.decode(enc)
+        except UnicodeDecodeError:
+            continue
+        break
+    else:  # pragma: no cover - latin-1 decodes every byte string
+        raise InputError(str(path), "cannot decode file as UTF-8 or Latin-1")
+    # Control characters other than tab/newline/carriage return mean it is not a text table.
+    bad = sum(1 for ch in text[:8192] if ord(ch) < 32 and ch not in "\t\n\r")
+    if bad > 0:
+        raise InputError(str(path), "file contains binary control characters, not a text table")
+    return text
+
+
+def _sniff_delimiter(header: str) -> str:
+    counts = {d: header.count(d) for d in (",", ";", "\t")}
+    best = max(counts, key=lambda d: counts[d])
+    return best if counts[best] > 0 else ","
+
+
+def read_table(path: str | os.PathLike[str]) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Read a CSV-like table as strings, detecting encoding, delimiter and decimal mark.
+
+    Returns the table (every cell a string, empty cells as ``""``) and a dict of what was
+    detected (``encoding``, ``delimiter``, ``decimal``). Values are converted to numbers by
+    the schema, which knows which columns are numeric and can name the row and field of a
+    bad cell. Parquet files (``.parquet``) are read with pandas and converted to strings.
+    """
+    p = Path(path)
+    if not p.exists():
+        raise InputError(str(p), "file not found")
+    if p.is_dir():
+        raise InputError(str(p), "is a directory, expected a CSV file")
+    if p.suffix.lower() == ".parquet":
+        try:
+            df = pd.read_parquet(p)
+        except Exception as exc:  # noqa: BLE001 - any parquet failure is bad input
+            raise InputError(str(p), f"cannot read Parquet file ({type(exc).__name__})") from None
+        return df.astype("string").fillna("").astype(object), {"format": "parquet"}
+    raw = p.read_bytes()
+    text = _decode(raw, p)
+    lines = text.splitlines()
+    header = next((ln for ln in lines if ln.strip()), "")
+    delim = _sniff_delimiter(header)
+    decimal = "," if delim == ";" else "."
+    try:
+        reader = csv.reader(io.StringIO(text), delimiter=delim)
+        rows = [r for r in reader]
+    except csv.Error as exc:
+        raise InputError(str(p), f"not a valid CSV table ({exc})") from None
+    rows = [r for r in rows if any(c.strip() for c in r)]
+    if not rows:
+        raise InputError(str(p), "file is empty")
+    head = [c.strip() for c in rows[0]]
+    if len(rows) == 1:
+        raise InputError(str(p), "file has a header but no data rows")
+    width = len(head)
+    body = []
+    for i, r in enumerate(rows[1:], start=2):
+        if len(r) > width and any(c.strip() for c in r[width:]):
+            raise InputError(str(p), f"row has {len(r)} cells but the header has {width}", row=i)
+        body.append([c.strip() for c in (r + [""] * width)[:width]])
+    df = pd.DataFrame(body, columns=head, dtype=object)
+    df.index = range(2, len(df) + 2)  # spreadsheet line numbers
+    return df, {"encoding": "detected", "delimiter": delim, "decimal": decimal}
+
+
+@contextlib.contextmanager
+def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield a temporary path beside ``target``; rename it over ``target`` on success.
+
+    On any exception the temporary file is removed and ``target`` is left untouched.
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        with open(tmp_path, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp_path, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            tmp_path.unlink()
+        raise
+
+
+def atomic_write_text(target: str | os.PathLike[str], text: str) -> Path:
+    """Write ``text`` (UTF-8) to ``target`` atomically."""
+    with atomic_path(target) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return Path(target)
+
+
+def atomic_write_json(target: str | os.PathLike[str], obj: Any) -> Path:
+    """Write ``obj`` as pretty, key-sorted JSON atomically (stable bytes for equal input)."""
+    return atomic_write_text(target, json.dumps(obj, indent=2, sort_keys=True, default=_json_default) + "\n")
+
+
+def _json_default(obj: Any) -> Any:
+    import numpy as np
+
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, np.floating):
+        return None if not np.isfinite(obj) else float(obj)
+    if isinstance(obj, np.bool_):
+        return bool(obj)
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+def sha256_file(path: str | os.PathLike[str]) -> str:
+    """Hex SHA-256 of a file's bytes."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def sha256_text(text: str) -> str:
+    """Hex SHA-256 of a string (UTF-8)."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()

@@ -1,0 +1,245 @@
+"""Python API of the summary-level meta-analysis: ``fit_meta(evidence, spec, outcome)``.
+
+Data flows one way: evidence rows -> :func:`~bayes_bijstand.models.selection.select_rows`
+(which rows enter, and why the others do not) -> :func:`~bayes_bijstand.models.summary_level.build_model`
+-> sampling -> diagnostics gate (one retry) -> :class:`MetaResult` with tidy summaries and the
+frequentist twin attached.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import logging
+import warnings
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from . import __version__
+from .constants import CI_PROB
+from .diagnostics import Diagnostics, check
+from .evidence.load import evidence_hash, load_outcomes
+from .frequentist.twin import twin_summary
+from .io import atomic_path, sha256_text
+from .models.selection import select_rows
+from .models.summary_level import MetaData, build_model, prepare
+from .specs import ModelSpec, SamplerSpec
+from .summaries import gemeente_table, i2_table, merge_frequentist, pooled_table
+
+log = logging.getLogger(__name__)
+
+
+def outcome_kind(outcome: str) -> str:
+    """``binary`` or ``score`` for a harmonised outcome code (unknown codes: by the data)."""
+    table = load_outcomes().set_index("outcome")
+    if outcome in table.index:
+        kind = table.loc[outcome, "kind"]
+        return "binary" if kind == "binary" else "score"
+    return "binary"
+
+
+def outcome_label(outcome: str) -> tuple[str, str]:
+    """(English, Dutch) display labels of an outcome code."""
+    table = load_outcomes().set_index("outcome")
+    if outcome in table.index:
+        return str(table.loc[outcome, "label_en"]), str(table.loc[outcome, "label_nl"])
+    return outcome, outcome
+
+
+@dataclass
+class MetaResult:
+    """A fitted summary-level model for one outcome, with everything reported about it."""
+
+    outcome: str
+    kind: str
+    spec: ModelSpec
+    data: MetaData
+    table: pd.DataFrame  # every evidence row of the outcome with used/reason
+    tree: object  # xarray DataTree: posterior, sample_stats, observed_data, ...
+    diagnostics: Diagnostics
+    frequentist: pd.DataFrame
+    evidence_sha256: str
+    pooling: str = "partial"
+    extra: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def posterior(self) -> xr.Dataset:
+        return self.tree["posterior"].to_dataset()  # type: ignore[index]
+
+    @property
+    def display_factor(self) -> float:
+        return 100.0 if self.kind == "binary" else 1.0
+
+    @property
+    def unit(self) -> str:
+        return "percentage points" if self.kind == "binary" else "SD (SMD)"
+
+    def mid(self) -> float:
+        return self.spec.priors(self.kind).mid
+
+    def summary(self, *, ci_prob: float = CI_PROB) -> pd.DataFrame:
+        """Pooled effects with the frequentist columns side by side (model scale)."""
+        pooled = pooled_table(self.posterior, ci_prob=ci_prob, mid=self.mid())
+        out = merge_frequentist(pooled, self.frequentist)
+        out.insert(0, "outcome", self.outcome)
+        out["status"] = self.diagnostics.status
+        out["pooling_mode"] = self.pooling
+        return out
+
+    def gemeenten(self, *, ci_prob: float = CI_PROB) -> pd.DataFrame:
+        """Shrunken gemeente effects beside the published estimates (model scale)."""
+        df = gemeente_table(self.posterior, self.data, ci_prob=ci_prob, mid=self.mid())
+        df.insert(0, "outcome", self.outcome)
+        return df
+
+    def i2(self, *, ci_prob: float = CI_PROB) -> pd.DataFrame:
+        df = i2_table(self.posterior, self.data, ci_prob=ci_prob)
+        df.insert(0, "outcome", self.outcome)
+        return df
+
+    def to_netcdf(self, path: str | Path) -> Path:
+        """Write the DataTree (with the evidence table and provenance attrs) atomically."""
+        tree = self.tree.copy()  # type: ignore[attr-defined]
+        tree.attrs.update(_attrs(self))
+        with atomic_path(path) as tmp:
+            tree.to_netcdf(tmp, engine="h5netcdf", mode="w")
+        return Path(path)
+
+
+def _versions() -> dict[str, str]:
+    import arviz
+    import pymc
+    import pytensor
+
+    out = {"bayes_bijstand": __version__, "pymc": pymc.__version__, "arviz": arviz.__version__,
+           "pytensor": pytensor.__version__, "numpy": np.__version__, "pandas": pd.__version__}
+    with contextlib.suppress(ImportError):
+        import nutpie
+
+        out["nutpie"] = nutpie.__version__
+    return out
+
+
+def _attrs(res: MetaResult) -> dict[str, str]:
+    return {
+        "outcome": res.outcome, "outcome_kind": res.kind, "model_spec_toml": res.spec.source_text,
+        "model_spec_name": res.spec.name, "pooling": res.pooling,
+        "evidence_sha256": res.evidence_sha256, "random_seed": str(res.spec.sampler.random_seed),
+        "versions": json.dumps(_versions(), sort_keys=True),
+        "diagnostics": json.dumps(res.diagnostics.to_dict(), sort_keys=True),
+        "modeling_interface": "bayes_bijstand",
+    }
+
+
+def _sample(model: object, s: SamplerSpec, *, cores: int, progressbar: bool) -> object:
+    import pymc as pm
+
+    kw: dict[str, object] = {}
+    if s.sampler == "nutpie":
+        kw["nuts_sampler"] = "nutpie"
+    with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()) if not progressbar \
+            else contextlib.nullcontext():
+        warnings.simplefilter("ignore")
+        logging.getLogger("pymc").setLevel(logging.ERROR)
+        tree = pm.sample(draws=s.draws, tune=s.tune, chains=s.chains, cores=min(cores, s.chains),
+                         random_seed=s.random_seed, target_accept=s.target_accept, model=model,
+                         progressbar=progressbar, compute_convergence_checks=False, **kw)
+    return tree
+
+
+def _clean(tree: object) -> object:
+    post = tree["posterior"].to_dataset()  # type: ignore[index]
+    drop = [v for v in post.data_vars if v.endswith("_offset") or v.endswith("_raw")
+            or v == "loglik_censored"]
+    tree["posterior"] = post.drop_vars(drop)  # type: ignore[index]
+    return tree
+
+
+def _evidence_group(table: pd.DataFrame) -> xr.Dataset:
+    t = table.reset_index(drop=True).copy()
+    ds = xr.Dataset(coords={"estimate": t["row_id"].astype(str).to_numpy()})
+    for c in t.columns:
+        if c == "row_id":
+            continue
+        col = t[c]
+        if col.dtype == bool:
+            ds[c] = ("estimate", col.to_numpy())
+        elif pd.api.types.is_numeric_dtype(col):
+            ds[c] = ("estimate", pd.to_numeric(col, errors="coerce").astype(float).to_numpy())
+        else:
+            ds[c] = ("estimate", col.astype(object).where(col.notna(), "").astype(str).to_numpy())
+    return ds
+
+
+def fit_meta(
+    evidence: pd.DataFrame,
+    spec: ModelSpec,
+    outcome: str,
+    *,
+    pooling: str | None = None,
+    cores: int = 2,
+    progressbar: bool = False,
+    retry: bool = True,
+    grades: tuple[str, ...] | None = None,
+    prior_predictive: bool = True,
+    posterior_predictive: bool = True,
+) -> MetaResult:
+    """Fit the summary-level model of ``spec`` to one outcome of ``evidence``.
+
+    ``pooling`` overrides the spec's pooling mode (for the no/full-pooling comparison fits);
+    ``grades`` restricts the evidence grades (for the grade-contribution refits).
+    """
+    import pymc as pm
+
+    kind = outcome_kind(outcome)
+    if grades is not None:
+        spec = replace(spec, grades=grades)
+    pooling = pooling or spec.pooling
+    table = select_rows(evidence, outcome, kind, spec)
+    data = prepare(table, outcome, kind, spec)
+    model = build_model(data, spec, pooling=pooling)
+    tree = _sample(model, spec.sampler, cores=cores, progressbar=progressbar)
+    diag = check(tree)
+    if not diag.passed and retry:
+        settings = {"target_accept": 0.99 if spec.sampler.target_accept < 0.99 else 0.995,
+                    "tune": spec.sampler.tune * 2}
+        s2 = replace(spec.sampler, target_accept=settings["target_accept"], tune=int(settings["tune"]))
+        first = diag.problems
+        tree = _sample(model, s2, cores=cores, progressbar=progressbar)
+        diag = check(tree)
+        diag.retried = True
+        diag.retry_settings = settings
+        diag.problems = [f"first attempt: {'; '.join(first)}"] + diag.problems if not diag.passed \
+            else [f"passed on retry (first attempt: {'; '.join(first)})"]
+    with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()):
+        warnings.simplefilter("ignore")
+        if posterior_predictive and "y" in model.named_vars:
+            pp = pm.sample_posterior_predictive(tree, model=model, var_names=["y"],
+                                                random_seed=spec.sampler.random_seed,
+                                                progressbar=False)
+            tree["posterior_predictive"] = pp["posterior_predictive"]
+        if prior_predictive:
+            names = [v for v in ("mu", "tau", "mu_arm", "theta_new", "tau_arm")
+                     if v in model.named_vars]
+            pr = pm.sample_prior_predictive(draws=1000, model=model, var_names=names,
+                                            random_seed=spec.sampler.random_seed)
+            tree["prior"] = pr["prior"]
+    tree = _clean(tree)
+    tree["evidence"] = _evidence_group(table)
+    freq = twin_summary(data.rows, list(data.arms), list(data.components), data.W, ci_prob=CI_PROB)
+    ev_hash = evidence_hash(evidence[evidence["outcome"] == outcome])
+    return MetaResult(outcome=outcome, kind=kind, spec=spec, data=data, table=table, tree=tree,
+                      diagnostics=diag, frequentist=freq, evidence_sha256=ev_hash, pooling=pooling)
+
+
+def fit_key(evidence: pd.DataFrame, spec: ModelSpec, outcome: str, pooling: str,
+            grades: tuple[str, ...] | None = None) -> str:
+    """Content hash of everything that determines a fit (for resuming interrupted runs)."""
+    ev = evidence_hash(evidence[evidence["outcome"] == outcome])
+    return sha256_text("|".join([ev, spec.source_text or repr(spec), outcome, pooling,
+                                 ",".join(grades or spec.grades), repr(spec.sampler), __version__]))[:16]

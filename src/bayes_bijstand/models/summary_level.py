@@ -1,0 +1,270 @@
+r"""The summary-level hierarchical meta-analysis (PyMC), one outcome per model.
+
+Model (``kind = "meta_components"``, ``pooling = "partial"``)::
+
+    beta[g, c]  = mu[c] + (L z[g])[c]          component effect of gemeente g (non-centred)
+    L L^T       = diag(tau) Omega diag(tau),  Omega ~ LKJ(eta)   (correlated across components)
+    theta[g, a] = sum_{c in a} beta[g, c] + gamma[a]             (bundled arms: sum + interaction)
+    gamma[a]    ~ Normal(0, interaction_sd)   for arms with two components, 0 otherwise
+
+``mu``, ``tau`` and ``theta`` are per-participant effects on the model scale (risk difference
+for binary outcomes, standardised mean difference for scores). Each published row i enters
+through its own measurement model (see :mod:`bayes_bijstand.evidence.grades`):
+
+    m_i = pi_i * (theta[g_i, a_i] - theta[g_i, comparator_i]) + b[comparison_i]
+          + (1 - pi_i) * eta[g_i]                     (ITT-of-offer rows only)
+
+where ``pi_i`` is the take-up rate for an ITT-of-offer estimate (Groningen's Zelen design;
+1 otherwise), ``theta[., control] = 0`` and ``b`` is a bias term with a zero-mean prior for
+comparisons that are not randomised contrasts with the control group (reference group,
+participants only, non-randomised), and ``eta[g] ~ Normal(0, offer_spillover_sd)`` relaxes the
+exclusion restriction of the Wald estimator: dividing a Zelen ITT by a 10% take-up multiplies
+any difference among the 90% who declined by nine, so a small common shift among decliners
+(shared by all arms compared with the same control group) is allowed for. Gaussian rows: ``y ~ MvNormal(m, S R S)`` with R from
+:func:`bayes_bijstand.covariance.contrast_correlation` and S the row SEs (known, design-based
+times ``sqrt(1 - R2[g])`` with ``R2 ~ Beta``, or latent and interval-censored by a
+significance marker). Prose rows: the sign and an interval for ``z = y / s`` are observed,
+``z ~ Normal(m / s, 1)`` with ``s`` around the design SE from the registry's group sizes.
+
+``kind = "meta_arms"`` keeps arms as they are (each arm its own component, no interaction).
+``pooling = "full"`` sets ``beta[g] = mu``; ``pooling = "none"`` gives each gemeente its own
+effects with the ``mu`` prior and no pooled mean.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import pymc as pm
+import pytensor.tensor as pt
+
+from ..constants import DIM_ARM, DIM_COMPONENT, DIM_GEMEENTE
+from ..covariance import contrast_correlation
+from ..evidence.grades import COMPONENT_ORDER, components_of
+from ..specs import ModelSpec
+
+_NON_ARMS = ("control", "reference", "participants", "non_participants")
+
+
+@dataclass(frozen=True)
+class MetaData:
+    """Everything the model needs for one outcome, as plain arrays and tables."""
+
+    outcome: str
+    kind: str  # binary | score
+    rows: pd.DataFrame  # used rows of the measurement table
+    gemeenten: tuple[str, ...]
+    components: tuple[str, ...]
+    arms: tuple[str, ...]
+    W: np.ndarray  # arms x components, 0/1
+    bundles: tuple[str, ...]
+    corr: np.ndarray  # gaussian rows x gaussian rows
+    biases: tuple[str, ...]
+    extra: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def gaussian(self) -> pd.DataFrame:
+        return self.rows[self.rows["family"] == "gaussian"]
+
+    @property
+    def censored(self) -> pd.DataFrame:
+        return self.rows[self.rows["family"] == "z_censored"]
+
+
+def prepare(table: pd.DataFrame, outcome: str, kind: str, spec: ModelSpec) -> MetaData:
+    """Index the used rows of a measurement table for the model."""
+    rows = table[table["used"]].reset_index(drop=True)
+    if rows.empty:
+        raise ValueError(f"no usable evidence for outcome '{outcome}'")
+    gemeenten = tuple(dict.fromkeys(rows["gemeente"]))
+    arm_set = [a for a in dict.fromkeys(list(rows["arm"]) + list(rows["comparator"]))
+               if a not in _NON_ARMS]
+    if spec.kind == "meta_components":
+        comps = {c for a in arm_set for c in components_of(a)}
+        components = tuple([c for c in COMPONENT_ORDER if c in comps]
+                           + sorted(comps - set(COMPONENT_ORDER)))
+    else:
+        components = tuple(arm_set)
+    arms = tuple(arm_set)
+    W = np.zeros((len(arms), len(components)))
+    for i, a in enumerate(arms):
+        for c in (components_of(a) if spec.kind == "meta_components" else [a]):
+            W[i, components.index(c)] = 1.0
+    bundles = tuple(a for a in arms if spec.kind == "meta_components" and len(components_of(a)) > 1)
+    gauss = rows[rows["family"] == "gaussian"]
+    corr = contrast_correlation(gauss.reset_index(drop=True), rho_months=spec.rho_months)
+    biases = tuple(sorted(set(rows["comparison"]) & set(spec.bias_sd)))
+    return MetaData(outcome=outcome, kind=kind, rows=rows, gemeenten=gemeenten,
+                    components=components, arms=arms, W=W, bundles=bundles, corr=corr,
+                    biases=biases)
+
+
+def _std_normal_logcdf(x: pt.TensorVariable) -> pt.TensorVariable:
+    return pm.logcdf(pm.Normal.dist(0.0, 1.0), x)
+
+
+def build_model(data: MetaData, spec: ModelSpec, *, pooling: str | None = None) -> pm.Model:
+    """Compile the PyMC model for one outcome (no sampling)."""
+    pooling = pooling or spec.pooling
+    pri = spec.priors(data.kind)
+    G, C, A = len(data.gemeenten), len(data.components), len(data.arms)
+    rows = data.rows
+    coords = {DIM_GEMEENTE: list(data.gemeenten), DIM_COMPONENT: list(data.components),
+              DIM_ARM: list(data.arms), "row": list(rows["row_id"])}
+    if data.bundles:
+        coords["bundle"] = list(data.bundles)
+    if data.biases:
+        coords["bias"] = list(data.biases)
+    with pm.Model(coords=coords) as model:
+        W = pt.as_tensor_variable(data.W)
+        if pooling == "none":
+            beta = pm.Normal("beta", 0.0, float(np.hypot(pri.mu_sd, pri.tau_sd)),
+                             dims=(DIM_GEMEENTE, DIM_COMPONENT))
+        else:
+            mu = pm.Normal("mu", 0.0, pri.mu_sd, dims=DIM_COMPONENT)
+            if pooling == "full":
+                beta = pm.Deterministic("beta", pt.tile(mu[None, :], (G, 1)),
+                                        dims=(DIM_GEMEENTE, DIM_COMPONENT))
+                chol = pt.zeros((C, C))
+            else:
+                if C > 1:
+                    chol, corr, stds = pm.LKJCholeskyCov(
+                        "chol_cov", eta=pri.lkj_eta, n=C,
+                        sd_dist=pm.HalfNormal.dist(pri.tau_sd, shape=C), compute_corr=True,
+                        store_in_trace=False)
+                    pm.Deterministic("tau", stds, dims=DIM_COMPONENT)
+                    model.add_coord("component_b", list(data.components))
+                    pm.Deterministic("corr", corr, dims=(DIM_COMPONENT, "component_b"))
+                else:
+                    tau = pm.HalfNormal("tau", pri.tau_sd, dims=DIM_COMPONENT)
+                    chol = pt.diag(tau)
+                z = pm.Normal("z_offset", 0.0, 1.0, dims=(DIM_GEMEENTE, DIM_COMPONENT))
+                beta = pm.Deterministic("beta", mu[None, :] + z @ chol.T,
+                                        dims=(DIM_GEMEENTE, DIM_COMPONENT))
+        gamma_full = pt.zeros(A)
+        if data.bundles:
+            gamma = pm.Normal("gamma", 0.0, pri.interaction_sd, dims="bundle")
+            idx = np.array([data.arms.index(b) for b in data.bundles])
+            gamma_full = pt.set_subtensor(gamma_full[idx], gamma)
+        theta = pm.Deterministic("theta", beta @ W.T + gamma_full[None, :],
+                                 dims=(DIM_GEMEENTE, DIM_ARM))
+        if pooling != "none":
+            pm.Deterministic("mu_arm", W @ mu + gamma_full, dims=DIM_ARM)
+            if pooling == "partial":
+                z_new = pm.Normal("z_new_offset", 0.0, 1.0, dims=DIM_COMPONENT)
+                beta_new = mu + chol @ z_new
+                pm.Deterministic("theta_new", W @ beta_new + gamma_full, dims=DIM_ARM)
+                sigma = chol @ chol.T
+                pm.Deterministic("tau_arm", pt.sqrt(pt.diag(W @ sigma @ W.T) + 1e-12), dims=DIM_ARM)
+        # Row means.
+        g_idx = np.array([data.gemeenten.index(g) for g in rows["gemeente"]])
+        a_idx = np.array([data.arms.index(a) for a in rows["arm"]])
+        comp = rows["comparator"].to_numpy()
+        c_idx = np.array([data.arms.index(c) if c in data.arms else -1 for c in comp])
+        contrast = theta[g_idx, a_idx] - pt.where(c_idx >= 0, theta[g_idx, np.maximum(c_idx, 0)], 0.0)
+        takeup = rows["takeup"].to_numpy(dtype=float)
+        m = pt.as_tensor_variable(takeup) * contrast
+        offer = (rows["estimand"] == "itt_offer").to_numpy() & (takeup < 1)
+        if offer.any() and spec.offer_spillover_sd > 0:
+            # Zelen designs: the offer may move those who decline it (or the groups of
+            # decliners may differ by chance), shared by all contrasts with one control group.
+            gem = sorted(set(rows.loc[offer, "gemeente"]))
+            model.add_coord("offer_gemeente", gem)
+            eta = pm.Normal("offer_spillover", 0.0, spec.offer_spillover_sd, dims="offer_gemeente")
+            e_idx = np.array([gem.index(g) if o else 0 for g, o in zip(rows["gemeente"], offer, strict=True)])
+            m = m + pt.where(offer, (1 - takeup) * eta[e_idx], 0.0)
+        if data.biases:
+            b = pm.Normal("bias", 0.0, np.array([spec.bias_sd[k] for k in data.biases]), dims="bias")
+            b_full = pt.concatenate([b, pt.zeros(1)])
+            b_idx = np.array([data.biases.index(c) if c in data.biases else len(data.biases)
+                              for c in rows["comparison"]])
+            m = m + b_full[b_idx]
+        _gaussian_likelihood(data, spec, m, model)
+        _censored_likelihood(data, m)
+    return model
+
+
+def _gaussian_likelihood(data: MetaData, spec: ModelSpec, m: pt.TensorVariable,
+                         model: pm.Model) -> None:
+    rows = data.rows
+    gmask = (rows["family"] == "gaussian").to_numpy()
+    if not gmask.any():
+        return
+    g = rows[gmask].reset_index(drop=True)
+    pos = np.flatnonzero(gmask)
+    s = pt.as_tensor_variable(g["se"].to_numpy(dtype=float))
+    counts = (g["grade"] == "counts").to_numpy()
+    if counts.any():
+        gem = sorted(set(g.loc[counts, "gemeente"]))
+        model.add_coord("r2_gemeente", gem)
+        r2 = pm.Beta("r2", spec.r2_alpha, spec.r2_beta, dims="r2_gemeente")
+        gi = np.array([gem.index(x) for x in g.loc[counts, "gemeente"]])
+        s_counts = pt.as_tensor_variable(g.loc[counts, "se_design"].to_numpy(float)) * pt.sqrt(1 - r2[gi])
+        s = pt.set_subtensor(s[np.flatnonzero(counts)], s_counts)
+    marker = (g["grade"] == "marker").to_numpy()
+    if marker.any():
+        mk = g[marker]
+        lo = mk["se_lo"].to_numpy(float)
+        hi = mk["se_hi"].to_numpy(float)
+        design = mk["se_design"].to_numpy(float)
+        r2_mean = spec.r2_alpha / (spec.r2_alpha + spec.r2_beta)
+        center = np.where(np.isfinite(design), design * np.sqrt(1 - r2_mean),
+                          np.where(np.isfinite(hi), np.sqrt(np.maximum(lo, 1e-6) * hi), lo * 1.5))
+        sig = np.where(np.isfinite(design), 0.5, 1.0)
+        model.add_coord("marker_row", list(mk["row_id"]))
+        s_marker = _bounded_lognormal("se_marker", center, sig, lo, hi, dims="marker_row")
+        s = pt.set_subtensor(s[np.flatnonzero(marker)], s_marker)
+    y = g["y"].to_numpy(float)
+    R = data.corr
+    model.add_coord("gaussian_row", list(g["row_id"]))
+    pm.Deterministic("se_row", s, dims="gaussian_row")
+    mg = m[pos]
+    if np.allclose(R, np.eye(len(R))):
+        pm.Normal("y", mu=mg, sigma=s, observed=y, dims="gaussian_row")
+    else:
+        cov = R * pt.outer(s, s)
+        pm.MvNormal("y", mu=mg, cov=cov, observed=y, dims="gaussian_row")
+
+
+def _bounded_lognormal(name: str, center: np.ndarray, sigma: np.ndarray, lo: np.ndarray,
+                       hi: np.ndarray, *, dims: str) -> pt.TensorVariable:
+    """A LogNormal(log center, sigma) variable truncated to [lo, hi] (hi may be inf).
+
+    Written out by hand (unconstrained ``x``, explicit Jacobian) because the interval
+    comes from a significance marker and may exclude the prior centre; PyMC's
+    ``Truncated`` then starts from an invalid point. The truncation's normalising constant
+    is fixed by the data and omitted.
+    """
+    finite = np.isfinite(hi)
+    x = pm.Flat(f"{name}_raw", dims=dims, initval=np.zeros(len(lo)))
+    width = np.where(finite, hi - lo, 1.0)
+    sig_x = pm.math.sigmoid(x)
+    s = pt.where(finite, lo + width * sig_x, lo + pt.exp(x))
+    log_jac = pt.where(finite, np.log(width) + pt.log(sig_x) + pt.log1p(-sig_x), x)
+    logp = pm.logp(pm.LogNormal.dist(mu=np.log(center), sigma=sigma), s)
+    pm.Potential(f"{name}_prior", (logp + log_jac).sum())
+    return pm.Deterministic(name, s, dims=dims)
+
+
+def _censored_likelihood(data: MetaData, m: pt.TensorVariable) -> None:
+    rows = data.rows
+    cmask = (rows["family"] == "z_censored").to_numpy()
+    if not cmask.any():
+        return
+    c = rows[cmask]
+    pos = np.flatnonzero(cmask)
+    pm.modelcontext(None).add_coord("censored_row", list(c["row_id"]))
+    s = pm.LogNormal("se_censored", mu=np.log(c["se_design"].to_numpy(float)), sigma=0.35,
+                     dims="censored_row")
+    e = m[pos] / s
+    zlo = c["z_lo"].to_numpy(float)
+    zhi = np.minimum(c["z_hi"].to_numpy(float), 40.0)
+    lcdf = _std_normal_logcdf
+    pos_ll = pm.math.logdiffexp(lcdf(zhi - e), lcdf(zlo - e))
+    neg_ll = pm.math.logdiffexp(lcdf(-zlo - e), lcdf(-zhi - e))
+    sign = c["sign"].to_numpy(int)
+    ll = pt.where(sign > 0, pos_ll, pt.where(sign < 0, neg_ll, pt.logaddexp(pos_ll, neg_ll)))
+    pm.Deterministic("loglik_censored", ll, dims="censored_row")
+    pm.Potential("censored_z", ll.sum())

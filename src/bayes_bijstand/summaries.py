@@ -1,0 +1,134 @@
+"""Tidy tables computed once from a fitted posterior; plots and reports only read them.
+
+All intervals are equal-tailed with probability ``ci_prob`` (default 90%); columns
+``ci_kind`` and ``ci_prob`` say so in every table. Effects are on the model scale
+(risk difference 0-1 for binary outcomes, SMD for scores); ``display_factor`` converts to
+the unit shown to people (percentage points for binary outcomes).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from .constants import CI_KIND, CI_PROB
+
+
+def _draws(post: object, name: str) -> np.ndarray | None:
+    if name not in post.data_vars:  # type: ignore[attr-defined]
+        return None
+    da = post[name]  # type: ignore[index]
+    return da.stack(sample=("chain", "draw")).transpose(..., "sample").values
+
+
+def describe(draws: np.ndarray, *, ci_prob: float = CI_PROB, mid: float = 0.0) -> dict[str, float]:
+    """Mean, sd, equal-tailed interval and exceedance probabilities of 1-D draws."""
+    a = (1 - ci_prob) / 2
+    return {
+        "mean": float(np.mean(draws)), "sd": float(np.std(draws, ddof=1)),
+        "median": float(np.median(draws)),
+        "ci_low": float(np.quantile(draws, a)), "ci_high": float(np.quantile(draws, 1 - a)),
+        "prob_gt_0": float(np.mean(draws > 0)), "prob_gt_mid": float(np.mean(draws > mid)),
+    }
+
+
+def pooled_table(post: object, *, ci_prob: float = CI_PROB, mid: float = 0.0) -> pd.DataFrame:
+    """Pooled quantities: component ``mu``/``tau``, arm ``mu_arm``/``theta_new``/``tau_arm``,
+    interactions ``gamma`` and ``bias`` terms. One row per parameter x label."""
+    rows = []
+    for name, dim in (("mu", "component"), ("tau", "component"), ("mu_arm", "arm"),
+                      ("theta_new", "arm"), ("tau_arm", "arm"), ("gamma", "bundle"),
+                      ("bias", "bias")):
+        x = _draws(post, name)
+        if x is None:
+            continue
+        labels = list(post[name].coords[dim].values)  # type: ignore[index]
+        for i, lab in enumerate(labels):
+            rows.append({"parameter": name, "label": str(lab), **describe(x[i], ci_prob=ci_prob, mid=mid)})
+    df = pd.DataFrame(rows)
+    df["ci_prob"] = ci_prob
+    df["ci_kind"] = CI_KIND
+    return df
+
+
+def gemeente_table(post: object, data: object, *, ci_prob: float = CI_PROB,
+                   mid: float = 0.0) -> pd.DataFrame:
+    """Shrunken gemeente x arm effects next to the published estimate they came from.
+
+    ``published`` and its interval are on the per-participant model scale (ITT-of-offer
+    estimates divided by take-up); the interval uses the row's SE (known, design-based or,
+    for marker rows, the posterior mean of the latent SE). ``pooling`` is the posterior
+    mean of se^2 / (se^2 + tau_arm^2): 1 means fully pulled to the pooled mean.
+    """
+    theta = _draws(post, "theta")
+    tau_arm = _draws(post, "tau_arm")
+    se_row = _draws(post, "se_row")
+    rows_df = data.rows  # type: ignore[attr-defined]
+    gauss_ids = list(post["se_row"].coords["gaussian_row"].values) if se_row is not None else []  # type: ignore[index]
+    z = float(stats.norm.isf((1 - ci_prob) / 2))
+    out = []
+    for gi, g in enumerate(data.gemeenten):  # type: ignore[attr-defined]
+        for ai, a in enumerate(data.arms):  # type: ignore[attr-defined]
+            used = rows_df[(rows_df["gemeente"] == g) & (rows_df["arm"] == a)]
+            if used.empty:
+                continue
+            r = used.iloc[0]
+            rec = {"gemeente": g, "arm": a, **describe(theta[gi, ai], ci_prob=ci_prob, mid=mid),
+                   "row_id": r["row_id"], "grade": r["grade"], "comparison": r["comparison"],
+                   "months": r["months"], "source": r["source"], "line": r["line"],
+                   "published": np.nan, "published_low": np.nan, "published_high": np.nan,
+                   "pooling": np.nan}
+            if r["family"] == "gaussian" and r["row_id"] in gauss_ids:
+                k = gauss_ids.index(r["row_id"])
+                se = se_row[k] / r["takeup"]
+                est = r["y"] / r["takeup"]
+                se_m = float(np.mean(se))
+                rec.update(published=est, published_low=est - z * se_m, published_high=est + z * se_m)
+                if tau_arm is not None:
+                    rec["pooling"] = float(np.mean(se**2 / (se**2 + tau_arm[ai] ** 2)))
+            out.append(rec)
+    df = pd.DataFrame(out)
+    df["ci_prob"] = ci_prob
+    df["ci_kind"] = CI_KIND
+    return df
+
+
+def i2_table(post: object, data: object, *, ci_prob: float = CI_PROB) -> pd.DataFrame:
+    """I^2 per arm as a posterior: tau_arm^2 / (tau_arm^2 + s^2), with s^2 the typical
+    within-study variance (Higgins-Thompson) of that arm's Gaussian rows."""
+    tau_arm = _draws(post, "tau_arm")
+    se_row = _draws(post, "se_row")
+    if tau_arm is None or se_row is None:
+        return pd.DataFrame(columns=["arm", "mean", "ci_low", "ci_high"])
+    gauss_ids = list(post["se_row"].coords["gaussian_row"].values)  # type: ignore[index]
+    rows = data.rows.set_index("row_id")  # type: ignore[attr-defined]
+    out = []
+    for ai, a in enumerate(data.arms):  # type: ignore[attr-defined]
+        idx = [i for i, rid in enumerate(gauss_ids) if rows.loc[rid, "arm"] == a]
+        if len(idx) < 1:
+            continue
+        take = np.array([rows.loc[gauss_ids[i], "takeup"] for i in idx])[:, None]
+        v = (se_row[idx] / take) ** 2
+        w = 1 / v
+        k = len(idx)
+        s2 = (k - 1) * w.sum(0) / (w.sum(0) ** 2 - (w**2).sum(0)) if k > 1 else v[0]
+        i2 = tau_arm[ai] ** 2 / (tau_arm[ai] ** 2 + s2)
+        d = describe(i2, ci_prob=ci_prob)
+        out.append({"arm": a, "k": k, "mean": d["mean"], "ci_low": d["ci_low"], "ci_high": d["ci_high"]})
+    return pd.DataFrame(out)
+
+
+def merge_frequentist(pooled: pd.DataFrame, freq: pd.DataFrame) -> pd.DataFrame:
+    """Side by side: the Bayesian pooled table with the frequentist columns for ``mu`` and
+    ``mu_arm`` (and the frequentist prediction interval on the ``theta_new`` rows)."""
+    f = freq.copy()
+    pred = f[f["parameter"] == "mu_arm"].copy()
+    pred["parameter"] = "theta_new"
+    pred["freq_estimate"] = pred["freq_estimate"]
+    pred["freq_ci_low"] = pred["freq_pi_low"]
+    pred["freq_ci_high"] = pred["freq_pi_high"]
+    f = pd.concat([f, pred], ignore_index=True)
+    cols = ["parameter", "label", "freq_estimate", "freq_ci_low", "freq_ci_high", "freq_k",
+            "freq_method"]
+    return pooled.merge(f[cols], on=["parameter", "label"], how="left")
