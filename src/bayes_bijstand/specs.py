@@ -40,7 +40,7 @@ class SamplerSpec:
     tune: int = 1000
     chains: int = 4
     target_accept: float = 0.9
-    sampler: str = "pymc"
+    sampler: str = "nutpie"
     random_seed: int = 2017
 
 
@@ -175,7 +175,7 @@ def load_spec(path: str | Path) -> ModelSpec:
     _check_keys(cov, {"r2_alpha", "r2_beta"}, file, "covariate_adjustment.")
     samp = d.get("sampler", {})
     _check_keys(samp, {f.name for f in fields(SamplerSpec)}, file, "sampler.")
-    sampler_name = samp.get("sampler", "pymc")
+    sampler_name = samp.get("sampler", "nutpie")
     if sampler_name not in SAMPLERS:
         raise SpecError(file, f"unknown sampler '{sampler_name}'", key="sampler.sampler")
     sampler = SamplerSpec(

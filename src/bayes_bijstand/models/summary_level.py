@@ -26,6 +26,13 @@ times ``sqrt(1 - R2[g])`` with ``R2 ~ Beta``, or latent and interval-censored by
 significance marker). Prose rows: the sign and an interval for ``z = y / s`` are observed,
 ``z ~ Normal(m / s, 1)`` with ``s`` around the design SE from the registry's group sizes.
 
+The correlation prior is written as independent ``tau[c] ~ HalfNormal(tau_sd)`` and an LKJ
+Cholesky factor through canonical partial correlations (:func:`lkj_corr_cholesky`), the
+same prior as ``pm.LKJCholeskyCov`` in a form that pads to more components.
+:mod:`bayes_bijstand.models.padded` holds the same model with fixed (padded) shapes and
+data containers, compiled once and reused across outcomes; this module is the readable
+reference.
+
 ``kind = "meta_arms"`` keeps arms as they are (each arm its own component, no interaction).
 ``pooling = "full"`` sets ``beta[g] = mu``; ``pooling = "none"`` gives each gemeente its own
 effects with the ``mu`` prior and no pooled mean.
@@ -101,6 +108,43 @@ def prepare(table: pd.DataFrame, outcome: str, kind: str, spec: ModelSpec) -> Me
                     biases=biases)
 
 
+def lkj_cpc_beta(n: int, eta: float) -> np.ndarray:
+    """Beta parameters of the canonical partial correlations of LKJ(eta) in dimension n.
+
+    The CPCs (lower triangle of the Cholesky factor, row-major order of
+    ``np.tril_indices(n, -1)``) are independent, ``(z + 1) / 2 ~ Beta(b, b)`` with
+    ``b = eta + (n - 2 - j) / 2`` for column j (Lewandowski, Kurowicka & Joe 2009).
+    The first k rows only use CPCs of those rows, so with these parameters the leading
+    k x k block of a larger matrix is exactly LKJ(eta) in dimension k.
+    """
+    _, j = np.tril_indices(n, -1)
+    return eta + (n - 2 - j) / 2.0
+
+
+def cpc_cholesky(z: pt.TensorVariable, n: int) -> pt.TensorVariable:
+    """Cholesky factor of a correlation matrix from its canonical partial correlations."""
+    if n == 1:
+        return pt.ones((1, 1))
+    i, j = np.tril_indices(n, -1)
+    Z = pt.set_subtensor(pt.zeros((n, n))[i, j], z)
+    log_rem = pt.log1p(-(Z**2))
+    excl = pt.cumsum(log_rem, axis=1) - log_rem
+    return (Z + pt.eye(n)) * pt.exp(0.5 * excl)
+
+
+def lkj_corr_cholesky(name: str, beta: object, n: int) -> pt.TensorVariable:
+    """An LKJ-distributed correlation Cholesky factor (n x n); ``beta`` from :func:`lkj_cpc_beta`.
+
+    The CPCs get their Beta priors as free variables ``{name}_cpc_raw`` (logit-transformed by
+    PyMC), so the implied prior on the correlation matrix is LKJ(eta); with n = 1 the
+    factor is [[1]].
+    """
+    if n == 1:
+        return pt.ones((1, 1))
+    u = pm.Beta(f"{name}_cpc_raw", beta, beta, shape=n * (n - 1) // 2)
+    return cpc_cholesky(2.0 * u - 1.0, n)
+
+
 def _std_normal_logcdf(x: pt.TensorVariable) -> pt.TensorVariable:
     return pm.logcdf(pm.Normal.dist(0.0, 1.0), x)
 
@@ -129,17 +173,14 @@ def build_model(data: MetaData, spec: ModelSpec, *, pooling: str | None = None) 
                                         dims=(DIM_GEMEENTE, DIM_COMPONENT))
                 chol = pt.zeros((C, C))
             else:
+                # Independent half-normal scales times an LKJ correlation Cholesky factor,
+                # written through canonical partial correlations (see lkj_corr_cholesky).
+                tau = pm.HalfNormal("tau", pri.tau_sd, dims=DIM_COMPONENT)
+                L = lkj_corr_cholesky("corr", lkj_cpc_beta(C, pri.lkj_eta), C)
+                chol = tau[:, None] * L
                 if C > 1:
-                    chol, corr, stds = pm.LKJCholeskyCov(
-                        "chol_cov", eta=pri.lkj_eta, n=C,
-                        sd_dist=pm.HalfNormal.dist(pri.tau_sd, shape=C), compute_corr=True,
-                        store_in_trace=False)
-                    pm.Deterministic("tau", stds, dims=DIM_COMPONENT)
                     model.add_coord("component_b", list(data.components))
-                    pm.Deterministic("corr", corr, dims=(DIM_COMPONENT, "component_b"))
-                else:
-                    tau = pm.HalfNormal("tau", pri.tau_sd, dims=DIM_COMPONENT)
-                    chol = pt.diag(tau)
+                    pm.Deterministic("corr", L @ L.T, dims=(DIM_COMPONENT, "component_b"))
                 z = pm.Normal("z_offset", 0.0, 1.0, dims=(DIM_GEMEENTE, DIM_COMPONENT))
                 beta = pm.Deterministic("beta", mu[None, :] + z @ chol.T,
                                         dims=(DIM_GEMEENTE, DIM_COMPONENT))

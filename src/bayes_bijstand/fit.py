@@ -1,0 +1,210 @@
+"""``python -m bayes_bijstand.fit``: pool the experiments across municipalities.
+
+Flags -> a validated :class:`FitOptions` -> library calls (:func:`bayes_bijstand.meta.fit_meta`)
+-> outputs written atomically into ``--out`` (default ``posterior/``). This module is the only
+one that knows about argv, exit codes and progress bars.
+
+Exit codes: 0 all reported fits passed diagnostics; 1 a fit failed diagnostics (unless
+``--allow-warnings``); 2 bad input (one line on stderr naming file, row and field).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import BayesBijstandError, InputError, SpecError
+
+HEADLINE = ("work_gt8h", "work_gt12h", "social_trust")
+
+EPILOG = """examples:
+  python -m bayes_bijstand.fit --all-gemeenten
+  python -m bayes_bijstand.fit --outcome work_gt12h --gemeente groningen nijmegen utrecht
+  python -m bayes_bijstand.fit --estimates my_estimates.csv --out results/
+  python -m bayes_bijstand.fit --model models/meta_arms.toml --draws 2000
+  python -m bayes_bijstand.fit --microdata synthetic.csv --formula "work_gt12h_m24 ~ arm + (arm | gemeente) + (1 | gemeente:coach)"
+
+outputs (in --out): summary.json, summary.csv, summary.md, gemeenten.csv, evidence_used.csv,
+diagnostics.csv, fits/<outcome>.nc (ArviZ DataTree), figures/, report.html
+"""
+
+
+@dataclass
+class FitOptions:
+    """Validated command-line options."""
+
+    all_gemeenten: bool = False
+    gemeenten: tuple[str, ...] = ()
+    outcomes: tuple[str, ...] = ()
+    arms: tuple[str, ...] = ()
+    model: Path | None = None
+    estimates: Path | None = None
+    microdata: Path | None = None
+    formula: str | None = None
+    family: str = "bernoulli"
+    out: Path = Path("posterior")
+    draws: int | None = None
+    tune: int | None = None
+    chains: int | None = None
+    seed: int | None = None
+    sampler: str | None = None
+    allow_warnings: bool = False
+    compare_pooling: str = "headline"
+    contributions: str = "headline"
+    plots: bool = True
+    report: bool = True
+    resume: bool = True
+    executor: str = "local"
+    scheduler: str | None = None
+    workers: int = 2
+    quiet: bool = False
+    min_gemeenten: int = 2
+    extra: dict[str, object] = field(default_factory=dict)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m bayes_bijstand.fit",
+        description="Fit hierarchical Bayesian meta-analyses of the Dutch bijstand experiments "
+                    "(and their frequentist twins), check diagnostics, and write tables, "
+                    "figures and an HTML report.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sel = p.add_argument_group("what to fit")
+    sel.add_argument("--all-gemeenten", action="store_true",
+                     help="fit every outcome with evidence from at least two municipalities")
+    sel.add_argument("--gemeente", nargs="+", default=[], metavar="G",
+                     help="only these municipalities (codes, e.g. groningen nijmegen)")
+    sel.add_argument("--outcome", nargs="+", default=[], metavar="O",
+                     help="only these outcomes (e.g. work_gt12h social_trust); any outcome with "
+                          "evidence, even from one municipality")
+    sel.add_argument("--arm", nargs="+", default=[], metavar="A",
+                     help="only rows of these arms (e.g. zelf_in_actie extra_hulp+werken_loont)")
+    sel.add_argument("--model", type=Path, metavar="SPEC",
+                     help="model specification TOML (default: models/meta_components.toml)")
+    sel.add_argument("--estimates", type=Path, metavar="FILE",
+                     help="your own estimates CSV/Parquet in the evidence schema instead of the "
+                          "shipped evidence")
+    sel.add_argument("--microdata", type=Path, metavar="FILE",
+                     help="person-level data (see docs/person_level.md): fit a bambi model")
+    sel.add_argument("--formula", help="bambi formula for --microdata")
+    sel.add_argument("--family", default="bernoulli", choices=["bernoulli", "gaussian"],
+                     help="likelihood for --microdata (default: bernoulli)")
+    samp = p.add_argument_group("sampler (override the spec)")
+    samp.add_argument("--draws", type=int)
+    samp.add_argument("--tune", type=int)
+    samp.add_argument("--chains", type=int)
+    samp.add_argument("--seed", type=int, help="random seed (same seed, same summary.json)")
+    samp.add_argument("--sampler", choices=["nutpie", "pymc"])
+    out = p.add_argument_group("output")
+    out.add_argument("--out", type=Path, default=Path("posterior"), metavar="DIR",
+                     help="output directory (default: posterior/)")
+    out.add_argument("--allow-warnings", action="store_true",
+                     help="exit 0 even if a fit fails diagnostics (it is still reported as failed)")
+    out.add_argument("--compare-pooling", choices=["headline", "all", "none"], default="headline",
+                     help="also fit no-pooling and full-pooling versions (default: headline "
+                          f"outcomes {', '.join(HEADLINE)})")
+    out.add_argument("--contributions", choices=["headline", "all", "none"], default="headline",
+                     help="refit without each evidence grade to show what it contributed")
+    out.add_argument("--no-plots", action="store_true", help="skip figures")
+    out.add_argument("--no-report", action="store_true", help="skip report.html")
+    out.add_argument("--no-resume", action="store_true",
+                     help="refit even when a fit with identical inputs is already in --out")
+    out.add_argument("--quiet", action="store_true", help="no progress bar")
+    run = p.add_argument_group("execution")
+    run.add_argument("--executor", choices=["local", "dask"], default="local",
+                     help="run independent fits locally (default) or on Dask")
+    run.add_argument("--scheduler", metavar="ADDRESS",
+                     help="Dask scheduler address (default: start a LocalCluster)")
+    run.add_argument("--workers", type=int, default=2, help="Dask LocalCluster workers (default 2)")
+    return p
+
+
+def parse_options(argv: list[str] | None = None) -> FitOptions:
+    """Parse and validate argv; raises SystemExit(2) with a usage message on misuse."""
+    parser = build_parser()
+    a = parser.parse_args(argv)
+    if not (a.all_gemeenten or a.outcome or a.gemeente or a.estimates or a.microdata):
+        parser.error("say what to fit: --all-gemeenten, --outcome, --gemeente, --estimates or "
+                     "--microdata")
+    for name in ("draws", "tune", "chains"):
+        v = getattr(a, name)
+        if v is not None and v < 1:
+            parser.error(f"--{name} must be a positive integer")
+    return FitOptions(
+        all_gemeenten=a.all_gemeenten, gemeenten=tuple(a.gemeente), outcomes=tuple(a.outcome),
+        arms=tuple(a.arm), model=a.model, estimates=a.estimates, microdata=a.microdata,
+        formula=a.formula, family=a.family, out=a.out, draws=a.draws, tune=a.tune,
+        chains=a.chains, seed=a.seed, sampler=a.sampler, allow_warnings=a.allow_warnings,
+        compare_pooling=a.compare_pooling, contributions=a.contributions,
+        plots=not a.no_plots, report=not a.no_report, resume=not a.no_resume,
+        executor=a.executor, scheduler=a.scheduler, workers=a.workers, quiet=a.quiet)
+
+
+def _progress(total: int, quiet: bool, desc: str):  # noqa: ANN202 - tqdm or a stub
+    if quiet:
+        class _Nop:
+            def update(self, n: int = 1) -> None: ...
+            def set_postfix_str(self, s: str) -> None: ...
+            def close(self) -> None: ...
+        return _Nop()
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, unit="fit", file=sys.stderr, dynamic_ncols=True)
+
+
+def run(opts: FitOptions) -> int:
+    """Run the fits described by ``opts``; returns the process exit code."""
+    if opts.microdata is not None:
+        from .person_cli import run_person
+
+        return run_person(opts)
+    from .pipeline import plan_fits, run_plan
+
+    plan = plan_fits(opts)
+    bar = _progress(len(plan.jobs), opts.quiet, "fitting")
+    summary = run_plan(plan, opts, progress=bar)
+    bar.close()
+    failed = [k for k, v in summary["fits"].items() if v["status"] != "passed"]
+    out = opts.out
+    print(f"wrote {out / 'summary.json'} ({len(summary['fits'])} fits"
+          f"{', ' + str(len(failed)) + ' FAILED diagnostics' if failed else ', all passed diagnostics'})")
+    if (out / "report.html").exists():
+        print(f"report: {out / 'report.html'}")
+    if failed:
+        print("FAILED diagnostics (excluded from pooled summaries): " + ", ".join(failed),
+              file=sys.stderr)
+        return 0 if opts.allow_warnings else 1
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: one-line errors for bad input, exit code 2, never a traceback."""
+    os.environ.setdefault("PYTENSOR_FLAGS", "")
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    try:
+        opts = parse_options(argv)
+        t0 = time.perf_counter()
+        code = run(opts)
+        if not opts.quiet:
+            print(f"done in {time.perf_counter() - t0:.0f} s")
+        return code
+    except (InputError, SpecError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except BayesBijstandError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: completed fits are kept; rerun to resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

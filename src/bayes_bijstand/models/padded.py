@@ -1,0 +1,499 @@
+r"""The summary-level model with fixed (padded) shapes, compiled once and reused.
+
+:func:`bayes_bijstand.models.summary_level.build_model` builds a model whose shapes follow
+the outcome (gemeenten, components, arms, rows), so every outcome costs a fresh nutpie/numba
+compilation (~30 s) for ~2 s of sampling. Here the same statistical model is written with
+every per-outcome quantity in a ``pm.Data`` container of a fixed, padded shape
+(:class:`PadSizes`); :func:`compiled_model` compiles it once per (pooling, sizes) and
+:func:`sample_padded` swaps each outcome's arrays in with ``CompiledPyMCModel.with_data``.
+
+Padding keeps the posterior of the real quantities unchanged:
+
+* gemeenten, components, arms and bias terms are slots; an outcome fills the first ones
+  (the priors are exchangeable, so the order does not matter) and the others are
+  prior-only (no row refers to them, ``W`` has zero columns for unused components);
+* the LKJ prior is written through canonical partial correlations with the Beta
+  parameters of LKJ(eta) in the outcome's own dimension for the used block
+  (:func:`~bayes_bijstand.models.summary_level.lkj_cpc_beta`), so the used components
+  have exactly the reference prior;
+* padded rows have mean 0, SE 1, y 0 and an identity block in the correlation matrix: a
+  constant likelihood. Every per-row latent (the marker SE, the prose SE) has a proper
+  prior on rows that do not use it, so the posterior stays proper;
+* scale parameters are written as ``scale * raw`` with unit-scale raw variables, so the
+  compiled initial point does not depend on the data.
+
+Outputs carry the real coordinates (padded slots sliced away) and the variable names and
+dims of the reference model. Prior and posterior predictive draws are computed in numpy.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import time
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import pymc as pm
+import pytensor.tensor as pt
+import xarray as xr
+
+from ..constants import DIM_ARM, DIM_COMPONENT, DIM_GEMEENTE
+from ..specs import ModelSpec, SamplerSpec
+from .summary_level import MetaData, cpc_cholesky, lkj_cpc_beta
+
+log = logging.getLogger(__name__)
+
+CENSORED_SE_SD = 0.35
+"""Log-scale SD of the prose-row SE around the design SE (as in the reference model)."""
+
+
+@dataclass(frozen=True)
+class PadSizes:
+    """Padded dimension sizes of one compiled model."""
+
+    gemeente: int = 12
+    component: int = 6
+    arm: int = 8
+    row: int = 32
+    bias: int = 4
+
+
+def _round_up(n: int, step: int) -> int:
+    return int(-(-n // step) * step)
+
+
+def choose_sizes(data: MetaData, spec: ModelSpec, base: PadSizes | None = None) -> PadSizes:
+    """The default padding, grown (in steps, so that few sizes occur) where an outcome needs more."""
+    if base is None:
+        base = PadSizes(component=6, arm=8) if spec.kind == "meta_components" else \
+            PadSizes(component=8, arm=8)
+    need = {"gemeente": len(data.gemeenten), "component": len(data.components),
+            "arm": len(data.arms), "row": len(data.rows), "bias": len(data.biases)}
+    steps = {"gemeente": 4, "component": 2, "arm": 2, "row": 16, "bias": 2}
+    new = {k: max(getattr(base, k), _round_up(v, steps[k])) for k, v in need.items()}
+    return PadSizes(**new)
+
+
+# --------------------------------------------------------------------------------------
+# Data arrays
+# --------------------------------------------------------------------------------------
+
+
+def padded_arrays(data: MetaData, spec: ModelSpec, sizes: PadSizes, *,
+                  pooling: str) -> dict[str, np.ndarray]:
+    """Every ``pm.Data`` array of the padded model for one outcome."""
+    G, C, A, R, B = sizes.gemeente, sizes.component, sizes.arm, sizes.row, sizes.bias
+    g_n, c_n, a_n, r_n, b_n = (len(data.gemeenten), len(data.components), len(data.arms),
+                               len(data.rows), len(data.biases))
+    if g_n > G or c_n > C or a_n > A or r_n > R or b_n > B:
+        raise ValueError(f"outcome '{data.outcome}' does not fit the padding {sizes}")
+    pri = spec.priors(data.kind)
+    rows = data.rows
+    out: dict[str, np.ndarray] = {}
+    # Structure.
+    W = np.zeros((A, C))
+    W[:a_n, :c_n] = data.W
+    out["d_W"] = W
+    bundle = np.zeros(A)
+    for b in data.bundles:
+        bundle[data.arms.index(b)] = 1.0
+    out["d_bundle"] = bundle
+    # LKJ: the used block gets LKJ(eta) in its own dimension; padded rows any proper prior.
+    cpc = lkj_cpc_beta(C, pri.lkj_eta)
+    if c_n > 1:
+        i_c, _ = np.tril_indices(C, -1)
+        cpc[i_c < c_n] = lkj_cpc_beta(c_n, pri.lkj_eta)
+    out["d_cpc_beta"] = cpc
+    # Prior scales.
+    out["d_mu_sd"] = np.asarray(pri.mu_sd, dtype=float)
+    out["d_tau_sd"] = np.asarray(pri.tau_sd, dtype=float)
+    out["d_beta_sd"] = np.asarray(float(np.hypot(pri.mu_sd, pri.tau_sd)))
+    out["d_interaction_sd"] = np.asarray(pri.interaction_sd, dtype=float)
+    bias_sd = np.ones(B)
+    bias_sd[:b_n] = [spec.bias_sd[k] for k in data.biases]
+    out["d_bias_sd"] = bias_sd
+    spill = float(spec.offer_spillover_sd)
+    out["d_spill_sd"] = np.asarray(spill if spill > 0 else 1.0)
+    out["d_r2_a"] = np.asarray(spec.r2_alpha, dtype=float)
+    out["d_r2_b"] = np.asarray(spec.r2_beta, dtype=float)
+    # Rows.
+    fam = rows["family"].to_numpy()
+    grade = rows["grade"].to_numpy()
+    gauss = fam == "gaussian"
+    cens = fam == "z_censored"
+    known = gauss & np.isin(grade, ["se", "ci", "p"])
+    counts = gauss & (grade == "counts")
+    marker = gauss & (grade == "marker")
+
+    def pad(x: np.ndarray, fill: float, dtype: type = float) -> np.ndarray:
+        a = np.full(R, fill, dtype=dtype)
+        a[:r_n] = x
+        return a
+
+    out["d_mask"] = pad(np.ones(r_n), 0.0)
+    out["d_gauss"] = pad(gauss.astype(float), 0.0)
+    out["d_cens"] = pad(cens.astype(float), 0.0)
+    out["d_known"] = pad(known.astype(float), 0.0)
+    out["d_counts"] = pad(counts.astype(float), 0.0)
+    out["d_marker"] = pad(marker.astype(float), 0.0)
+    out["d_n_gauss"] = np.asarray(float(gauss.sum()))
+    y = rows["y"].to_numpy(float)
+    out["d_y"] = pad(np.where(gauss, y, 0.0), 0.0)
+    se = rows["se"].to_numpy(float)
+    out["d_se"] = pad(np.where(known, se, 0.0), 0.0)
+    design = rows["se_design"].to_numpy(float)
+    out["d_se_design"] = pad(np.where(counts, design, 1.0), 1.0)
+    # Marker rows: SE ~ LogNormal(log centre, sig) truncated to [lo, hi].
+    lo = rows["se_lo"].to_numpy(float)
+    hi = rows["se_hi"].to_numpy(float)
+    r2_mean = spec.r2_alpha / (spec.r2_alpha + spec.r2_beta)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        center = np.where(np.isfinite(design), design * np.sqrt(1 - r2_mean),
+                          np.where(np.isfinite(hi), np.sqrt(np.maximum(lo, 1e-6) * hi), lo * 1.5))
+    sig = np.where(np.isfinite(design), 0.5, 1.0)
+    finite = np.isfinite(hi)
+    out["d_mk_lo"] = pad(np.where(marker, lo, 0.0), 0.0)
+    out["d_mk_width"] = pad(np.where(marker & finite, hi - lo, 1.0), 1.0)
+    out["d_mk_finite"] = pad(np.where(marker, finite, True).astype(float), 1.0)
+    out["d_mk_logc"] = pad(np.where(marker, np.log(np.where(marker, center, 1.0)), 0.0), 0.0)
+    out["d_mk_sig"] = pad(np.where(marker, sig, 1.0), 1.0)
+    # Prose rows.
+    out["d_cens_mu"] = pad(np.where(cens, np.log(np.where(cens, design, 1.0)), 0.0), 0.0)
+    out["d_z_lo"] = pad(np.where(cens, rows["z_lo"].to_numpy(float), 0.0), 0.0)
+    out["d_z_hi"] = pad(np.where(cens, np.minimum(rows["z_hi"].to_numpy(float), 40.0), 1.0), 1.0)
+    out["d_sign"] = pad(np.where(cens, rows["sign"].to_numpy(int), 1), 1, int)
+    # Indices.
+    takeup = rows["takeup"].to_numpy(float)
+    out["d_takeup"] = pad(takeup, 1.0)
+    offer = (rows["estimand"] == "itt_offer").to_numpy() & (takeup < 1) & (spill > 0)
+    out["d_offer"] = pad(np.where(offer, 1.0 - takeup, 0.0), 0.0)
+    out["d_g_idx"] = pad(np.array([data.gemeenten.index(g) for g in rows["gemeente"]]), 0, int)
+    out["d_a_idx"] = pad(np.array([data.arms.index(a) for a in rows["arm"]]), 0, int)
+    c_idx = np.array([data.arms.index(c) if c in data.arms else -1 for c in rows["comparator"]])
+    out["d_c_idx"] = pad(np.maximum(c_idx, 0), 0, int)
+    out["d_has_c"] = pad((c_idx >= 0).astype(float), 0.0)
+    out["d_b_idx"] = pad(np.array([data.biases.index(c) if c in data.biases else B
+                                   for c in rows["comparison"]]), B, int)
+    # Correlation of the Gaussian rows: whitening matrix L^-1 (identity elsewhere).
+    Rm = np.eye(R)
+    gpos = np.flatnonzero(gauss)
+    if len(gpos):
+        Rm[np.ix_(gpos, gpos)] = data.corr
+    L = np.linalg.cholesky(Rm)
+    out["d_L_inv"] = np.linalg.solve(L, np.eye(R))
+    out["d_logdet_L"] = np.asarray(float(np.log(np.diag(L)).sum()))
+    del pooling  # the arrays are the same for every pooling mode
+    return out
+
+
+def blank_arrays(sizes: PadSizes) -> dict[str, np.ndarray]:
+    """Valid placeholder arrays (no rows) used to build the model before any outcome."""
+    rows = pd.DataFrame({c: pd.Series(dtype=float) for c in (
+        "y", "se", "se_design", "se_lo", "se_hi", "z_lo", "z_hi", "takeup")})
+    for c in ("family", "grade", "estimand", "gemeente", "arm", "comparator", "comparison"):
+        rows[c] = pd.Series(dtype=object)
+    rows["sign"] = pd.Series(dtype=int)
+    data = MetaData(outcome="blank", kind="binary", rows=rows, gemeenten=(), components=(),
+                    arms=(), W=np.zeros((0, 0)), bundles=(), corr=np.zeros((0, 0)), biases=())
+    return padded_arrays(data, ModelSpec(name="blank"), sizes, pooling="partial")
+
+
+# --------------------------------------------------------------------------------------
+# Model
+# --------------------------------------------------------------------------------------
+
+#: Variables stored per draw (padded); :func:`to_real_posterior` slices them.
+STORED = ("mu", "tau", "corr", "mu_arm", "theta_new", "tau_arm", "theta", "beta", "gamma",
+          "bias", "se_row", "se_marker", "se_censored", "offer_spillover", "r2", "row_mean")
+
+
+def build_padded_model(sizes: PadSizes, pooling: str) -> pm.Model:
+    """The padded PyMC model (placeholder data; swap it with :func:`padded_arrays`)."""
+    G, C, A, R, B = sizes.gemeente, sizes.component, sizes.arm, sizes.row, sizes.bias
+    coords = {"g_slot": range(G), "c_slot": range(C), "a_slot": range(A), "r_slot": range(R),
+              "b_slot": range(B)}
+    arrays = blank_arrays(sizes)
+    with pm.Model(coords=coords) as model:
+        d = {k: pm.Data(k, v) for k, v in arrays.items()}
+        W = d["d_W"]
+        if pooling == "none":
+            beta_raw = pm.Normal("beta_raw", 0.0, 1.0, dims=("g_slot", "c_slot"))
+            beta = pm.Deterministic("beta", d["d_beta_sd"] * beta_raw, dims=("g_slot", "c_slot"))
+        else:
+            mu_raw = pm.Normal("mu_raw", 0.0, 1.0, dims="c_slot")
+            mu = pm.Deterministic("mu", d["d_mu_sd"] * mu_raw, dims="c_slot")
+            if pooling == "full":
+                beta = pm.Deterministic("beta", pt.tile(mu[None, :], (G, 1)),
+                                        dims=("g_slot", "c_slot"))
+            else:
+                tau_raw = pm.HalfNormal("tau_raw", 1.0, dims="c_slot")
+                tau = pm.Deterministic("tau", d["d_tau_sd"] * tau_raw, dims="c_slot")
+                u = pm.Beta("corr_cpc_raw", d["d_cpc_beta"], d["d_cpc_beta"],
+                            shape=C * (C - 1) // 2)
+                L = cpc_cholesky(2.0 * u - 1.0, C)
+                pm.Deterministic("corr", L @ L.T)
+                chol = tau[:, None] * L
+                z = pm.Normal("z_offset", 0.0, 1.0, dims=("g_slot", "c_slot"))
+                beta = pm.Deterministic("beta", mu[None, :] + z @ chol.T, dims=("g_slot", "c_slot"))
+        gamma_raw = pm.Normal("gamma_raw", 0.0, 1.0, dims="a_slot")
+        gamma = pm.Deterministic("gamma", d["d_interaction_sd"] * gamma_raw, dims="a_slot")
+        gamma_eff = gamma * d["d_bundle"]
+        theta = pm.Deterministic("theta", beta @ W.T + gamma_eff[None, :], dims=("g_slot", "a_slot"))
+        if pooling != "none":
+            pm.Deterministic("mu_arm", W @ mu + gamma_eff, dims="a_slot")
+            if pooling == "partial":
+                z_new = pm.Normal("z_new_offset", 0.0, 1.0, dims="c_slot")
+                pm.Deterministic("theta_new", W @ (mu + chol @ z_new) + gamma_eff, dims="a_slot")
+                sigma = chol @ chol.T
+                pm.Deterministic("tau_arm", pt.sqrt(pt.diag(W @ sigma @ W.T) + 1e-12), dims="a_slot")
+        # Row means.
+        g_idx, a_idx, c_idx = d["d_g_idx"], d["d_a_idx"], d["d_c_idx"]
+        contrast = theta[g_idx, a_idx] - d["d_has_c"] * theta[g_idx, c_idx]
+        eta_raw = pm.Normal("offer_spillover_raw", 0.0, 1.0, dims="g_slot")
+        eta = pm.Deterministic("offer_spillover", d["d_spill_sd"] * eta_raw, dims="g_slot")
+        bias_raw = pm.Normal("bias_raw", 0.0, 1.0, dims="b_slot")
+        bias = pm.Deterministic("bias", d["d_bias_sd"] * bias_raw, dims="b_slot")
+        b_full = pt.concatenate([bias, pt.zeros(1)])
+        m = d["d_mask"] * (d["d_takeup"] * contrast + d["d_offer"] * eta[g_idx] + b_full[d["d_b_idx"]])
+        pm.Deterministic("row_mean", m, dims="r_slot")
+        # Gaussian rows: SE known / design-based x sqrt(1 - R2) / latent (marker).
+        r2 = pm.Beta("r2", d["d_r2_a"], d["d_r2_b"], dims="g_slot")
+        x = pm.Flat("se_marker_raw", dims="r_slot")
+        finite = d["d_mk_finite"]
+        sig_x = pm.math.sigmoid(x)
+        ex = pt.exp(pt.minimum(x, 50.0))
+        s_mk = pt.where(finite > 0, d["d_mk_lo"] + d["d_mk_width"] * sig_x, d["d_mk_lo"] + ex)
+        log_jac = pt.where(finite > 0, pt.log(d["d_mk_width"]) - pt.softplus(-x) - pt.softplus(x), x)
+        lz = (pt.log(s_mk) - d["d_mk_logc"]) / d["d_mk_sig"]
+        lognormal = -0.5 * lz**2 - pt.log(d["d_mk_sig"]) - pt.log(s_mk) - 0.5 * np.log(2 * np.pi)
+        std_normal = -0.5 * x**2 - 0.5 * np.log(2 * np.pi)
+        mk = d["d_marker"]
+        pm.Potential("se_marker_prior", pt.sum(pt.where(mk > 0, lognormal + log_jac, std_normal)))
+        pm.Deterministic("se_marker", s_mk, dims="r_slot")
+        gauss = d["d_gauss"]
+        s = (d["d_known"] * d["d_se"]
+             + d["d_counts"] * d["d_se_design"] * pt.sqrt(1.0 - r2[g_idx])
+             + mk * s_mk + (1.0 - gauss))
+        pm.Deterministic("se_row", s, dims="r_slot")
+        resid = (d["d_y"] - gauss * m) / s
+        white = d["d_L_inv"] @ resid
+        pm.Potential("y_loglik", -0.5 * pt.sum(white**2) - pt.sum(gauss * pt.log(s))
+                     - d["d_logdet_L"] - 0.5 * np.log(2 * np.pi) * d["d_n_gauss"])
+        # Prose rows: censored likelihood of z = y / s.
+        cens = d["d_cens"]
+        s_c_raw = pm.Normal("se_censored_raw", 0.0, 1.0, dims="r_slot")
+        s_c = pm.Deterministic("se_censored", pt.exp(d["d_cens_mu"] + CENSORED_SE_SD * s_c_raw),
+                               dims="r_slot")
+        e = pt.where(cens > 0, m / s_c, 0.0)
+        zlo, zhi = d["d_z_lo"], d["d_z_hi"]
+
+        def lcdf(v: pt.TensorVariable) -> pt.TensorVariable:
+            return pm.logcdf(pm.Normal.dist(0.0, 1.0), v)
+
+        pos_ll = pm.math.logdiffexp(lcdf(zhi - e), lcdf(zlo - e))
+        neg_ll = pm.math.logdiffexp(lcdf(-zlo - e), lcdf(-zhi - e))
+        sign = d["d_sign"]
+        ll = pt.where(sign > 0, pos_ll, pt.where(sign < 0, neg_ll, pt.logaddexp(pos_ll, neg_ll)))
+        pm.Potential("censored_z", pt.sum(pt.where(cens > 0, ll, 0.0)))
+    return model
+
+
+# --------------------------------------------------------------------------------------
+# Compilation cache
+# --------------------------------------------------------------------------------------
+
+_CACHE: dict[tuple[object, ...], tuple[pm.Model, object]] = {}
+COMPILE_LOG: list[dict[str, object]] = []
+"""One record per compilation in this process (pooling, sizes, seconds)."""
+
+
+def compiled_model(sizes: PadSizes, pooling: str) -> tuple[pm.Model, object]:
+    """The (PyMC model, nutpie compiled model) pair for ``(pooling, sizes)``, compiled once."""
+    key = (pooling, sizes, "numba")
+    if key not in _CACHE:
+        import nutpie
+
+        t0 = time.perf_counter()
+        model = build_padded_model(sizes, pooling)
+        names = [v for v in STORED if v in model.named_vars]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            compiled = nutpie.compile_pymc_model(model, var_names=names)
+        dt = time.perf_counter() - t0
+        COMPILE_LOG.append({"pooling": pooling, "sizes": sizes, "seconds": dt})
+        log.info("compiled padded model (%s, %s) in %.1f s", pooling, sizes, dt)
+        _CACHE[key] = (model, compiled)
+    return _CACHE[key]
+
+
+def clear_cache() -> None:
+    _CACHE.clear()
+
+
+# --------------------------------------------------------------------------------------
+# Sampling and outputs with real coordinates
+# --------------------------------------------------------------------------------------
+
+
+def _set_model_data(model: pm.Model, arrays: dict[str, np.ndarray]) -> None:
+    # The compiled initial-point function reads the model's shared variables.
+    for k, v in arrays.items():
+        model[k].set_value(np.asarray(v, dtype=model[k].dtype))
+
+
+def sample_padded(data: MetaData, spec: ModelSpec, pooling: str, sampler: SamplerSpec, *,
+                  cores: int = 2, progressbar: bool = False,
+                  sizes: PadSizes | None = None) -> xr.DataTree:
+    """Sample one outcome with the cached compiled model; real coordinates in the output."""
+    import nutpie
+
+    sizes = sizes or choose_sizes(data, spec)
+    model, compiled = compiled_model(sizes, pooling)
+    arrays = padded_arrays(data, spec, sizes, pooling=pooling)
+    _set_model_data(model, arrays)
+    cm = compiled.with_data(**arrays)
+    with warnings.catch_warnings(), (contextlib.redirect_stderr(io.StringIO()) if not progressbar
+                                     else contextlib.nullcontext()):
+        warnings.simplefilter("ignore")
+        raw = nutpie.sample(cm, draws=sampler.draws, tune=sampler.tune, chains=sampler.chains,
+                            cores=max(1, min(cores, sampler.chains)), seed=sampler.random_seed,
+                            target_accept=sampler.target_accept, progress_bar=progressbar,
+                            save_warmup=False)
+    post = to_real_posterior(raw["posterior"].to_dataset(), data, pooling, spec)
+    stats = raw["sample_stats"].to_dataset()
+    groups = {"posterior": post, "sample_stats": stats}
+    if (data.rows["family"] == "gaussian").any():
+        g = data.gaussian
+        groups["observed_data"] = xr.Dataset(
+            {"y": ("gaussian_row", g["y"].to_numpy(float))},
+            coords={"gaussian_row": list(g["row_id"])})
+    tree = xr.DataTree.from_dict(groups)
+    tree.attrs["sampler"] = "nutpie (padded, compiled once)"
+    return tree
+
+
+def _slice(post: xr.Dataset, name: str, idx: dict[str, np.ndarray],
+           dims: tuple[str, ...], coords: dict[str, list[str]]) -> xr.DataArray:
+    v = post[name].values
+    for k, dim in enumerate(dims):
+        v = np.take(v, idx[dim], axis=2 + k)
+    return xr.DataArray(v, dims=("chain", "draw", *dims),
+                        coords={dim: coords[dim] for dim in dims})
+
+
+def to_real_posterior(post: xr.Dataset, data: MetaData, pooling: str,
+                      spec: ModelSpec) -> xr.Dataset:
+    """Slice the padded draws to the outcome's real gemeenten, components, arms and rows."""
+    rows = data.rows
+    fam, grade = rows["family"].to_numpy(), rows["grade"].to_numpy()
+    gauss = np.flatnonzero(fam == "gaussian")
+    cens = np.flatnonzero(fam == "z_censored")
+    marker = np.flatnonzero((fam == "gaussian") & (grade == "marker"))
+    counts = (fam == "gaussian") & (grade == "counts")
+    rid = rows["row_id"].to_numpy()
+    r2_gem = sorted(set(rows.loc[counts, "gemeente"]))
+    takeup = rows["takeup"].to_numpy(float)
+    offer = (rows["estimand"] == "itt_offer").to_numpy() & (takeup < 1)
+    offer_gem = sorted(set(rows.loc[offer, "gemeente"])) if spec.offer_spillover_sd > 0 else []
+    gi = {g: i for i, g in enumerate(data.gemeenten)}
+    coords = {
+        DIM_GEMEENTE: list(data.gemeenten), DIM_COMPONENT: list(data.components),
+        "component_b": list(data.components), DIM_ARM: list(data.arms),
+        "bundle": list(data.bundles), "bias": list(data.biases),
+        "gaussian_row": list(rid[gauss]), "marker_row": list(rid[marker]),
+        "censored_row": list(rid[cens]), "r2_gemeente": r2_gem, "offer_gemeente": offer_gem,
+        "row": list(rid),
+    }
+    idx = {
+        DIM_GEMEENTE: np.arange(len(data.gemeenten)), DIM_COMPONENT: np.arange(len(data.components)),
+        "component_b": np.arange(len(data.components)), DIM_ARM: np.arange(len(data.arms)),
+        "bundle": np.array([data.arms.index(b) for b in data.bundles], dtype=int),
+        "bias": np.arange(len(data.biases)), "gaussian_row": gauss, "marker_row": marker,
+        "censored_row": cens, "r2_gemeente": np.array([gi[g] for g in r2_gem], dtype=int),
+        "offer_gemeente": np.array([gi[g] for g in offer_gem], dtype=int),
+        "row": np.arange(len(rid)),
+    }
+    C = len(data.components)
+    spec_vars: list[tuple[str, tuple[str, ...], bool]] = [
+        ("mu", (DIM_COMPONENT,), pooling != "none"),
+        ("tau", (DIM_COMPONENT,), pooling == "partial"),
+        ("corr", (DIM_COMPONENT, "component_b"), pooling == "partial" and C > 1),
+        ("beta", (DIM_GEMEENTE, DIM_COMPONENT), True),
+        ("gamma", ("bundle",), bool(data.bundles)),
+        ("theta", (DIM_GEMEENTE, DIM_ARM), True),
+        ("mu_arm", (DIM_ARM,), pooling != "none"),
+        ("theta_new", (DIM_ARM,), pooling == "partial"),
+        ("tau_arm", (DIM_ARM,), pooling == "partial"),
+        ("offer_spillover", ("offer_gemeente",), bool(offer_gem)),
+        ("bias", ("bias",), bool(data.biases)),
+        ("r2", ("r2_gemeente",), bool(r2_gem)),
+        ("se_marker", ("marker_row",), len(marker) > 0),
+        ("se_row", ("gaussian_row",), len(gauss) > 0),
+        ("se_censored", ("censored_row",), len(cens) > 0),
+        ("row_mean", ("row",), True),
+    ]
+    out = {name: _slice(post, name, idx, dims, coords)
+           for name, dims, present in spec_vars if present and name in post}
+    ds = xr.Dataset(out)
+    ds = ds.assign_coords(chain=post["chain"].values, draw=post["draw"].values)
+    return ds
+
+
+def posterior_predictive(post: xr.Dataset, data: MetaData, seed: int) -> xr.Dataset | None:
+    """Replicated Gaussian-row estimates, ``y_rep ~ MvNormal(m, S R S)`` per draw."""
+    g = data.gaussian
+    if g.empty:
+        return None
+    pos = np.flatnonzero(data.rows["family"].to_numpy() == "gaussian")
+    m = post["row_mean"].values[..., pos]
+    s = post["se_row"].values
+    L = np.linalg.cholesky(data.corr)
+    rng = np.random.default_rng(seed)
+    eps = rng.standard_normal(m.shape)
+    y = m + s * (eps @ L.T)
+    return xr.Dataset({"y": (("chain", "draw", "gaussian_row"), y)},
+                      coords={"chain": post["chain"].values, "draw": post["draw"].values,
+                              "gaussian_row": list(g["row_id"])})
+
+
+def prior_draws(data: MetaData, spec: ModelSpec, pooling: str, seed: int,
+                draws: int = 1000) -> xr.Dataset | None:
+    """Prior draws of the pooled quantities (mu, tau, mu_arm, theta_new, tau_arm)."""
+    if pooling == "none":
+        return None
+    pri = spec.priors(data.kind)
+    rng = np.random.default_rng(seed)
+    C, A = len(data.components), len(data.arms)
+    W = data.W
+    mu = rng.normal(0.0, pri.mu_sd, (draws, C))
+    gamma = np.zeros((draws, A))
+    for b in data.bundles:
+        gamma[:, data.arms.index(b)] = rng.normal(0.0, pri.interaction_sd, draws)
+    out: dict[str, tuple[tuple[str, ...], np.ndarray]] = {
+        "mu": ((DIM_COMPONENT,), mu), "mu_arm": ((DIM_ARM,), mu @ W.T + gamma)}
+    if pooling == "partial":
+        tau = np.abs(rng.normal(0.0, pri.tau_sd, (draws, C)))
+        L = np.broadcast_to(np.eye(C), (draws, C, C)).copy()
+        if C > 1:
+            b = lkj_cpc_beta(C, pri.lkj_eta)
+            z = 2 * rng.beta(b, b, size=(draws, len(b))) - 1
+            i, j = np.tril_indices(C, -1)
+            Z = np.zeros((draws, C, C))
+            Z[:, i, j] = z
+            lr = np.log1p(-(Z**2))
+            L = (Z + np.eye(C)) * np.exp(0.5 * (np.cumsum(lr, -1) - lr))
+        chol = tau[:, :, None] * L
+        z_new = rng.standard_normal((draws, C))
+        beta_new = mu + np.einsum("dij,dj->di", chol, z_new)
+        sigma = chol @ np.swapaxes(chol, -1, -2)
+        out["tau"] = ((DIM_COMPONENT,), tau)
+        out["theta_new"] = ((DIM_ARM,), beta_new @ W.T + gamma)
+        out["tau_arm"] = ((DIM_ARM,), np.sqrt(np.einsum("ac,dcb,ab->da", W, sigma, W) + 1e-12))
+    ds = xr.Dataset({k: (("chain", "draw", *dims), v[None]) for k, (dims, v) in out.items()},
+                    coords={"chain": [0], "draw": np.arange(draws),
+                            DIM_COMPONENT: list(data.components), DIM_ARM: list(data.arms)})
+    return ds

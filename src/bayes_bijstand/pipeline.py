@@ -1,0 +1,382 @@
+"""The run behind ``fit --all-gemeenten``: plan the fits, run them (resumable), collect.
+
+Each fit is an independent job (outcome x pooling mode x evidence-grade subset). A job writes
+its netCDF, figures and a small JSON record atomically into ``OUT/fits/``; the record carries
+a content hash of everything that determines the fit (evidence rows, spec text, sampler
+settings, package version), so an interrupted run resumes by skipping jobs whose record
+matches. Jobs run one after another, or on Dask (``--executor dask``). Aggregation then
+writes ``summary.json``, the CSV/Markdown tables and the report. Failed fits are reported
+and excluded from the pooled overview.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from . import __version__
+from .errors import InputError
+from .evidence.grades import GRADES
+from .evidence.load import evidence_hash, load_evidence
+from .evidence.registry import load_studies
+from .io import atomic_write_json, atomic_write_text, sha256_file
+from .specs import ModelSpec, default_spec_path, load_spec
+
+HEADLINE = ("work_gt8h", "work_gt12h", "social_trust")
+
+
+@dataclass(frozen=True)
+class Job:
+    name: str
+    outcome: str
+    pooling: str
+    grades: tuple[str, ...] | None
+    role: str  # main | pooling | contribution
+    dropped_grade: str = ""
+
+
+@dataclass
+class Plan:
+    evidence: pd.DataFrame
+    spec: ModelSpec
+    jobs: list[Job]
+    not_fitted: dict[str, str]
+    inputs: dict[str, str]
+
+
+def _spec(opts: Any) -> ModelSpec:
+    path = opts.model or default_spec_path()
+    spec = load_spec(path)
+    return spec.with_overrides(draws=opts.draws, tune=opts.tune, chains=opts.chains,
+                               random_seed=opts.seed, sampler=opts.sampler)
+
+
+def _usable(evidence: pd.DataFrame, spec: ModelSpec) -> dict[str, list[str]]:
+    """Outcome -> gemeenten with at least one row that enters the model."""
+    from .meta import outcome_kind
+    from .models.selection import select_rows
+
+    out: dict[str, list[str]] = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for o in sorted(evidence["outcome"].unique()):
+            t = select_rows(evidence, o, outcome_kind(o), spec)
+            used = t[t["used"]] if len(t) else t
+            if len(used):
+                out[o] = sorted(used["gemeente"].unique())
+    return out
+
+
+def plan_fits(opts: Any) -> Plan:
+    """Decide which fits to run, from the options and the evidence."""
+    spec = _spec(opts)
+    evidence = load_evidence(opts.estimates) if opts.estimates else load_evidence()
+    inputs = {"evidence_sha256": evidence_hash(evidence), "spec_path": str(spec.path),
+              "spec_sha256": sha256_file(spec.path) if spec.path else ""}
+    if opts.estimates:
+        inputs["estimates_file"] = str(opts.estimates)
+        inputs["estimates_sha256"] = sha256_file(opts.estimates)
+    if opts.gemeenten:
+        unknown = sorted(set(opts.gemeenten) - set(evidence["gemeente"]))
+        if unknown:
+            raise InputError("--gemeente", f"no evidence for '{unknown[0]}' (known: "
+                             f"{', '.join(sorted(evidence['gemeente'].unique()))})")
+        evidence = evidence[evidence["gemeente"].isin(opts.gemeenten)]
+    if opts.arms:
+        evidence = evidence[evidence["arm"].isin(opts.arms)]
+    usable = _usable(evidence, spec)
+    not_fitted: dict[str, str] = {}
+    if opts.outcomes:
+        missing = [o for o in opts.outcomes if o not in usable]
+        if missing:
+            raise InputError("--outcome", f"no usable evidence for '{missing[0]}'")
+        outcomes = list(opts.outcomes)
+    else:
+        need = opts.min_gemeenten if len(set(evidence["gemeente"])) > 1 else 1
+        outcomes = [o for o, g in usable.items() if len(g) >= need]
+        for o, g in usable.items():
+            if len(g) < need:
+                not_fitted[o] = f"evidence from {len(g)} municipality ({', '.join(g)}): nothing to pool"
+        if not outcomes:
+            raise InputError(str(opts.estimates or "evidence"), "no outcome has usable evidence")
+    if spec.outcomes != "all":
+        outcomes = [o for o in outcomes if o in spec.outcomes]
+    jobs = [Job(name=o, outcome=o, pooling=spec.pooling, grades=None, role="main") for o in outcomes]
+    sel = {"headline": [o for o in outcomes if o in HEADLINE], "all": outcomes, "none": []}
+    for o in sel[opts.compare_pooling]:
+        for mode in ("none", "full"):
+            if mode != spec.pooling:
+                jobs.append(Job(name=f"{o}.pooling-{mode}", outcome=o, pooling=mode, grades=None,
+                                role="pooling"))
+    for o in sel[opts.contributions]:
+        grades_here = _grades_used(evidence, spec, o)
+        if len(grades_here) < 2:
+            continue
+        for g in grades_here:
+            keep = tuple(x for x in spec.grades if x != g)
+            jobs.append(Job(name=f"{o}.without-{g}", outcome=o, pooling=spec.pooling, grades=keep,
+                            role="contribution", dropped_grade=g))
+    return Plan(evidence=evidence, spec=spec, jobs=jobs, not_fitted=not_fitted, inputs=inputs)
+
+
+def _grades_used(evidence: pd.DataFrame, spec: ModelSpec, outcome: str) -> list[str]:
+    from .meta import outcome_kind
+    from .models.selection import select_rows
+
+    t = select_rows(evidence, outcome, outcome_kind(outcome), spec)
+    return [g for g in GRADES if g in set(t.loc[t["used"], "grade"])]
+
+
+def _records(df: pd.DataFrame) -> list[dict[str, Any]]:
+    df = df.replace({np.nan: None})
+    return json.loads(df.to_json(orient="records", double_precision=10))
+
+
+def run_job(job: Job, evidence: pd.DataFrame, spec: ModelSpec, out: Path, *,
+            plots: bool = True, resume: bool = True) -> dict[str, Any]:
+    """Fit one job and write its netCDF, figures and JSON record (all atomic)."""
+    from .meta import fit_key, fit_meta, outcome_label
+
+    fits = out / "fits"
+    key = fit_key(evidence, spec, job.outcome, job.pooling, job.grades)
+    rec_path = fits / f"{job.name}.json"
+    nc_path = fits / f"{job.name}.nc"
+    if resume and rec_path.exists() and nc_path.exists():
+        try:
+            rec = json.loads(rec_path.read_text(encoding="utf-8"))
+            if rec.get("fit_key") == key:
+                rec["resumed"] = True
+                return rec
+        except (json.JSONDecodeError, OSError):
+            pass
+    res = fit_meta(evidence, spec, job.outcome, pooling=job.pooling, grades=job.grades,
+                   cores=1 if spec.sampler.sampler == "nutpie" else 2)
+    res.tree.attrs["fit_key"] = key  # type: ignore[attr-defined]
+    res.to_netcdf(nc_path)
+    en, nl = outcome_label(job.outcome)
+    figures: list[str] = []
+    if plots and job.role == "main":
+        try:
+            from .plots import make_figures
+
+            figures = [str(p.relative_to(out)) for p in make_figures(res, out / "figures" / job.outcome)]
+        except ImportError:
+            figures = []
+    rec = {
+        "name": job.name, "outcome": job.outcome, "pooling": job.pooling, "role": job.role,
+        "dropped_grade": job.dropped_grade, "grades": list(job.grades or spec.grades),
+        "fit_key": key, "status": res.diagnostics.status,
+        "diagnostics": res.diagnostics.to_dict(), "kind": res.kind, "unit": res.unit,
+        "display_factor": res.display_factor, "label_en": en, "label_nl": nl,
+        "mid": res.mid(), "n_rows_used": int(res.table["used"].sum()),
+        "n_rows_total": len(res.table), "gemeenten": list(res.data.gemeenten),
+        "components": list(res.data.components), "arms": list(res.data.arms),
+        "netcdf": str(nc_path.relative_to(out)), "figures": figures,
+        "pooled": _records(res.summary()),
+        "gemeente_effects": _records(res.gemeenten()),
+        "i2": _records(res.i2()),
+        "evidence": _records(res.table),
+        "resumed": False,
+    }
+    atomic_write_json(rec_path, rec)
+    return rec
+
+
+def _execute(plan: Plan, opts: Any, progress: Any) -> list[dict[str, Any]]:
+    out = Path(opts.out)
+    records: list[dict[str, Any]] = []
+    if opts.executor == "dask":
+        from .scaleout import run_on_dask
+
+        return run_on_dask(plan, opts, progress)
+    for job in plan.jobs:
+        progress.set_postfix_str(job.name)
+        records.append(run_job(job, plan.evidence, plan.spec, out, plots=opts.plots,
+                               resume=opts.resume))
+        progress.update(1)
+    return records
+
+
+def run_plan(plan: Plan, opts: Any, progress: Any) -> dict[str, Any]:
+    """Run all jobs and write the run-level outputs; returns the summary dict."""
+    out = Path(opts.out)
+    out.mkdir(parents=True, exist_ok=True)
+    records = _execute(plan, opts, progress)
+    summary = aggregate(records, plan, opts)
+    write_tables(summary, records, out)
+    if opts.report:
+        try:
+            from .report import write_report
+
+            write_report(out, out / "report.html")
+        except ImportError:
+            pass
+    return summary
+
+
+def _versions() -> dict[str, str]:
+    from .meta import _versions as v
+
+    return v()
+
+
+def aggregate(records: list[dict[str, Any]], plan: Plan, opts: Any) -> dict[str, Any]:
+    """The run's ``summary.json``: per fit its status, diagnostics and pooled effects."""
+    main = {r["outcome"]: r for r in records if r["role"] == "main"}
+    studies = load_studies()
+    coverage = {}
+    for g in studies["gemeente"]:
+        outs = sorted(o for o, r in main.items() if g in r["gemeenten"])
+        coverage[g] = outs
+    fits = {}
+    for r in records:
+        fits[r["name"]] = {
+            "outcome": r["outcome"], "role": r["role"], "pooling": r["pooling"],
+            "status": r["status"], "diagnostics": r["diagnostics"], "kind": r["kind"],
+            "unit": r["unit"], "label_en": r["label_en"], "label_nl": r["label_nl"],
+            "gemeenten": r["gemeenten"], "n_rows_used": r["n_rows_used"],
+            "netcdf": r["netcdf"],
+            "pooled": [p for p in r["pooled"] if p["parameter"] in ("mu", "tau", "mu_arm",
+                                                                    "theta_new", "tau_arm")]
+            if r["status"] == "passed" else [],
+            "excluded_reason": "" if r["status"] == "passed" else
+            "failed diagnostics: " + "; ".join(r["diagnostics"].get("problems", [])),
+        }
+    return {
+        "package": "bayes_bijstand", "version": __version__, "versions": _versions(),
+        "seed": plan.spec.sampler.random_seed, "model_spec": plan.spec.name,
+        "sampler": {"draws": plan.spec.sampler.draws, "tune": plan.spec.sampler.tune,
+                    "chains": plan.spec.sampler.chains, "sampler": plan.spec.sampler.sampler,
+                    "target_accept": plan.spec.sampler.target_accept},
+        "inputs": plan.inputs, "fits": fits, "not_fitted": plan.not_fitted,
+        "municipality_coverage": coverage,
+        "ci": {"prob": 0.9, "kind": "eti"},
+    }
+
+
+def _fmt(x: Any, f: float = 1.0, nd: int = 1) -> str:
+    if x is None or (isinstance(x, float) and not np.isfinite(x)):
+        return ""
+    return f"{x * f:.{nd}f}"
+
+
+def write_tables(summary: dict[str, Any], records: list[dict[str, Any]], out: Path) -> None:
+    """summary.json, summary.csv/.md, gemeenten.csv, evidence_used.csv, diagnostics.csv,
+    pooling_comparison.csv, grade_contributions.csv (all atomic)."""
+    atomic_write_json(out / "summary.json", summary)
+    main = [r for r in records if r["role"] == "main"]
+    pooled = pd.DataFrame([dict(p, label_nl=r["label_nl"], unit=r["unit"]) for r in main
+                           for p in r["pooled"]])
+    atomic_write_text(out / "summary.csv", pooled.to_csv(index=False))
+    atomic_write_text(out / "gemeenten.csv", pd.DataFrame(
+        [g for r in main for g in r["gemeente_effects"]]).to_csv(index=False))
+    atomic_write_text(out / "evidence_used.csv", pd.DataFrame(
+        [dict(e, outcome=r["outcome"]) for r in main for e in r["evidence"]]).to_csv(index=False))
+    diag = pd.DataFrame([dict(name=r["name"], outcome=r["outcome"], role=r["role"],
+                              **{k: v for k, v in r["diagnostics"].items()
+                                 if k not in ("problems", "retry_settings")},
+                              problems="; ".join(r["diagnostics"].get("problems", [])))
+                         for r in records])
+    atomic_write_text(out / "diagnostics.csv", diag.to_csv(index=False))
+    atomic_write_text(out / "pooling_comparison.csv", pooling_comparison(records).to_csv(index=False))
+    atomic_write_text(out / "grade_contributions.csv", grade_contributions(records).to_csv(index=False))
+    atomic_write_text(out / "summary.md", summary_markdown(summary, records))
+
+
+def pooling_comparison(records: list[dict[str, Any]]) -> pd.DataFrame:
+    """Pooled arm effects under partial, no and full pooling (no pooling: per gemeente)."""
+    rows = []
+    for r in records:
+        if r["role"] not in ("main", "pooling") or r["status"] != "passed":
+            continue
+        if r["pooling"] == "none":
+            for g in r["gemeente_effects"]:
+                rows.append({"outcome": r["outcome"], "pooling": "none", "gemeente": g["gemeente"],
+                             "arm": g["arm"], "mean": g["mean"], "ci_low": g["ci_low"],
+                             "ci_high": g["ci_high"]})
+        else:
+            for p in r["pooled"]:
+                if p["parameter"] == "mu_arm":
+                    rows.append({"outcome": r["outcome"], "pooling": r["pooling"], "gemeente": "(pooled)",
+                                 "arm": p["label"], "mean": p["mean"], "ci_low": p["ci_low"],
+                                 "ci_high": p["ci_high"]})
+            if r["pooling"] == "partial":
+                for g in r["gemeente_effects"]:
+                    rows.append({"outcome": r["outcome"], "pooling": "partial",
+                                 "gemeente": g["gemeente"], "arm": g["arm"], "mean": g["mean"],
+                                 "ci_low": g["ci_low"], "ci_high": g["ci_high"]})
+    return pd.DataFrame(rows)
+
+
+def grade_contributions(records: list[dict[str, Any]]) -> pd.DataFrame:
+    """How much each evidence grade moved the pooled component effects (fit with vs without)."""
+    main = {r["outcome"]: r for r in records if r["role"] == "main"}
+    rows = []
+    for r in records:
+        if r["role"] != "contribution" or r["outcome"] not in main:
+            continue
+        base = {(p["parameter"], p["label"]): p for p in main[r["outcome"]]["pooled"]}
+        for p in r["pooled"]:
+            if p["parameter"] not in ("mu", "mu_arm"):
+                continue
+            b = base.get((p["parameter"], p["label"]))
+            if b is None:
+                continue
+            width_with = b["ci_high"] - b["ci_low"]
+            width_without = p["ci_high"] - p["ci_low"]
+            rows.append({
+                "outcome": r["outcome"], "dropped_grade": r["dropped_grade"],
+                "parameter": p["parameter"], "label": p["label"],
+                "mean_with": b["mean"], "mean_without": p["mean"],
+                "shift": b["mean"] - p["mean"],
+                "ci_width_with": width_with, "ci_width_without": width_without,
+                "ci_width_ratio": width_with / width_without if width_without else None,
+                "status_without": r["status"],
+            })
+    return pd.DataFrame(rows)
+
+
+def summary_markdown(summary: dict[str, Any], records: list[dict[str, Any]]) -> str:
+    """A readable Markdown overview: pooled effects per outcome and arm, diagnostics."""
+    lines = ["# bayes_bijstand: pooled effects", "",
+             f"Model spec `{summary['model_spec']}`, seed {summary['seed']}, "
+             f"{summary['sampler']['chains']} chains x {summary['sampler']['draws']} draws. "
+             "Intervals are 90% equal-tailed. Binary outcomes in percentage points, scores in "
+             "standardised mean differences (SMD). Frequentist: REML + Knapp-Hartung on the rows "
+             "with a known or design-based SE.", ""]
+    for r in records:
+        if r["role"] != "main":
+            continue
+        lines += [f"## {r['label_en']} ({r['label_nl']}) - `{r['outcome']}`", "",
+                  f"Status: **{r['status']}**; {r['n_rows_used']} of {r['n_rows_total']} rows "
+                  f"used; municipalities: {', '.join(r['gemeenten'])}.", ""]
+        if r["status"] != "passed":
+            lines += ["**Failed diagnostics - not reported:** "
+                      + "; ".join(r["diagnostics"].get("problems", [])), ""]
+            continue
+        f = r["display_factor"]
+        lines += ["| arm | pooled mean | 90% interval | new municipality | P(>0) | tau | "
+                  "frequentist | freq. 90% CI | k (freq.) |", "|---|---|---|---|---|---|---|---|---|"]
+        pooled = {(p["parameter"], p["label"]): p for p in r["pooled"]}
+        for arm in r["arms"]:
+            p = pooled.get(("mu_arm", arm))
+            if not p:
+                continue
+            n = pooled.get(("theta_new", arm), {})
+            t = pooled.get(("tau_arm", arm), {})
+            lines.append(
+                f"| {arm} | {_fmt(p['mean'], f)} | [{_fmt(p['ci_low'], f)}, {_fmt(p['ci_high'], f)}] | "
+                f"[{_fmt(n.get('ci_low'), f)}, {_fmt(n.get('ci_high'), f)}] | {_fmt(p['prob_gt_0'], 1, 2)} | "
+                f"{_fmt(t.get('mean'), f)} | {_fmt(p.get('freq_estimate'), f)} | "
+                f"[{_fmt(p.get('freq_ci_low'), f)}, {_fmt(p.get('freq_ci_high'), f)}] | "
+                f"{'' if p.get('freq_k') is None else int(p['freq_k'])} |")
+        lines.append("")
+    if summary["not_fitted"]:
+        lines += ["## Not pooled", ""] + [f"- `{o}`: {why}" for o, why in summary["not_fitted"].items()]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,158 @@
+"""Shared look and helpers of every figure: one style, one palette, one way to label things.
+
+Figures are drawn on the non-interactive Agg backend (they are files for reports, never
+windows) and created as :class:`matplotlib.figure.Figure` objects, so no function touches
+pyplot's global state. Effects are stored on the model scale (risk difference 0-1 for binary
+outcomes, SMD for scores); every plot multiplies by ``result.display_factor`` so people read
+percentage points or SDs, and every axis label says which.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg", force=True)
+
+import numpy as np  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+# Okabe-Ito: distinguishable with the common colour-vision deficiencies.
+COLORS: dict[str, str] = {
+    "published": "#7f7f7f",
+    "shrunken": "#0072B2",
+    "pooled": "#D55E00",
+    "predictive": "#E69F00",
+    "prior": "#999999",
+    "posterior": "#0072B2",
+    "divergent": "#CC0000",
+    "mid": "#009E73",
+    "frequentist": "#555555",
+    "gt0": "#56B4E9",
+    "gtmid": "#009E73",
+    "new": "#E69F00",
+}
+
+# One marker per evidence grade: the strength of the number a row was built from.
+GRADE_MARKERS: dict[str, str] = {
+    "se": "o", "ci": "s", "p": "D", "counts": "^", "marker": "v", "prose": ">",
+}
+GRADE_LABELS: dict[str, str] = {
+    "se": "printed SE", "ci": "printed CI", "p": "printed p-value", "counts": "group counts",
+    "marker": "significance marker", "prose": "prose (direction only)",
+}
+
+RC: dict[str, Any] = {
+    "font.size": 10,
+    "axes.titlesize": 11,
+    "axes.labelsize": 10,
+    "xtick.labelsize": 9,
+    "ytick.labelsize": 9,
+    "legend.fontsize": 8.5,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.grid": True,
+    "grid.alpha": 0.25,
+    "grid.linewidth": 0.6,
+    "svg.fonttype": "none",  # text stays text in SVG: searchable, small
+    "svg.hashsalt": "bayes_bijstand",  # deterministic SVG ids
+    "figure.dpi": 100,
+    "savefig.dpi": 150,
+}
+
+_SPECIAL_NAMES = {"tno": "TNO", "apeldoorn_epe": "Apeldoorn/Epe", "oss": "Oss"}
+
+
+@contextmanager
+def style() -> Iterator[None]:
+    """Apply the package's rc settings for the duration of one figure."""
+    with matplotlib.rc_context(RC):
+        yield
+
+
+def new_figure(width: float, height: float) -> Figure:
+    """A pyplot-free Figure (no global registry, nothing to leak between calls)."""
+    return Figure(figsize=(width, height), layout="constrained")
+
+
+def gemeente_name(code: str) -> str:
+    """Display name of a municipality code: ``apeldoorn_epe`` -> ``Apeldoorn/Epe``."""
+    c = str(code)
+    if c in _SPECIAL_NAMES:
+        return _SPECIAL_NAMES[c]
+    return " ".join(part.capitalize() for part in c.replace("_", " ").split())
+
+
+def arm_name(code: str) -> str:
+    """Display name of an arm: ``zelf_in_actie+werken_loont`` -> ``zelf in actie + werken loont``."""
+    return " + ".join(p.replace("_", " ") for p in str(code).split("+"))
+
+
+def outcome_title(result: Any) -> str:
+    """``Dutch label (English label)`` of the result's outcome, for figure titles."""
+    from ..meta import outcome_label
+
+    en, nl = outcome_label(result.outcome)
+    return nl if nl == en else f"{nl} ({en})"
+
+
+def effect_label(result: Any, what: str = "Effect") -> str:
+    """Axis label with the display unit, e.g. ``Effect (percentage points)``."""
+    return f"{what} ({result.unit})"
+
+
+def status_note(result: Any) -> str:
+    """A short suffix that warns when the fit failed the diagnostics gate."""
+    return "" if result.diagnostics.passed else "  [FAILED DIAGNOSTICS: not for reporting]"
+
+
+def draws(tree: Any, group: str, name: str) -> np.ndarray | None:
+    """Draws of ``name`` in ``group`` with the sample dims stacked last, or None if absent."""
+    try:
+        ds = tree[group].to_dataset()
+    except KeyError:
+        return None
+    if name not in ds.data_vars:
+        return None
+    da = ds[name]
+    return da.stack(sample=("chain", "draw")).transpose(..., "sample").values
+
+
+def coord(tree: Any, group: str, name: str, dim: str) -> list[str]:
+    """Labels of dimension ``dim`` of variable ``name`` in ``group`` (empty if absent)."""
+    try:
+        ds = tree[group].to_dataset()
+    except KeyError:
+        return []
+    if name not in ds.data_vars or dim not in ds[name].dims:
+        return []
+    return [str(v) for v in ds[name].coords[dim].values]
+
+
+def weighted_quantile(x: np.ndarray, w: np.ndarray, q: np.ndarray | list[float]) -> np.ndarray:
+    """Quantiles of draws ``x`` under normalised importance weights ``w``."""
+    order = np.argsort(x)
+    xs, ws = x[order], w[order]
+    cw = np.cumsum(ws)
+    cw = (cw - 0.5 * ws) / cw[-1]
+    return np.interp(np.asarray(q, dtype=float), cw, xs)
+
+
+def set_title(fig: Figure, result: Any, what: str) -> None:
+    """Figure title: the outcome in Dutch (English), what is shown, and a failure warning."""
+    lines = [outcome_title(result), what]
+    if not result.diagnostics.passed:
+        lines.append("FAILED DIAGNOSTICS - exploratory only, not for reporting")
+    fig.suptitle("\n".join(lines), fontsize=11.5, fontweight="bold",
+                 color="black" if result.diagnostics.passed else "#B00000")
+
+
+def no_data(fig: Figure, message: str) -> Figure:
+    """Turn ``fig`` into a labelled placeholder when there is nothing to draw."""
+    ax = fig.add_subplot()
+    ax.axis("off")
+    ax.text(0.5, 0.5, message, ha="center", va="center", wrap=True, fontsize=11)
+    return fig
