@@ -1,0 +1,46 @@
+"""``python -m bayes_bijstand.report --posterior DIR --out FILE``: rebuild the HTML report.
+
+Useful after editing nothing but wanting the report again (or on another machine from a
+copied output directory). Bad input (no ``summary.json``) is a one-line error, exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from ..errors import InputError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (kept separate so tests and docs can inspect it)."""
+    p = argparse.ArgumentParser(
+        prog="python -m bayes_bijstand.report",
+        description="Write the self-contained HTML report (figures embedded, no external "
+                    "requests) of a bayes_bijstand run directory.")
+    p.add_argument("--posterior", type=Path, required=True, metavar="DIR",
+                   help="run output directory (the --out of bayes_bijstand.fit); must contain "
+                        "summary.json")
+    p.add_argument("--out", type=Path, metavar="FILE",
+                   help="HTML file to write (default: DIR/report.html)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; returns the exit code (0 ok, 2 bad input)."""
+    args = build_parser().parse_args(argv)
+    from .build import write_report
+
+    out = args.out or args.posterior / "report.html"
+    try:
+        path = write_report(args.posterior, out)
+    except InputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"report: {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

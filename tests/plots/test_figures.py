@@ -1,0 +1,108 @@
+"""Figures of one tiny real fit: every file is written and valid, and the data behind the
+key figures is what the fit says (one forest row per municipality x arm plus pooled rows)."""
+
+from __future__ import annotations
+
+import warnings
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import Any
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+
+from bayes_bijstand.plots import FIGURES, make_figures
+from bayes_bijstand.plots.forest import forest_table, plot_forest
+from bayes_bijstand.plots.ppc import ppc_table
+from bayes_bijstand.plots.probability import probability_table
+from bayes_bijstand.plots.sensitivity import sensitivity_table
+
+pytestmark = pytest.mark.slow
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(scope="module")
+def result() -> Any:
+    """One small real fit (work_gt12h: three municipalities, six arms)."""
+    from bayes_bijstand.evidence.load import load_evidence
+    from bayes_bijstand.meta import fit_meta
+    from bayes_bijstand.specs import load_spec
+
+    root = Path(__file__).resolve().parents[2]
+    spec = load_spec(root / "models" / "meta_components.toml").with_overrides(
+        draws=100, tune=100, chains=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return fit_meta(load_evidence(), spec, "work_gt12h", retry=False)
+
+
+@pytest.fixture(scope="module")
+def figures(result: Any, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[Path]]:
+    out = tmp_path_factory.mktemp("figures")
+    return out, make_figures(result, out)
+
+
+def test_every_figure_written(figures: tuple[Path, list[Path]]) -> None:
+    out, paths = figures
+    expected = {f"{stem}.{ext}" for stem in FIGURES for ext in ("png", "svg")}
+    assert {p.name for p in paths} == expected
+    assert {p.name for p in out.iterdir()} == expected  # no temp files left behind
+    for p in paths:
+        assert p.stat().st_size > 1000
+        if p.suffix == ".png":
+            assert p.read_bytes()[:8] == PNG_MAGIC
+        else:
+            root = ET.parse(p).getroot()
+            assert root.tag.endswith("svg")
+
+
+def test_no_pyplot_state_left(figures: tuple[Path, list[Path]]) -> None:
+    assert plt.get_fignums() == []
+
+
+def test_forest_rows(result: Any) -> None:
+    t = forest_table(result)
+    gem = result.gemeenten()
+    n_pooled = sum(1 for a in result.data.arms
+                   if ((result.summary()["parameter"] == "mu_arm")
+                       & (result.summary()["label"] == a)).any())
+    assert (t["row_kind"] == "gemeente").sum() == len(gem)
+    assert (t["row_kind"] == "pooled").sum() == n_pooled
+    assert (t["row_kind"] == "predictive").sum() == n_pooled
+    assert len(t) == len(gem) + 2 * n_pooled
+    # display scale: percentage points for a binary outcome
+    pooled = t[t["row_kind"] == "pooled"].iloc[0]
+    s = result.summary()
+    ref = s[(s["parameter"] == "mu_arm") & (s["label"] == pooled["arm"])].iloc[0]
+    assert np.isclose(pooled["mean"], 100 * ref["mean"])
+    # the figure has one y tick per row, in panels per arm
+    fig = plot_forest(result=result, table=t)
+    ticks = [lab.get_text() for ax in fig.axes for lab in ax.get_yticklabels()]
+    assert len(ticks) == len(t)
+    assert "Groningen" in ticks and "Pooled effect" in ticks
+
+
+def test_probability_matches_summary(result: Any) -> None:
+    p = probability_table(result)
+    s = result.summary()
+    for _, r in p.iterrows():
+        ref = s[(s["parameter"] == "mu_arm") & (s["label"] == r["arm"])].iloc[0]
+        assert np.isclose(r["p_gt_0"], ref["prob_gt_0"])
+        assert 0 <= r["p_gt_mid"] <= r["p_gt_0"] <= 1
+
+
+def test_ppc_one_row_per_gaussian_row(result: Any) -> None:
+    t = ppc_table(result)
+    assert len(t) == int((result.data.rows["family"] == "gaussian").sum())
+    assert all(r["q05"] <= r["q50"] <= r["q95"] for r in t)
+
+
+def test_sensitivity_alpha_one_is_posterior(result: Any) -> None:
+    t = sensitivity_table(result)
+    base = t[(t["prior"] == "mu") & np.isclose(t["alpha"], 1.0)]
+    s = result.summary()
+    for _, r in base.iterrows():
+        ref = s[(s["parameter"] == "mu_arm") & (s["label"] == r["arm"])].iloc[0]
+        assert np.isclose(r["mean"], 100 * ref["mean"])
+        assert np.isclose(r["ess_frac"], 1.0)

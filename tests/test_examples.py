@@ -1,0 +1,29 @@
+"""Every example in examples/ runs (tiny draws), so the newcomer's entry points never rot."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+TINY = {"pooled_meta_analysis.py": ["work_gt12h", "--draws", "60", "--chains", "2"],
+        "own_estimates.py": ["--draws", "60", "--chains", "2"],
+        "prior_sensitivity.py": ["social_trust", "--draws", "60", "--chains", "2"],
+        "person_level.py": []}
+
+
+def test_every_example_is_covered() -> None:
+    assert {p.name for p in EXAMPLES.glob("*.py")} == set(TINY)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(TINY))
+def test_example_runs(name: str) -> None:
+    proc = subprocess.run([sys.executable, str(EXAMPLES / name), *TINY[name]],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip()
+    assert "Traceback" not in proc.stderr
