@@ -6,6 +6,11 @@ one that knows about argv, exit codes and progress bars.
 
 Exit codes: 0 all reported fits passed diagnostics; 1 a fit failed diagnostics (unless
 ``--allow-warnings``); 2 bad input (one line on stderr naming file, row and field).
+
+Every input (model spec, estimates or microdata file, flags) is validated before anything is
+sampled or written: bad input leaves ``--out`` untouched. ``--dry-run`` stops right there
+and prints the plan. Warnings about the input (e.g. a near-miss of a known code) are one
+``warning:`` line each on stderr.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import re
 import sys
 import time
 import warnings
@@ -64,6 +70,7 @@ class FitOptions:
     scheduler: str | None = None
     workers: int = 2
     quiet: bool = False
+    dry_run: bool = False
     min_gemeenten: int = 2
     extra: dict[str, object] = field(default_factory=dict)
 
@@ -116,11 +123,15 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument("--no-resume", action="store_true",
                      help="refit even when a fit with identical inputs is already in --out")
     out.add_argument("--quiet", action="store_true", help="no progress bar")
+    out.add_argument("--dry-run", action="store_true",
+                     help="validate the inputs and print the fits that would run; fit and "
+                          "write nothing")
     run = p.add_argument_group("execution")
     run.add_argument("--executor", choices=["local", "dask"], default="local",
                      help="run independent fits locally (default) or on Dask")
     run.add_argument("--scheduler", metavar="ADDRESS",
-                     help="Dask scheduler address (default: start a LocalCluster)")
+                     help="Dask scheduler address, e.g. tcp://host:8786 (implies --executor "
+                          "dask; default: start a LocalCluster)")
     run.add_argument("--workers", type=int, default=2, help="Dask LocalCluster workers (default 2)")
     return p
 
@@ -132,10 +143,16 @@ def parse_options(argv: list[str] | None = None) -> FitOptions:
     if not (a.all_gemeenten or a.outcome or a.gemeente or a.estimates or a.microdata):
         parser.error("say what to fit: --all-gemeenten, --outcome, --gemeente, --estimates or "
                      "--microdata")
-    for name in ("draws", "tune", "chains"):
+    for name in ("draws", "tune", "chains", "workers"):
         v = getattr(a, name)
         if v is not None and v < 1:
             parser.error(f"--{name} must be a positive integer")
+    if a.seed is not None and not 0 <= a.seed < 2**32:
+        parser.error("--seed must be between 0 and 2**32 - 1")
+    if a.out.exists() and not a.out.is_dir():
+        parser.error(f"--out {a.out} exists and is not a directory")
+    if a.scheduler:
+        a.executor = "dask"
     return FitOptions(
         all_gemeenten=a.all_gemeenten, gemeenten=tuple(a.gemeente), outcomes=tuple(a.outcome),
         arms=tuple(a.arm), model=a.model, estimates=a.estimates, microdata=a.microdata,
@@ -143,7 +160,8 @@ def parse_options(argv: list[str] | None = None) -> FitOptions:
         chains=a.chains, seed=a.seed, sampler=a.sampler, allow_warnings=a.allow_warnings,
         compare_pooling=a.compare_pooling, contributions=a.contributions,
         plots=not a.no_plots, report=not a.no_report, resume=not a.no_resume,
-        executor=a.executor, scheduler=a.scheduler, workers=a.workers, quiet=a.quiet)
+        executor=a.executor, scheduler=a.scheduler, workers=a.workers, quiet=a.quiet,
+        dry_run=a.dry_run)
 
 
 def _progress(total: int, quiet: bool, desc: str):  # noqa: ANN202 - tqdm or a stub
@@ -158,21 +176,62 @@ def _progress(total: int, quiet: bool, desc: str):  # noqa: ANN202 - tqdm or a s
     return tqdm(total=total, desc=desc, unit="fit", file=sys.stderr, dynamic_ncols=True)
 
 
+def _validate_person_inputs(opts: FitOptions) -> None:
+    """Everything ``--microdata`` needs, checked before any sampling (and any writing)."""
+    from .microdata import load_microdata, outcome_columns
+
+    if opts.model is not None:
+        from .specs import load_spec
+
+        load_spec(opts.model)
+    from .models.person_level import DEFAULT_FORMULA
+
+    data = load_microdata(opts.microdata)
+    formula = opts.formula or DEFAULT_FORMULA
+    lhs, _, rhs = formula.partition("~")
+    lhs = lhs.strip()
+    if not lhs or not rhs.strip():
+        raise InputError("--formula", f"'{formula}' is not a formula like 'y ~ arm'")
+    if lhs not in data.columns:
+        outs = ", ".join(outcome_columns(list(data.columns)))
+        raise InputError(str(opts.microdata), f"the outcome '{lhs}' of the formula is not a "
+                         f"column (outcomes in the file: {outs}); pass --formula", field=lhs)
+    names = re.findall(r"\b([A-Za-z_][A-Za-z0-9_]*)\b(?!\s*[(.])", rhs)
+    unknown = [n for n in names if n not in data.columns and n != "covariates"]
+    if unknown:
+        raise InputError("--formula", f"'{unknown[0]}' is not a column of {opts.microdata}")
+    if opts.dry_run:
+        print(f"{opts.microdata}: {len(data)} persons, {data['gemeente'].nunique()} gemeenten; "
+              "valid (dry run: nothing fitted or written)")
+
+
 def run(opts: FitOptions) -> int:
     """Run the fits described by ``opts``; returns the process exit code."""
     if opts.microdata is not None:
+        _validate_person_inputs(opts)
+        if opts.dry_run:
+            return 0
         from .person_cli import run_person
 
         return run_person(opts)
     from .pipeline import plan_fits, run_plan
 
-    plan = plan_fits(opts)
+    plan = plan_fits(opts)  # validates the spec, then the evidence: raises before any writing
+    if opts.dry_run:
+        print(f"{len(plan.jobs)} fits planned (dry run: nothing fitted or written):")
+        for job in plan.jobs:
+            print(f"  {job.name}")
+        for o, why in plan.not_fitted.items():
+            print(f"  not fitted: {o} ({why})")
+        return 0
     bar = _progress(len(plan.jobs), opts.quiet, "fitting")
     summary = run_plan(plan, opts, progress=bar)
     bar.close()
     failed = [k for k, v in summary["fits"].items() if v["status"] != "passed"]
+    resumed = len(plan.resumed)
     out = opts.out
     print(f"wrote {out / 'summary.json'} ({len(summary['fits'])} fits"
+          f"{', ' + str(resumed) + ' resumed' if resumed else ''}"
           f"{', ' + str(len(failed)) + ' FAILED diagnostics' if failed else ', all passed diagnostics'})")
     if (out / "report.html").exists():
         print(f"report: {out / 'report.html'}")
@@ -183,23 +242,41 @@ def run(opts: FitOptions) -> int:
     return 0
 
 
+def _one_line(text: object) -> str:
+    return " ".join(str(text).split())
+
+
+def _format_warning(message: Warning | str, category: type[Warning], filename: str,
+                    lineno: int, line: str | None = None) -> str:
+    """Warnings as one ``warning:`` line, without the source line Python adds by default."""
+    return f"warning: {_one_line(message)}\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: one-line errors for bad input, exit code 2, never a traceback."""
     os.environ.setdefault("PYTENSOR_FLAGS", "")
     warnings.filterwarnings("ignore", category=FutureWarning)
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    previous_format, warnings.formatwarning = warnings.formatwarning, _format_warning
+    try:
+        return _main(argv)
+    finally:
+        warnings.formatwarning = previous_format
+
+
+def _main(argv: list[str] | None) -> int:
     try:
         opts = parse_options(argv)
         t0 = time.perf_counter()
         code = run(opts)
-        if not opts.quiet:
+        if not opts.quiet and not opts.dry_run:
             print(f"done in {time.perf_counter() - t0:.0f} s")
         return code
     except (InputError, SpecError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {_one_line(exc)}", file=sys.stderr)
         return 2
     except BayesBijstandError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {_one_line(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted: completed fits are kept; rerun to resume", file=sys.stderr)

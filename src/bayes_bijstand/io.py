@@ -27,6 +27,8 @@ from .errors import InputError
 __all__ = [
     "read_table",
     "atomic_path",
+    "is_temp_file",
+    "remove_stale_temp_files",
     "atomic_write_text",
     "atomic_write_json",
     "sha256_file",
@@ -79,7 +81,10 @@ def read_table(path: str | os.PathLike[str]) -> tuple[pd.DataFrame, dict[str, An
         except Exception as exc:  # noqa: BLE001 - any parquet failure is bad input
             raise InputError(str(p), f"cannot read Parquet file ({type(exc).__name__})") from None
         return df.astype("string").fillna("").astype(object), {"format": "parquet"}
-    raw = p.read_bytes()
+    try:
+        raw = p.read_bytes()
+    except OSError as exc:
+        raise InputError(str(p), f"cannot read file ({exc.strerror or type(exc).__name__})") from None
     text = _decode(raw, p)
     lines = text.splitlines()
     header = next((ln for ln in lines if ln.strip()), "")
@@ -87,10 +92,14 @@ def read_table(path: str | os.PathLike[str]) -> tuple[pd.DataFrame, dict[str, An
     decimal = "," if delim == ";" else "."
     try:
         reader = csv.reader(io.StringIO(text), delimiter=delim)
-        rows = [r for r in reader]
+        numbered = list(enumerate(reader, start=1))
     except csv.Error as exc:
         raise InputError(str(p), f"not a valid CSV table ({exc})") from None
-    rows = [r for r in rows if any(c.strip() for c in r)]
+    # Row numbers as a spreadsheet shows them: blank lines count, a quoted multi-line cell
+    # does not (it is one row); the header is row 1 when the file does not start blank.
+    numbered = [(n, r) for n, r in numbered if any(c.strip() for c in r)]
+    rows = [r for _, r in numbered]
+    lines_of = [n for n, _ in numbered]
     if not rows:
         raise InputError(str(p), "file is empty")
     head = [c.strip() for c in rows[0]]
@@ -99,12 +108,31 @@ def read_table(path: str | os.PathLike[str]) -> tuple[pd.DataFrame, dict[str, An
     width = len(head)
     body = []
     for i, r in enumerate(rows[1:], start=2):
+        line = lines_of[i - 1]
         if len(r) > width and any(c.strip() for c in r[width:]):
-            raise InputError(str(p), f"row has {len(r)} cells but the header has {width}", row=i)
+            raise InputError(str(p), f"row has {len(r)} cells but the header has {width}", row=line)
         body.append([c.strip() for c in (r + [""] * width)[:width]])
+    # Excel exports often end every line with a delimiter: drop unnamed, empty columns.
+    keep = [j for j, h in enumerate(head) if h or any(b[j] for b in body)]
+    for j in keep:
+        if not head[j]:
+            raise InputError(str(p), f"column {j + 1} has values but no name in the header",
+                             row=lines_of[0])
+    head = [head[j] for j in keep]
+    body = [[b[j] for j in keep] for b in body]
+    seen: set[str] = set()
+    for h in head:
+        if h in seen:
+            raise InputError(str(p), "column appears twice in the header", row=lines_of[0],
+                             field=h)
+        seen.add(h)
     df = pd.DataFrame(body, columns=head, dtype=object)
-    df.index = range(2, len(df) + 2)  # spreadsheet line numbers
+    df.index = lines_of[1:]
     return df, {"encoding": "detected", "delimiter": delim, "decimal": decimal}
+
+
+TEMP_SUFFIX = ".tmp"
+"""Temporary files of :func:`atomic_path` are named ``.<target name>.<random>.tmp``."""
 
 
 @contextlib.contextmanager
@@ -115,18 +143,62 @@ def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=TEMP_SUFFIX, dir=target.parent)
     os.close(fd)
     tmp_path = Path(tmp)
     try:
         yield tmp_path
         with open(tmp_path, "rb+") as fh:
             os.fsync(fh.fileno())
+        os.chmod(tmp_path, 0o644)  # mkstemp makes 0600; outputs are shared (e.g. on a cluster)
         os.replace(tmp_path, target)
+        _fsync_dir(target.parent)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             tmp_path.unlink()
         raise
+
+
+def _fsync_dir(directory: Path) -> None:
+    """Persist a rename (best effort; not every platform can open a directory)."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def is_temp_file(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` is a temporary file of :func:`atomic_path` (never a finished output)."""
+    name = Path(path).name
+    return name.startswith(".") and name.endswith(TEMP_SUFFIX)
+
+
+def remove_stale_temp_files(directory: str | os.PathLike[str], *,
+                            recursive: bool = False) -> list[Path]:
+    """Delete leftover temporary files of :func:`atomic_path` in ``directory``.
+
+    A process killed with SIGKILL cannot clean up, so its half-written ``.<name>.*.tmp``
+    files stay behind (the targets themselves are never partial). Call this at the start of
+    a run, before any job writes; returns the removed paths. Only names of the
+    :func:`atomic_path` pattern are touched.
+    """
+    d = Path(directory)
+    removed: list[Path] = []
+    if not d.is_dir():
+        return removed
+    pattern = f".*{TEMP_SUFFIX}"
+    for f in sorted(d.rglob(pattern) if recursive else d.glob(pattern)):
+        if f.is_file() and is_temp_file(f):
+            with contextlib.suppress(FileNotFoundError):
+                f.unlink()
+                removed.append(f)
+    return removed
 
 
 def atomic_write_text(target: str | os.PathLike[str], text: str) -> Path:

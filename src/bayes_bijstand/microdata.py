@@ -11,6 +11,7 @@ has no leading ``#`` comment lines; comment lines are counted).
 
 from __future__ import annotations
 
+import difflib
 import io
 import re
 from collections.abc import Sequence
@@ -36,6 +37,8 @@ BINARY_PREFIXES: tuple[str, ...] = ("work_", "income_", "outflow_", "contract_",
 """Outcome names starting with these are 0/1; every other ``<name>_m<months>`` is a score."""
 OUTCOME_RE = re.compile(r"^(?P<name>[a-z][a-z0-9_]*?)_m(?P<months>\d+)$")
 _NA = {"", "na", "nan", "null", "."}
+ABSURD = 1e7
+"""Magnitude beyond which a number in a microdata file is taken as a typo."""
 
 
 def outcome_columns(columns: Sequence[str]) -> list[str]:
@@ -85,9 +88,16 @@ def load_microdata(path: str | Path) -> pd.DataFrame:
 def _read_csv_text(path: Path) -> tuple[pd.DataFrame, int]:
     """Decode, strip comment lines and sniff the delimiter; return strings + first data line."""
     name = str(path)
-    data = path.read_bytes()
+    if path.is_dir():
+        raise InputError(name, "is a directory, expected a CSV or Parquet file")
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise InputError(name, f"cannot read file ({exc.strerror or type(exc).__name__})") from None
     if not data.strip():
         raise InputError(name, "file is empty")
+    if b"\x00" in data[:8192]:
+        raise InputError(name, "file is binary, not a text table (CSV or Parquet expected)")
     if data.startswith(b"\xef\xbb\xbf"):
         text = data[3:].decode("utf-8")
     else:
@@ -95,6 +105,8 @@ def _read_csv_text(path: Path) -> tuple[pd.DataFrame, int]:
             text = data.decode("utf-8")
         except UnicodeDecodeError:
             text = data.decode("latin-1")
+    if any(ord(ch) < 32 and ch not in "\t\n\r" for ch in text[:8192]):
+        raise InputError(name, "file contains binary control characters, not a text table")
     lines = text.splitlines()
     skip = 0
     while skip < len(lines) and (lines[skip].startswith("#") or not lines[skip].strip()):
@@ -107,8 +119,8 @@ def _read_csv_text(path: Path) -> tuple[pd.DataFrame, int]:
     try:
         df = pd.read_csv(io.StringIO(body), sep=";" if semicolon else ",", dtype=str,
                          keep_default_na=False, skip_blank_lines=False)
-    except pd.errors.ParserError as exc:
-        raise InputError(name, f"malformed CSV ({exc})") from exc
+    except (pd.errors.ParserError, ValueError) as exc:
+        raise InputError(name, f"malformed CSV ({' '.join(str(exc).split())})") from None
     df.columns = [str(c).strip() for c in df.columns]
     if semicolon:
         df.attrs["decimal_comma"] = True
@@ -179,16 +191,14 @@ def validate_microdata(raw: pd.DataFrame, *, file: str = "<DataFrame>",
         if c in ("gemeente", "arm"):
             vals = vals.str.lower()
         out[c] = vals.astype(object)
-    bad = ~out["gemeente"].isin(GEMEENTEN)
-    if bad.any():
-        i = int(np.flatnonzero(bad.to_numpy())[0])
-        raise InputError(file, f"unknown gemeente '{out['gemeente'][i]}' (use one of "
-                         f"{', '.join(GEMEENTEN)})", row=row_of(i), field="gemeente")
-    bad = ~out["arm"].isin(ARMS)
-    if bad.any():
-        i = int(np.flatnonzero(bad.to_numpy())[0])
-        raise InputError(file, f"unknown arm '{out['arm'][i]}' (use one of {', '.join(ARMS)})",
-                         row=row_of(i), field="arm")
+    for c, known in (("gemeente", GEMEENTEN), ("arm", ARMS)):
+        bad = ~out[c].isin(known)
+        if bad.any():
+            i = int(np.flatnonzero(bad.to_numpy())[0])
+            value = out[c][i]
+            hint = difflib.get_close_matches(value, list(known), n=1, cutoff=0.8)
+            use = f"did you mean '{hint[0]}'?" if hint else f"use one of {', '.join(known)}"
+            raise InputError(file, f"unknown {c} '{value}' ({use})", row=row_of(i), field=c)
     if "coach" in cols:
         na = _is_na(raw["coach"])
         out["coach"] = raw["coach"].astype(object).map(lambda v: str(v).strip()).where(~na, None)
@@ -199,6 +209,16 @@ def validate_microdata(raw: pd.DataFrame, *, file: str = "<DataFrame>",
         if unparsable.any():
             i = int(np.flatnonzero(unparsable)[0])
             raise InputError(file, f"'{raw[c].iloc[i]}' is not a number", row=row_of(i), field=c)
+        infinite = np.isinf(vals)
+        if infinite.any():
+            i = int(np.flatnonzero(infinite)[0])
+            raise InputError(file, f"'{raw[c].iloc[i]}' is not a finite number", row=row_of(i),
+                             field=c)
+        huge = np.abs(np.nan_to_num(vals)) > ABSURD
+        if huge.any():
+            i = int(np.flatnonzero(huge)[0])
+            raise InputError(file, f"{raw[c].iloc[i]} is implausibly large for this column",
+                             row=row_of(i), field=c)
         if c == "participated" or is_binary(c):
             na = np.isnan(vals)
             if c == "participated" and na.any():

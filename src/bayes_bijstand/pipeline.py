@@ -11,9 +11,13 @@ and excluded from the pooled overview.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
+import platform
+import re
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,13 +26,13 @@ import pandas as pd
 
 from . import __version__
 from .errors import InputError
-from .evidence.grades import GRADES
 from .evidence.load import evidence_hash, load_evidence
 from .evidence.registry import load_studies
-from .io import atomic_write_json, atomic_write_text, sha256_file
+from .io import atomic_write_json, atomic_write_text, remove_stale_temp_files, sha256_file
 from .specs import ModelSpec, default_spec_path, load_spec
 
 HEADLINE = ("work_gt8h", "work_gt12h", "social_trust")
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -48,6 +52,7 @@ class Plan:
     jobs: list[Job]
     not_fitted: dict[str, str]
     inputs: dict[str, str]
+    resumed: list[str] = field(default_factory=list)  # filled by run_plan
 
 
 def _spec(opts: Any) -> ModelSpec:
@@ -57,15 +62,32 @@ def _spec(opts: Any) -> ModelSpec:
                                random_seed=opts.seed, sampler=opts.sampler)
 
 
-def _usable(evidence: pd.DataFrame, spec: ModelSpec) -> dict[str, list[str]]:
-    """Outcome -> gemeenten with at least one row that enters the model."""
-    from .meta import outcome_kind
+def outcome_kind(outcome: str) -> str:
+    """``binary`` or ``score`` for an outcome code: the rule of :func:`bayes_bijstand.meta.outcome_kind`.
+
+    Repeated here so that planning (and ``--dry-run``, and every bad-input exit) does not
+    import PyMC and ArviZ, which takes seconds; a test keeps the two in agreement.
+    """
+    from .evidence.load import load_outcomes
+
+    table = load_outcomes().set_index("outcome")
+    if outcome in table.index:
+        return "binary" if table.loc[outcome, "kind"] == "binary" else "score"
+    return "binary"
+
+
+def _usable(evidence: pd.DataFrame, spec: ModelSpec,
+            only: tuple[str, ...] = ()) -> dict[str, list[str]]:
+    """Outcome -> gemeenten with at least one row that enters the model (``only``: just these)."""
     from .models.selection import select_rows
 
     out: dict[str, list[str]] = {}
+    outcomes = sorted(evidence["outcome"].unique())
+    if only:
+        outcomes = [o for o in outcomes if o in set(only)]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        for o in sorted(evidence["outcome"].unique()):
+        for o in outcomes:
             t = select_rows(evidence, o, outcome_kind(o), spec)
             used = t[t["used"]] if len(t) else t
             if len(used):
@@ -77,7 +99,10 @@ def plan_fits(opts: Any) -> Plan:
     """Decide which fits to run, from the options and the evidence."""
     spec = _spec(opts)
     evidence = load_evidence(opts.estimates) if opts.estimates else load_evidence()
-    inputs = {"evidence_sha256": evidence_hash(evidence), "spec_path": str(spec.path),
+    # Paths as the user gave them (the shipped spec relative to the repository), so that the
+    # same inputs give the same summary.json in any checkout; the hashes identify the content.
+    spec_path = str(opts.model) if opts.model else f"models/{Path(spec.path).name}"
+    inputs = {"evidence_sha256": evidence_hash(evidence), "spec_path": spec_path,
               "spec_sha256": sha256_file(spec.path) if spec.path else ""}
     if opts.estimates:
         inputs["estimates_file"] = str(opts.estimates)
@@ -90,7 +115,7 @@ def plan_fits(opts: Any) -> Plan:
         evidence = evidence[evidence["gemeente"].isin(opts.gemeenten)]
     if opts.arms:
         evidence = evidence[evidence["arm"].isin(opts.arms)]
-    usable = _usable(evidence, spec)
+    usable = _usable(evidence, spec, tuple(opts.outcomes))
     not_fitted: dict[str, str] = {}
     if opts.outcomes:
         missing = [o for o in opts.outcomes if o not in usable]
@@ -126,7 +151,7 @@ def plan_fits(opts: Any) -> Plan:
 
 
 def _grades_used(evidence: pd.DataFrame, spec: ModelSpec, outcome: str) -> list[str]:
-    from .meta import outcome_kind
+    from .evidence.grades import GRADES
     from .models.selection import select_rows
 
     t = select_rows(evidence, outcome, outcome_kind(outcome), spec)
@@ -139,8 +164,16 @@ def _records(df: pd.DataFrame) -> list[dict[str, Any]]:
 
 
 def run_job(job: Job, evidence: pd.DataFrame, spec: ModelSpec, out: Path, *,
-            plots: bool = True, resume: bool = True) -> dict[str, Any]:
-    """Fit one job and write its netCDF, figures and JSON record (all atomic)."""
+            plots: bool = True, resume: bool = True,
+            inputs: dict[str, str] | None = None) -> dict[str, Any]:
+    """Fit one job and write its netCDF, figures and JSON record (all atomic).
+
+    With ``resume`` a job whose record in ``OUT/fits/`` carries the same ``fit_key`` (a
+    content hash of its evidence rows, spec text, sampler settings and package version) and
+    whose netCDF exists is not refitted: its record is returned with ``resumed: True``.
+    The record is written last, so its presence means the netCDF and figures are complete.
+    ``inputs`` (hashes of the run's input files) is stored in the record and netCDF attrs.
+    """
     from .meta import fit_key, fit_meta, outcome_label
 
     fits = out / "fits"
@@ -150,14 +183,18 @@ def run_job(job: Job, evidence: pd.DataFrame, spec: ModelSpec, out: Path, *,
     if resume and rec_path.exists() and nc_path.exists():
         try:
             rec = json.loads(rec_path.read_text(encoding="utf-8"))
-            if rec.get("fit_key") == key:
+            if isinstance(rec, dict) and rec.get("fit_key") == key:
                 rec["resumed"] = True
                 return rec
-        except (json.JSONDecodeError, OSError):
+        except (json.JSONDecodeError, OSError, UnicodeDecodeError):
             pass
     res = fit_meta(evidence, spec, job.outcome, pooling=job.pooling, grades=job.grades,
                    cores=1 if spec.sampler.sampler == "nutpie" else 2)
+    versions = _versions()
     res.tree.attrs["fit_key"] = key  # type: ignore[attr-defined]
+    res.tree.attrs["run_inputs"] = json.dumps(inputs or {}, sort_keys=True)  # type: ignore[attr-defined]
+    res.tree.attrs["run_versions"] = json.dumps(versions, sort_keys=True)  # type: ignore[attr-defined]
+    res.tree.attrs["run_seed"] = str(spec.sampler.random_seed)  # type: ignore[attr-defined]
     res.to_netcdf(nc_path)
     en, nl = outcome_label(job.outcome)
     figures: list[str] = []
@@ -182,32 +219,67 @@ def run_job(job: Job, evidence: pd.DataFrame, spec: ModelSpec, out: Path, *,
         "gemeente_effects": _records(res.gemeenten()),
         "i2": _records(res.i2()),
         "evidence": _records(res.table),
+        "seed": spec.sampler.random_seed, "versions": versions, "inputs": dict(inputs or {}),
         "resumed": False,
     }
     atomic_write_json(rec_path, rec)
     return rec
 
 
-def _execute(plan: Plan, opts: Any, progress: Any) -> list[dict[str, Any]]:
+def _execute(plan: Plan, opts: Any, progress: Any, client: Any = None) -> list[dict[str, Any]]:
     out = Path(opts.out)
     records: list[dict[str, Any]] = []
     if opts.executor == "dask":
         from .scaleout import run_on_dask
 
-        return run_on_dask(plan, opts, progress)
+        return run_on_dask(plan, opts, progress, client=client)
     for job in plan.jobs:
         progress.set_postfix_str(job.name)
         records.append(run_job(job, plan.evidence, plan.spec, out, plots=opts.plots,
-                               resume=opts.resume))
+                               resume=opts.resume, inputs=plan.inputs))
         progress.update(1)
     return records
+
+
+def clean_stale_temp_files(out: Path) -> list[Path]:
+    """Remove temp files an interrupted (SIGKILLed) run left in the output locations.
+
+    Only ``OUT/``, ``OUT/fits/`` and ``OUT/figures/**`` are searched, and only names of the
+    :func:`~bayes_bijstand.io.atomic_path` pattern (``.<name>.*.tmp``) and, under
+    ``figures/``, of ``plots.save_figure`` (``.<stem>.<random>.png|svg``) are removed, so a
+    careless ``--out .`` cannot delete anything else.
+    """
+    removed = remove_stale_temp_files(out)
+    removed += remove_stale_temp_files(out / "fits")
+    removed += remove_stale_temp_files(out / "figures", recursive=True)
+    # plots.save_figure names its temp files .<stem>.<8 random chars>.<png|svg> (mkstemp).
+    figures = out / "figures"
+    if figures.is_dir():
+        for f in sorted(figures.rglob(".*")):
+            if f.is_file() and _FIGURE_TEMP.match(f.name):
+                f.unlink(missing_ok=True)
+                removed.append(f)
+    return removed
+
+
+_FIGURE_TEMP = re.compile(r"^\..+\.[a-z0-9_]{8}\.(png|svg|pdf)$")
 
 
 def run_plan(plan: Plan, opts: Any, progress: Any) -> dict[str, Any]:
     """Run all jobs and write the run-level outputs; returns the summary dict."""
     out = Path(opts.out)
-    out.mkdir(parents=True, exist_ok=True)
-    records = _execute(plan, opts, progress)
+    with contextlib.ExitStack() as stack:
+        client = None
+        if opts.executor == "dask":  # connect first: an unreachable scheduler writes nothing
+            from .scaleout import dask_client
+
+            client = stack.enter_context(dask_client(opts))
+        out.mkdir(parents=True, exist_ok=True)
+        stale = clean_stale_temp_files(out)
+        if stale:
+            log.info("removed %d temporary file(s) left by an interrupted run", len(stale))
+        records = _execute(plan, opts, progress, client)
+    plan.resumed = [r["name"] for r in records if r.get("resumed")]
     summary = aggregate(records, plan, opts)
     write_tables(summary, records, out)
     if opts.report:
@@ -221,9 +293,17 @@ def run_plan(plan: Plan, opts: Any, progress: Any) -> dict[str, Any]:
 
 
 def _versions() -> dict[str, str]:
+    """Versions of Python and the packages that determine a fit (recorded in every output)."""
+    import h5netcdf
+    import scipy
+    import xarray
+
     from .meta import _versions as v
 
-    return v()
+    out = dict(v())
+    out.update(python=platform.python_version(), scipy=scipy.__version__,
+               xarray=xarray.__version__, h5netcdf=h5netcdf.__version__)
+    return dict(sorted(out.items()))
 
 
 def aggregate(records: list[dict[str, Any]], plan: Plan, opts: Any) -> dict[str, Any]:
@@ -271,11 +351,12 @@ def write_tables(summary: dict[str, Any], records: list[dict[str, Any]], out: Pa
     pooling_comparison.csv, grade_contributions.csv (all atomic)."""
     atomic_write_json(out / "summary.json", summary)
     main = [r for r in records if r["role"] == "main"]
-    pooled = pd.DataFrame([dict(p, label_nl=r["label_nl"], unit=r["unit"]) for r in main
+    passed = [r for r in main if r["status"] == "passed"]  # failed fits are never pooled
+    pooled = pd.DataFrame([dict(p, label_nl=r["label_nl"], unit=r["unit"]) for r in passed
                            for p in r["pooled"]])
     atomic_write_text(out / "summary.csv", pooled.to_csv(index=False))
     atomic_write_text(out / "gemeenten.csv", pd.DataFrame(
-        [g for r in main for g in r["gemeente_effects"]]).to_csv(index=False))
+        [g for r in passed for g in r["gemeente_effects"]]).to_csv(index=False))
     atomic_write_text(out / "evidence_used.csv", pd.DataFrame(
         [dict(e, outcome=r["outcome"]) for r in main for e in r["evidence"]]).to_csv(index=False))
     diag = pd.DataFrame([dict(name=r["name"], outcome=r["outcome"], role=r["role"],
@@ -316,10 +397,10 @@ def pooling_comparison(records: list[dict[str, Any]]) -> pd.DataFrame:
 
 def grade_contributions(records: list[dict[str, Any]]) -> pd.DataFrame:
     """How much each evidence grade moved the pooled component effects (fit with vs without)."""
-    main = {r["outcome"]: r for r in records if r["role"] == "main"}
+    main = {r["outcome"]: r for r in records if r["role"] == "main" and r["status"] == "passed"}
     rows = []
     for r in records:
-        if r["role"] != "contribution" or r["outcome"] not in main:
+        if r["role"] != "contribution" or r["outcome"] not in main or r["status"] != "passed":
             continue
         base = {(p["parameter"], p["label"]): p for p in main[r["outcome"]]["pooled"]}
         for p in r["pooled"]:
@@ -357,8 +438,8 @@ def summary_markdown(summary: dict[str, Any], records: list[dict[str, Any]]) -> 
                   f"Status: **{r['status']}**; {r['n_rows_used']} of {r['n_rows_total']} rows "
                   f"used; municipalities: {', '.join(r['gemeenten'])}.", ""]
         if r["status"] != "passed":
-            lines += ["**Failed diagnostics - not reported:** "
-                      + "; ".join(r["diagnostics"].get("problems", [])), ""]
+            lines += ["**Failed diagnostics (after a retry) - excluded from the pooled "
+                      "summaries:** " + "; ".join(r["diagnostics"].get("problems", [])), ""]
             continue
         f = r["display_factor"]
         lines += ["| arm | pooled mean | 90% interval | new municipality | P(>0) | tau | "
@@ -376,6 +457,14 @@ def summary_markdown(summary: dict[str, Any], records: list[dict[str, Any]]) -> 
                 f"{_fmt(t.get('mean'), f)} | {_fmt(p.get('freq_estimate'), f)} | "
                 f"[{_fmt(p.get('freq_ci_low'), f)}, {_fmt(p.get('freq_ci_high'), f)}] | "
                 f"{'' if p.get('freq_k') is None else int(p['freq_k'])} |")
+        lines.append("")
+    excluded = {k: v for k, v in summary["fits"].items() if v["status"] != "passed"}
+    if excluded:
+        lines += ["## Excluded fits", "",
+                  "These fits failed the diagnostics gate (R-hat, ESS, divergences, E-BFMI) "
+                  "after one retry; their numbers are not reported anywhere in the pooled "
+                  "summaries.", ""]
+        lines += [f"- `{k}`: {v['excluded_reason']}" for k, v in sorted(excluded.items())]
         lines.append("")
     if summary["not_fitted"]:
         lines += ["## Not pooled", ""] + [f"- `{o}`: {why}" for o, why in summary["not_fitted"].items()]

@@ -9,14 +9,20 @@ the file and the key, so a typo never silently falls back to a default.
 
 from __future__ import annotations
 
+import math
+import re
 import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
 from .errors import SpecError
-from .evidence.grades import GRADES
 from .evidence.schema import COMPARISONS
+
+GRADES: tuple[str, ...] = ("se", "ci", "p", "counts", "marker", "prose")
+"""The evidence grades, strongest first: the same tuple as ``evidence.grades.GRADES`` (a
+test keeps them equal). Repeated here so that parsing a spec - the first thing every run
+does, and all a bad spec needs - does not import SciPy."""
 
 KINDS = ("meta_components", "meta_arms")
 POOLING = ("partial", "none", "full")
@@ -85,121 +91,232 @@ _TOP = {"kind", "description", "select", "pooling", "priors", "bias", "covariate
         "sampler"}
 
 
-def _check_keys(d: dict[str, Any], allowed: set[str], file: str, prefix: str) -> None:
+def _key_line(text: str, key: str) -> int | None:
+    """The 1-based line of ``key`` (dotted, e.g. ``priors.binary.mu_sd``) in TOML ``text``."""
+    table = ""
+    header_line: int | None = None
+    for n, raw in enumerate(text.splitlines(), start=1):
+        line = raw.split("#", 1)[0].strip()
+        m = re.match(r"^\[\[?\s*([^\]]+?)\s*\]\]?$", line)
+        if m:
+            table = ".".join(part.strip().strip('"').strip("'") for part in m[1].split("."))
+            if table == key or table.startswith(key + "."):
+                header_line = header_line or n
+            continue
+        m = re.match(r"^([A-Za-z0-9_\-.\"' ]+?)\s*=", line)
+        if m:
+            k = ".".join(part.strip().strip('"').strip("'") for part in m[1].split("."))
+            full = f"{table}.{k}" if table else k
+            if full == key:
+                return n
+    return header_line
+
+
+class _Ctx:
+    """What every check needs to locate a problem: the file name and the spec text."""
+
+    def __init__(self, file: str, text: str) -> None:
+        self.file = file
+        self.text = text
+
+    def error(self, message: str, key: str | None = None) -> SpecError:
+        exc = SpecError(self.file, message, key=key)
+        line = _key_line(self.text, key) if key else None
+        if line is not None:
+            exc.args = (f"{self.file}, line {line}, key '{key}': {message}",)
+        exc.line = line  # type: ignore[attr-defined]
+        return exc
+
+
+def _table(d: dict[str, Any], key: str, ctx: _Ctx, prefix: str) -> dict[str, Any]:
+    v = d.get(key, {})
+    if not isinstance(v, dict):
+        raise ctx.error(f"must be a table ([{prefix}{key}]), got {v!r}", prefix + key)
+    return v
+
+
+def _strings(d: dict[str, Any], key: str, default: Any, ctx: _Ctx, prefix: str) -> tuple[str, ...]:
+    if key not in d:
+        return tuple(default)
+    v = d[key]
+    if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
+        raise ctx.error(f"must be a list of strings, got {v!r}", prefix + key)
+    return tuple(v)
+
+
+def _check_keys(d: dict[str, Any], allowed: set[str], ctx: _Ctx, prefix: str) -> None:
     import difflib
 
     for k in d:
         if k not in allowed:
             hint = difflib.get_close_matches(k, sorted(allowed), n=1)
-            extra = f" (did you mean '{hint[0]}'?)" if hint else ""
-            raise SpecError(file, f"unknown key{extra}", key=f"{prefix}{k}")
+            extra = f" (did you mean '{hint[0]}'?)" if hint else f" (known: {', '.join(sorted(allowed))})"
+            raise ctx.error(f"unknown key{extra}", f"{prefix}{k}")
 
 
-def _num(d: dict[str, Any], key: str, file: str, prefix: str, *, positive: bool = True,
+def _num(d: dict[str, Any], key: str, ctx: _Ctx, prefix: str, *, positive: bool = True,
          default: float | None = None) -> float:
     if key not in d:
         if default is None:
-            raise SpecError(file, "missing", key=prefix + key)
+            raise ctx.error("missing", prefix + key)
         return default
     v = d[key]
     if isinstance(v, bool) or not isinstance(v, int | float):
-        raise SpecError(file, f"must be a number, got {v!r}", key=prefix + key)
+        raise ctx.error(f"must be a number, got {v!r}", prefix + key)
+    if not math.isfinite(v):
+        raise ctx.error(f"must be a finite number, got {v!r}", prefix + key)
     if positive and not v > 0:
-        raise SpecError(file, f"must be > 0, got {v!r} (an impossible prior)", key=prefix + key)
+        raise ctx.error(f"must be > 0, got {v!r} (an impossible prior)"
+                        if key.endswith(("_sd", "_eta", "_alpha", "_beta")) or prefix.startswith("bias")
+                        else f"must be > 0, got {v!r}", prefix + key)
     return float(v)
 
 
-def _scale_priors(d: dict[str, Any], base: ScalePriors, file: str, prefix: str) -> ScalePriors:
-    _check_keys(d, {"mu_sd", "tau_sd", "interaction_sd", "lkj_eta", "mid"}, file, prefix)
+def _int(d: dict[str, Any], key: str, ctx: _Ctx, prefix: str, *, default: int,
+         minimum: int = 1, maximum: int = 10**9) -> int:
+    if key not in d:
+        return default
+    v = d[key]
+    if isinstance(v, bool) or not isinstance(v, int):
+        raise ctx.error(f"must be a whole number, got {v!r}", prefix + key)
+    if not minimum <= v <= maximum:
+        raise ctx.error(f"must be between {minimum} and {maximum}, got {v!r}", prefix + key)
+    return int(v)
+
+
+def _scale_priors(d: dict[str, Any], base: ScalePriors, ctx: _Ctx, prefix: str) -> ScalePriors:
+    _check_keys(d, {"mu_sd", "tau_sd", "interaction_sd", "lkj_eta", "mid"}, ctx, prefix)
     return ScalePriors(
-        mu_sd=_num(d, "mu_sd", file, prefix, default=base.mu_sd),
-        tau_sd=_num(d, "tau_sd", file, prefix, default=base.tau_sd),
-        interaction_sd=_num(d, "interaction_sd", file, prefix, default=base.interaction_sd),
-        lkj_eta=_num(d, "lkj_eta", file, prefix, default=base.lkj_eta),
-        mid=_num(d, "mid", file, prefix, positive=False, default=base.mid),
+        mu_sd=_num(d, "mu_sd", ctx, prefix, default=base.mu_sd),
+        tau_sd=_num(d, "tau_sd", ctx, prefix, default=base.tau_sd),
+        interaction_sd=_num(d, "interaction_sd", ctx, prefix, default=base.interaction_sd),
+        lkj_eta=_num(d, "lkj_eta", ctx, prefix, default=base.lkj_eta),
+        mid=_num(d, "mid", ctx, prefix, positive=False, default=base.mid),
     )
 
 
 def load_spec(path: str | Path) -> ModelSpec:
-    """Parse a TOML model spec; every problem is a one-line :class:`SpecError`."""
+    """Parse a TOML model spec; every problem is a one-line :class:`SpecError`.
+
+    The message names the file, the line (where the key can be found) and the dotted key,
+    e.g. ``my.toml, line 12, key 'priors.binary.tau_sd': must be > 0, got -0.05``.
+    """
     p = Path(path)
     file = str(p)
     if not p.exists():
         raise SpecError(file, "model spec file not found")
-    text = p.read_text(encoding="utf-8")
+    if p.is_dir():
+        raise SpecError(file, "is a directory, expected a TOML model spec")
+    try:
+        raw = p.read_bytes()
+    except OSError as exc:
+        raise SpecError(file, f"cannot read file ({exc.strerror or type(exc).__name__})") from None
+    if b"\x00" in raw[:8192]:
+        raise SpecError(file, "file is binary, not a TOML model spec")
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise SpecError(file, f"not UTF-8 text (byte {exc.start}); save the spec as UTF-8") from None
     try:
         d = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise SpecError(file, f"not valid TOML ({exc})") from None
-    _check_keys(d, _TOP, file, "")
+        msg = " ".join(str(exc).split())
+        raise SpecError(file, f"not valid TOML ({msg})") from None
+    ctx = _Ctx(file, text)
+    _check_keys(d, _TOP, ctx, "")
     base = ModelSpec(name=p.stem)
     kind = d.get("kind", base.kind)
     if kind not in KINDS:
-        raise SpecError(file, f"unknown model kind '{kind}' (known: {', '.join(KINDS)})", key="kind")
-    sel = d.get("select", {})
+        raise ctx.error(f"unknown model kind {kind!r} (known: {', '.join(KINDS)})", "kind")
+    description = d.get("description", "")
+    if not isinstance(description, str):
+        raise ctx.error(f"must be a string, got {description!r}", "description")
+    sel = _table(d, "select", ctx, "")
     _check_keys(sel, {"outcomes", "months", "comparisons", "grades", "exclude_quality",
-                      "prefer_variants"}, file, "select.")
+                      "prefer_variants"}, ctx, "select.")
     outcomes = sel.get("outcomes", "all")
-    outcomes = outcomes if outcomes == "all" else tuple(outcomes)
+    if outcomes != "all":
+        outcomes = _strings(sel, "outcomes", (), ctx, "select.")
+        if not outcomes:
+            raise ctx.error("must be \"all\" or a non-empty list of outcome codes", "select.outcomes")
     months = sel.get("months", "last")
     if isinstance(months, list):
+        if not months or not all(isinstance(m, int) and not isinstance(m, bool) and 0 <= m <= 600
+                                 for m in months):
+            raise ctx.error(f"must be a non-empty list of months (whole numbers), got {months!r}",
+                            "select.months")
         months = tuple(int(m) for m in months)
     elif months not in ("last", "all"):
-        raise SpecError(file, "must be 'last', 'all' or a list of months", key="select.months")
-    comparisons = tuple(sel.get("comparisons", base.comparisons))
+        raise ctx.error("must be 'last', 'all' or a list of months", "select.months")
+    comparisons = _strings(sel, "comparisons", base.comparisons, ctx, "select.")
     for c in comparisons:
         if c not in COMPARISONS:
-            raise SpecError(file, f"unknown comparison '{c}'", key="select.comparisons")
-    grades = tuple(sel.get("grades", base.grades))
+            raise ctx.error(f"unknown comparison '{c}'", "select.comparisons")
+    if not comparisons:
+        raise ctx.error("must name at least one comparison", "select.comparisons")
+    grades = _strings(sel, "grades", base.grades, ctx, "select.")
     for g in grades:
         if g not in GRADES:
-            raise SpecError(file, f"unknown evidence grade '{g}' (known: {', '.join(GRADES)})",
-                            key="select.grades")
-    pool = d.get("pooling", {})
-    _check_keys(pool, {"mode", "rho_months", "offer_spillover_sd"}, file, "pooling.")
+            raise ctx.error(f"unknown evidence grade '{g}' (known: {', '.join(GRADES)})",
+                            "select.grades")
+    if not grades:
+        raise ctx.error("must name at least one evidence grade", "select.grades")
+    exclude_quality = _strings(sel, "exclude_quality", base.exclude_quality, ctx, "select.")
+    prefer_variants = _strings(sel, "prefer_variants", (), ctx, "select.")
+    pool = _table(d, "pooling", ctx, "")
+    _check_keys(pool, {"mode", "rho_months", "offer_spillover_sd"}, ctx, "pooling.")
     mode = pool.get("mode", base.pooling)
     if mode not in POOLING:
-        raise SpecError(file, f"unknown pooling mode '{mode}' (known: {', '.join(POOLING)})",
-                        key="pooling.mode")
-    rho = _num(pool, "rho_months", file, "pooling.", positive=False, default=base.rho_months)
+        raise ctx.error(f"unknown pooling mode {mode!r} (known: {', '.join(POOLING)})",
+                        "pooling.mode")
+    rho = _num(pool, "rho_months", ctx, "pooling.", positive=False, default=base.rho_months)
     if not 0 <= rho < 1:
-        raise SpecError(file, "must be in [0, 1)", key="pooling.rho_months")
-    pri = d.get("priors", {})
-    _check_keys(pri, {"binary", "score"}, file, "priors.")
+        raise ctx.error("must be in [0, 1)", "pooling.rho_months")
+    spill = _num(pool, "offer_spillover_sd", ctx, "pooling.", positive=False,
+                 default=base.offer_spillover_sd)
+    if spill < 0:
+        raise ctx.error(f"must be >= 0, got {spill!r} (an impossible prior)",
+                        "pooling.offer_spillover_sd")
+    pri = _table(d, "priors", ctx, "")
+    _check_keys(pri, {"binary", "score"}, ctx, "priors.")
     bias = d.get("bias", base.bias_sd)
+    if not isinstance(bias, dict):
+        raise ctx.error(f"must be a table ([bias]), got {bias!r}", "bias")
     for k in bias:
         if k not in COMPARISONS:
-            raise SpecError(file, f"unknown comparison '{k}'", key=f"bias.{k}")
-        _num(bias, k, file, "bias.")
-    cov = d.get("covariate_adjustment", {})
-    _check_keys(cov, {"r2_alpha", "r2_beta"}, file, "covariate_adjustment.")
-    samp = d.get("sampler", {})
-    _check_keys(samp, {f.name for f in fields(SamplerSpec)}, file, "sampler.")
+            raise ctx.error(f"unknown comparison '{k}'", f"bias.{k}")
+        _num(bias, k, ctx, "bias.")
+    cov = _table(d, "covariate_adjustment", ctx, "")
+    _check_keys(cov, {"r2_alpha", "r2_beta"}, ctx, "covariate_adjustment.")
+    samp = _table(d, "sampler", ctx, "")
+    _check_keys(samp, {f.name for f in fields(SamplerSpec)}, ctx, "sampler.")
     sampler_name = samp.get("sampler", "nutpie")
     if sampler_name not in SAMPLERS:
-        raise SpecError(file, f"unknown sampler '{sampler_name}'", key="sampler.sampler")
+        raise ctx.error(f"unknown sampler {sampler_name!r} (known: {', '.join(SAMPLERS)})",
+                        "sampler.sampler")
     sampler = SamplerSpec(
-        draws=int(_num(samp, "draws", file, "sampler.", default=1000)),
-        tune=int(_num(samp, "tune", file, "sampler.", default=1000)),
-        chains=int(_num(samp, "chains", file, "sampler.", default=4)),
-        target_accept=_num(samp, "target_accept", file, "sampler.", default=0.9),
+        draws=_int(samp, "draws", ctx, "sampler.", default=1000),
+        tune=_int(samp, "tune", ctx, "sampler.", default=1000, minimum=0),
+        chains=_int(samp, "chains", ctx, "sampler.", default=4, maximum=256),
+        target_accept=_num(samp, "target_accept", ctx, "sampler.", default=0.9),
         sampler=sampler_name,
-        random_seed=int(_num(samp, "random_seed", file, "sampler.", positive=False, default=2017)),
+        random_seed=_int(samp, "random_seed", ctx, "sampler.", default=2017, minimum=0,
+                         maximum=2**32 - 1),
     )
     if not 0.5 <= sampler.target_accept < 1:
-        raise SpecError(file, "must be in [0.5, 1)", key="sampler.target_accept")
+        raise ctx.error("must be in [0.5, 1)", "sampler.target_accept")
     return ModelSpec(
-        name=p.stem, kind=kind, description=str(d.get("description", "")), outcomes=outcomes,
+        name=p.stem, kind=kind, description=description, outcomes=outcomes,
         months=months, comparisons=comparisons, grades=grades,
-        exclude_quality=tuple(sel.get("exclude_quality", base.exclude_quality)),
-        prefer_variants=tuple(sel.get("prefer_variants", ())), pooling=mode, rho_months=rho,
-        bias_sd={k: float(v) for k, v in bias.items()},
-        offer_spillover_sd=_num(pool, "offer_spillover_sd", file, "pooling.", positive=False,
-                                default=base.offer_spillover_sd),
-        r2_alpha=_num(cov, "r2_alpha", file, "covariate_adjustment.", default=base.r2_alpha),
-        r2_beta=_num(cov, "r2_beta", file, "covariate_adjustment.", default=base.r2_beta),
-        binary=_scale_priors(pri.get("binary", {}), base.binary, file, "priors.binary."),
-        score=_scale_priors(pri.get("score", {}), base.score, file, "priors.score."),
+        exclude_quality=exclude_quality, prefer_variants=prefer_variants, pooling=mode,
+        rho_months=rho, bias_sd={k: float(v) for k, v in bias.items()},
+        offer_spillover_sd=spill,
+        r2_alpha=_num(cov, "r2_alpha", ctx, "covariate_adjustment.", default=base.r2_alpha),
+        r2_beta=_num(cov, "r2_beta", ctx, "covariate_adjustment.", default=base.r2_beta),
+        binary=_scale_priors(_table(pri, "binary", ctx, "priors."), base.binary, ctx,
+                             "priors.binary."),
+        score=_scale_priors(_table(pri, "score", ctx, "priors."), base.score, ctx,
+                            "priors.score."),
         sampler=sampler, source_text=text, path=file,
     )
 

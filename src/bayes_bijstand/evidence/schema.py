@@ -101,10 +101,23 @@ def validate_estimates(
     With ``strict_vocabulary`` (the shipped data) every code must be known; otherwise
     unknown codes pass and near-misses of known codes give a did-you-mean warning.
     """
+    # Headers are matched case-insensitively ("Gemeente", "SE" from a spreadsheet).
+    rename = {c: str(c).strip().lower() for c in raw.columns
+              if str(c).strip().lower() in ESTIMATE_COLUMNS and str(c) != str(c).strip().lower()}
+    if rename:
+        clash = [v for v in rename.values() if v in raw.columns]
+        if clash:
+            raise InputError(file, "column appears twice in the header (differing only in case)",
+                             field=clash[0])
+        raw = raw.rename(columns=rename)
     missing = [c for c in REQUIRED_USER_COLUMNS if c not in raw.columns]
     if missing:
-        raise InputError(file, f"missing required column(s): {', '.join(missing)}",
-                         field=missing[0])
+        extra = [str(c) for c in raw.columns if c not in ESTIMATE_COLUMNS]
+        hint = difflib.get_close_matches(missing[0], extra, n=1, cutoff=0.75)
+        msg = f"missing required column(s): {', '.join(missing)}"
+        if hint:
+            msg += f" (found '{hint[0]}' - did you mean '{missing[0]}'?)"
+        raise InputError(file, msg, field=missing[0])
     df = raw.copy()
     for col in ESTIMATE_COLUMNS:
         if col not in df.columns:

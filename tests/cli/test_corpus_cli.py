@@ -1,0 +1,157 @@
+"""Every file of the bad-input corpus through the real CLI, in a subprocess.
+
+``tests/reliability/corpus/MANIFEST.csv`` lists each file with what the CLI must do:
+
+* ``reject``: exit code 2, exactly one line on stderr, starting with ``error:`` and naming
+  the file (and the row and field / TOML line and key where the manifest gives them), no
+  traceback anywhere, and nothing written (``--out`` is not created).
+* ``accept``: ``--dry-run`` exits 0 and writes nothing; a manifest fragment is a warning
+  that must appear as one ``warning:`` line (a did-you-mean hint, not an error).
+
+The subprocesses run concurrently (one per core) in a session fixture; each test then
+checks its own result, so a failure names the corpus file.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+CORPUS = REPO / "tests" / "reliability" / "corpus"
+
+
+@dataclass(frozen=True)
+class Case:
+    file: str
+    kind: str
+    expect: str
+    row: str
+    field: str
+    fragment: str
+
+    @property
+    def path(self) -> Path:
+        return CORPUS / self.file
+
+
+def _cases() -> list[Case]:
+    with open(CORPUS / "MANIFEST.csv", encoding="utf-8", newline="") as fh:
+        return [Case(**r) for r in csv.DictReader(fh)]
+
+
+CASES = _cases()
+
+
+def _argv(case: Case, out: Path) -> list[str]:
+    f = str(case.path)
+    what = {"estimates": ["--estimates", f], "microdata": ["--microdata", f],
+            # a bad spec must be rejected before any evidence is loaded or sampled
+            "spec": ["--model", f, "--outcome", "work_gt12h"]}[case.kind]
+    flags = ["--out", str(out), "--draws", "20", "--tune", "20", "--chains", "1",
+             "--compare-pooling", "none", "--contributions", "none", "--no-plots",
+             "--no-report", "--quiet"]
+    if case.expect == "accept":
+        flags.append("--dry-run")
+    return [sys.executable, "-m", "bayes_bijstand.fit", *what, *flags]
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env.pop("PYTHONWARNINGS", None)
+    env["PYTHONHASHSEED"] = "0"
+    return env
+
+
+@pytest.fixture(scope="session")
+def corpus_results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict]:
+    """Run the CLI once per corpus file, concurrently; results keyed by corpus file."""
+    base = tmp_path_factory.mktemp("corpus")
+    env = _env()
+
+    def one(i: int, case: Case) -> tuple[str, dict]:
+        out = base / f"out{i}"
+        p = subprocess.run(_argv(case, out), capture_output=True, text=True, env=env, cwd=base,
+                           timeout=300)
+        written = sorted(str(x.relative_to(base)) for x in base.rglob("*")
+                         if x.is_relative_to(out))
+        return case.file, {"code": p.returncode, "stdout": p.stdout, "stderr": p.stderr,
+                           "out": out, "written": written}
+
+    with ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2)) as pool:
+        return dict(pool.map(lambda ic: one(*ic), enumerate(CASES)))
+
+
+def test_manifest_covers_every_corpus_file() -> None:
+    on_disk = {str(p.relative_to(CORPUS)) for p in CORPUS.rglob("*")
+               if p.is_file() and p.parent != CORPUS}
+    listed = {c.file for c in CASES}
+    assert on_disk == listed
+    kinds = {(c.kind, c.expect) for c in CASES}
+    assert kinds == {(k, e) for k in ("estimates", "microdata", "spec")
+                     for e in ("reject", "accept")}
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if c.expect == "reject"], ids=lambda c: c.file)
+def test_bad_input_is_one_line_exit_2_nothing_written(case: Case, corpus_results: dict) -> None:
+    r = corpus_results[case.file]
+    lines = [ln for ln in r["stderr"].splitlines() if ln.strip()]
+    assert "Traceback" not in r["stderr"] + r["stdout"], r["stderr"]
+    assert r["code"] == 2, (r["code"], r["stderr"])
+    assert len(lines) == 1, r["stderr"]
+    line = lines[0]
+    assert line.startswith("error: "), line
+    assert str(case.path) in line, line
+    if case.row:
+        where = "line" if case.kind == "spec" else "row"
+        assert f", {where} {case.row}," in line or f", {where} {case.row}:" in line, line
+    if case.field:
+        label = "key" if case.kind == "spec" else "field"
+        assert f"{label} '{case.field}'" in line, line
+    assert case.fragment in line, line
+    assert not r["out"].exists(), r["written"]
+    assert r["stdout"].strip() == "", r["stdout"]
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if c.expect == "accept"], ids=lambda c: c.file)
+def test_good_input_is_accepted(case: Case, corpus_results: dict) -> None:
+    r = corpus_results[case.file]
+    assert "Traceback" not in r["stderr"] + r["stdout"], r["stderr"]
+    assert r["code"] == 0, r["stderr"]
+    assert not r["out"].exists(), r["written"]  # --dry-run writes nothing
+    lines = [ln for ln in r["stderr"].splitlines() if ln.strip()]
+    if case.fragment:  # a near-miss of a known code: one warning line with a hint
+        hits = [ln for ln in lines if case.fragment in ln]
+        assert len(hits) == 1, r["stderr"]
+        assert hits[0].startswith("warning: ") and str(case.path) in hits[0]
+        assert f"row {case.row}" in hits[0] and f"field '{case.field}'" in hits[0]
+    else:
+        assert not [ln for ln in lines if ln.startswith(("error", "warning"))], r["stderr"]
+
+
+def test_missing_file_is_one_line(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    p = subprocess.run([sys.executable, "-m", "bayes_bijstand.fit", "--estimates",
+                        str(tmp_path / "nope.csv"), "--out", str(out), "--quiet"],
+                       capture_output=True, text=True, env=_env(), timeout=120)
+    assert p.returncode == 2 and p.stderr.count("\n") == 1
+    assert p.stderr.startswith("error: ") and "nope.csv: file not found" in p.stderr
+    assert not out.exists()
+
+
+def test_bad_input_leaves_an_existing_out_dir_untouched(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    (out / "fits").mkdir(parents=True)
+    (out / "summary.json").write_text('{"previous": "run"}\n', encoding="utf-8")
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    case = next(c for c in CASES if c.file == "estimates/se_negative.csv")
+    p = subprocess.run(_argv(case, out), capture_output=True, text=True, env=_env(), timeout=120)
+    assert p.returncode == 2 and "Traceback" not in p.stderr
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
