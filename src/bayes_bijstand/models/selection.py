@@ -16,6 +16,8 @@ Every row of the outcome appears in the returned table with ``used`` and a ``rea
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pandas as pd
 
@@ -24,7 +26,23 @@ from ..evidence.registry import load_arms, load_studies
 from ..specs import ModelSpec
 
 
+@functools.lru_cache(maxsize=1)
+def _registry_sizes_cached() -> tuple[dict[tuple[str, str], float], dict[str, float],
+                                      dict[tuple[str, str], float]]:
+    return _registry_sizes()
+
+
 def registry_sizes() -> tuple[dict[tuple[str, str], float], dict[str, float],
+                              dict[tuple[str, str], float]]:
+    """Per-arm sizes, control sizes and take-up rates from the (shipped, read-only) registry.
+
+    Cached per process; returns copies so callers cannot change the cache.
+    """
+    s, c, t = _registry_sizes_cached()
+    return dict(s), dict(c), dict(t)
+
+
+def _registry_sizes() -> tuple[dict[tuple[str, str], float], dict[str, float],
                               dict[tuple[str, str], float]]:
     """Per-arm sizes, control sizes and take-up rates from the registry.
 

@@ -206,7 +206,7 @@ def _figures(root: Path, outcome: str, rec: dict[str, Any]) -> str:
             pngs[p.stem] = p
     folder = root / "figures" / outcome
     if folder.is_dir():
-        for p in sorted(folder.glob("*.png")):
+        for p in sorted(q for q in folder.glob("*.png") if not q.name.startswith(".")):
             pngs.setdefault(p.stem, p)
     if not pngs:
         return "<p class='note'>No figures were made for this outcome (run without --no-plots).</p>"
