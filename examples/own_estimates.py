@@ -29,6 +29,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--draws", type=int, default=1000)
     ap.add_argument("--chains", type=int, default=4)
+    ap.add_argument("--sampler", choices=["nutpie", "pymc"], default=None,
+                    help="override the spec's sampler")
+    ap.add_argument("--no-retry", action="store_true",
+                    help="skip the automatic retry of a fit that fails diagnostics (smoke tests)")
     a = ap.parse_args()
     with tempfile.TemporaryDirectory() as d:
         path = Path(d) / "my_estimates.csv"
@@ -36,8 +40,8 @@ def main() -> None:
         ev = bb.load_evidence(path)
         print(ev[["row_id", "gemeente", "arm", "estimate", "se", "ci_low", "ci_high", "significance"]])
         spec = bb.load_spec(default_spec_path()).with_overrides(draws=a.draws, tune=a.draws,
-                                                                chains=a.chains)
-        res = bb.fit_meta(ev, spec, "work_gt12h")
+                                                                chains=a.chains, sampler=a.sampler)
+        res = bb.fit_meta(ev, spec, "work_gt12h", retry=not a.no_retry)
         print(res.summary()[["parameter", "label", "mean", "ci_low", "ci_high", "prob_gt_0",
                              "freq_estimate", "freq_ci_low", "freq_ci_high"]].round(3))
         print(res.table[["row_id", "grade", "used", "y", "se", "se_lo", "se_hi"]])

@@ -22,10 +22,14 @@ def main() -> None:
     ap.add_argument("outcome", nargs="?", default="work_gt12h")
     ap.add_argument("--draws", type=int, default=1000)
     ap.add_argument("--chains", type=int, default=4)
+    ap.add_argument("--sampler", choices=["nutpie", "pymc"], default=None,
+                    help="override the spec's sampler")
+    ap.add_argument("--no-retry", action="store_true",
+                    help="skip the automatic retry of a fit that fails diagnostics (smoke tests)")
     a = ap.parse_args()
     spec = bb.load_spec(default_spec_path()).with_overrides(draws=a.draws, tune=a.draws,
-                                                            chains=a.chains)
-    res = bb.fit_meta(bb.load_evidence(), spec, a.outcome)
+                                                            chains=a.chains, sampler=a.sampler)
+    res = bb.fit_meta(bb.load_evidence(), spec, a.outcome, retry=not a.no_retry)
     print(f"{a.outcome}: diagnostics {res.diagnostics.status}; {res.unit}; "
           f"municipalities {', '.join(res.data.gemeenten)}")
     tab = res.summary()

@@ -25,17 +25,24 @@ def main() -> None:
     ap.add_argument("outcome", nargs="?", default="work_gt8h")
     ap.add_argument("--draws", type=int, default=1000)
     ap.add_argument("--chains", type=int, default=4)
+    ap.add_argument("--sampler", choices=["nutpie", "pymc"], default=None,
+                    help="override the spec's sampler")
+    ap.add_argument("--factors", type=float, nargs="+", default=[0.5, 1.0, 2.0],
+                    help="multipliers of the tau prior scale (default 0.5 1 2)")
+    ap.add_argument("--no-retry", action="store_true",
+                    help="skip the automatic retry of a fit that fails diagnostics (smoke tests)")
     a = ap.parse_args()
     base = bb.load_spec(default_spec_path()).with_overrides(draws=a.draws, tune=a.draws,
-                                                            chains=a.chains)
+                                                            chains=a.chains, sampler=a.sampler)
     kind = outcome_kind(a.outcome)
     ev = bb.load_evidence()
     rows = []
-    for factor in (0.5, 1.0, 2.0):
+    for factor in a.factors:
         pri = base.priors(kind)
         new = replace(pri, tau_sd=pri.tau_sd * factor)
         spec = replace(base, binary=new) if kind == "binary" else replace(base, score=new)
-        res = bb.fit_meta(ev, spec, a.outcome, prior_predictive=False, posterior_predictive=False)
+        res = bb.fit_meta(ev, spec, a.outcome, prior_predictive=False, posterior_predictive=False,
+                          retry=not a.no_retry)
         tab = res.summary()
         for _, r in tab[tab["parameter"].isin(["mu_arm", "tau_arm"])].iterrows():
             rows.append({"tau_prior_sd": new.tau_sd, "parameter": r["parameter"], "arm": r["label"],

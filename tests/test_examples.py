@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
-TINY = {"pooled_meta_analysis.py": ["work_gt12h", "--draws", "60", "--chains", "2"],
-        "own_estimates.py": ["--draws", "60", "--chains", "2"],
-        "prior_sensitivity.py": ["social_trust", "--draws", "60", "--chains", "2"],
+_FAST = ["--draws", "60", "--chains", "2", "--sampler", "pymc", "--no-retry"]
+TINY = {"pooled_meta_analysis.py": ["work_gt12h", *_FAST],
+        "own_estimates.py": _FAST,
+        "prior_sensitivity.py": ["social_trust", "--factors", "2", *_FAST],
         "person_level.py": []}
 
 

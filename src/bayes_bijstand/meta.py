@@ -2,7 +2,7 @@
 
 Data flows one way: evidence rows -> :func:`~bayes_bijstand.models.selection.select_rows`
 (which rows enter, and why the others do not) -> :func:`~bayes_bijstand.models.summary_level.build_model`
--> sampling -> diagnostics gate (one retry) -> :class:`MetaResult` with tidy summaries and the
+(or its padded, compile-once twin in :mod:`bayes_bijstand.models.padded` for nutpie) -> sampling -> diagnostics gate (one retry) -> :class:`MetaResult` with tidy summaries and the
 frequentist twin attached.
 """
 
@@ -21,15 +21,15 @@ import pandas as pd
 import xarray as xr
 
 from . import __version__
-from .constants import CI_PROB
+from .constants import CI_KIND, CI_PROB
 from .diagnostics import Diagnostics, check
 from .evidence.load import evidence_hash, load_outcomes
 from .frequentist.twin import twin_summary
 from .io import atomic_path, sha256_text
 from .models.selection import select_rows
-from .models.summary_level import MetaData, build_model, prepare
+from .models.summary_level import DIM_BIAS, MetaData, build_model, prepare
 from .specs import ModelSpec, SamplerSpec
-from .summaries import gemeente_table, i2_table, merge_frequentist, pooled_table
+from .summaries import describe, gemeente_table, i2_table, merge_frequentist, pooled_table
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +84,18 @@ class MetaResult:
 
     def summary(self, *, ci_prob: float = CI_PROB) -> pd.DataFrame:
         """Pooled effects with the frequentist columns side by side (model scale)."""
-        pooled = pooled_table(self.posterior, ci_prob=ci_prob, mid=self.mid())
+        post = self.posterior
+        pooled = pooled_table(post.drop_vars("bias", errors="ignore"), ci_prob=ci_prob,
+                              mid=self.mid())
+        if "bias" in post.data_vars:
+            # The bias terms' dimension is not called "bias" (xarray forbids a variable
+            # with the name of its own dimension), so they are added here.
+            x = post["bias"].stack(sample=("chain", "draw")).transpose(..., "sample")
+            extra = [{"parameter": "bias", "label": str(lab),
+                      **describe(x.values[i], ci_prob=ci_prob, mid=self.mid()),
+                      "ci_prob": ci_prob, "ci_kind": CI_KIND}
+                     for i, lab in enumerate(x[DIM_BIAS].values)]
+            pooled = pd.concat([pooled, pd.DataFrame(extra)], ignore_index=True)
         out = merge_frequentist(pooled, self.frequentist)
         out.insert(0, "outcome", self.outcome)
         out["status"] = self.diagnostics.status
@@ -176,6 +187,78 @@ def _evidence_group(table: pd.DataFrame) -> xr.Dataset:
     return ds
 
 
+def _retry_settings(s: SamplerSpec) -> tuple[SamplerSpec, dict[str, float]]:
+    settings = {"target_accept": 0.99 if s.target_accept < 0.99 else 0.995, "tune": s.tune * 2}
+    return replace(s, target_accept=settings["target_accept"], tune=int(settings["tune"])), settings
+
+
+def _note_retry(diag: Diagnostics, first: list[str], settings: dict[str, float]) -> Diagnostics:
+    diag.retried = True
+    diag.retry_settings = settings
+    diag.problems = [f"first attempt: {'; '.join(first)}"] + diag.problems if not diag.passed \
+        else [f"passed on retry (first attempt: {'; '.join(first)})"]
+    return diag
+
+
+def _fit_padded(data: MetaData, spec: ModelSpec, pooling: str, *, cores: int, progressbar: bool,
+                retry: bool, prior_predictive: bool,
+                posterior_predictive: bool) -> tuple[object, Diagnostics]:
+    """nutpie on the padded model, compiled once per (pooling, padding) in this process."""
+    from .models import padded
+
+    tree = padded.sample_padded(data, spec, pooling, spec.sampler, cores=cores,
+                                progressbar=progressbar)
+    diag = check(tree)
+    if not diag.passed and retry:
+        s2, settings = _retry_settings(spec.sampler)
+        first = diag.problems
+        tree = padded.sample_padded(data, spec, pooling, s2, cores=cores, progressbar=progressbar)
+        diag = _note_retry(check(tree), first, settings)
+    post = tree["posterior"].to_dataset()  # type: ignore[index]
+    seed = spec.sampler.random_seed
+    if posterior_predictive:
+        pp = padded.posterior_predictive(post, data, seed)
+        if pp is not None:
+            tree["posterior_predictive"] = pp  # type: ignore[index]
+    if prior_predictive:
+        pr = padded.prior_draws(data, spec, pooling, seed)
+        if pr is not None:
+            tree["prior"] = pr  # type: ignore[index]
+    tree["posterior"] = post.drop_vars("row_mean")  # type: ignore[index]
+    return tree, diag
+
+
+def _fit_reference(data: MetaData, spec: ModelSpec, pooling: str, *, cores: int,
+                   progressbar: bool, retry: bool, prior_predictive: bool,
+                   posterior_predictive: bool) -> tuple[object, Diagnostics]:
+    """PyMC's own NUTS on the readable reference model (one model per outcome)."""
+    import pymc as pm
+
+    model = build_model(data, spec, pooling=pooling)
+    tree = _sample(model, spec.sampler, cores=cores, progressbar=progressbar)
+    diag = check(tree)
+    if not diag.passed and retry:
+        s2, settings = _retry_settings(spec.sampler)
+        first = diag.problems
+        tree = _sample(model, s2, cores=cores, progressbar=progressbar)
+        diag = _note_retry(check(tree), first, settings)
+    with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()):
+        warnings.simplefilter("ignore")
+        if posterior_predictive and "y" in model.named_vars:
+            pp = pm.sample_posterior_predictive(tree, model=model, var_names=["y"],
+                                                random_seed=spec.sampler.random_seed,
+                                                progressbar=False)
+            tree["posterior_predictive"] = pp["posterior_predictive"]
+        if prior_predictive:
+            names = [v for v in ("mu", "tau", "mu_arm", "theta_new", "tau_arm")
+                     if v in model.named_vars]
+            if names:
+                pr = pm.sample_prior_predictive(draws=1000, model=model, var_names=names,
+                                                random_seed=spec.sampler.random_seed)
+                tree["prior"] = pr["prior"]
+    return tree, diag
+
+
 def fit_meta(
     evidence: pd.DataFrame,
     spec: ModelSpec,
@@ -193,42 +276,26 @@ def fit_meta(
 
     ``pooling`` overrides the spec's pooling mode (for the no/full-pooling comparison fits);
     ``grades`` restricts the evidence grades (for the grade-contribution refits).
-    """
-    import pymc as pm
 
+    With ``spec.sampler.sampler == "nutpie"`` the padded model of
+    :mod:`bayes_bijstand.models.padded` is compiled once per (pooling, padding) in the
+    process and reused for every outcome; ``"pymc"`` samples the reference model of
+    :func:`~bayes_bijstand.models.summary_level.build_model` with PyMC's NUTS.
+    """
     kind = outcome_kind(outcome)
     if grades is not None:
         spec = replace(spec, grades=grades)
     pooling = pooling or spec.pooling
     table = select_rows(evidence, outcome, kind, spec)
     data = prepare(table, outcome, kind, spec)
-    model = build_model(data, spec, pooling=pooling)
-    tree = _sample(model, spec.sampler, cores=cores, progressbar=progressbar)
-    diag = check(tree)
-    if not diag.passed and retry:
-        settings = {"target_accept": 0.99 if spec.sampler.target_accept < 0.99 else 0.995,
-                    "tune": spec.sampler.tune * 2}
-        s2 = replace(spec.sampler, target_accept=settings["target_accept"], tune=int(settings["tune"]))
-        first = diag.problems
-        tree = _sample(model, s2, cores=cores, progressbar=progressbar)
-        diag = check(tree)
-        diag.retried = True
-        diag.retry_settings = settings
-        diag.problems = [f"first attempt: {'; '.join(first)}"] + diag.problems if not diag.passed \
-            else [f"passed on retry (first attempt: {'; '.join(first)})"]
-    with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()):
-        warnings.simplefilter("ignore")
-        if posterior_predictive and "y" in model.named_vars:
-            pp = pm.sample_posterior_predictive(tree, model=model, var_names=["y"],
-                                                random_seed=spec.sampler.random_seed,
-                                                progressbar=False)
-            tree["posterior_predictive"] = pp["posterior_predictive"]
-        if prior_predictive:
-            names = [v for v in ("mu", "tau", "mu_arm", "theta_new", "tau_arm")
-                     if v in model.named_vars]
-            pr = pm.sample_prior_predictive(draws=1000, model=model, var_names=names,
-                                            random_seed=spec.sampler.random_seed)
-            tree["prior"] = pr["prior"]
+    if spec.sampler.sampler == "nutpie":
+        tree, diag = _fit_padded(data, spec, pooling, cores=cores, progressbar=progressbar,
+                                 retry=retry, prior_predictive=prior_predictive,
+                                 posterior_predictive=posterior_predictive)
+    else:
+        tree, diag = _fit_reference(data, spec, pooling, cores=cores, progressbar=progressbar,
+                                    retry=retry, prior_predictive=prior_predictive,
+                                    posterior_predictive=posterior_predictive)
     tree = _clean(tree)
     tree["evidence"] = _evidence_group(table)
     freq = twin_summary(data.rows, list(data.arms), list(data.components), data.W, ci_prob=CI_PROB)

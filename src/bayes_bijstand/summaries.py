@@ -39,7 +39,7 @@ def pooled_table(post: object, *, ci_prob: float = CI_PROB, mid: float = 0.0) ->
     rows = []
     for name, dim in (("mu", "component"), ("tau", "component"), ("mu_arm", "arm"),
                       ("theta_new", "arm"), ("tau_arm", "arm"), ("gamma", "bundle"),
-                      ("bias", "bias")):
+                      ("bias", "bias_comparison")):
         x = _draws(post, name)
         if x is None:
             continue

@@ -4,7 +4,8 @@ r"""The summary-level model with fixed (padded) shapes, compiled once and reused
 the outcome (gemeenten, components, arms, rows), so every outcome costs a fresh nutpie/numba
 compilation (~30 s) for ~2 s of sampling. Here the same statistical model is written with
 every per-outcome quantity in a ``pm.Data`` container of a fixed, padded shape
-(:class:`PadSizes`); :func:`compiled_model` compiles it once per (pooling, sizes) and
+(:class:`PadSizes`); :func:`compiled_model` compiles it once per padding (one model serves both spec kinds
+and all three pooling modes: pooling weights, priors and structure are data) and
 :func:`sample_padded` swaps each outcome's arrays in with ``CompiledPyMCModel.with_data``.
 
 Padding keeps the posterior of the real quantities unchanged:
@@ -43,7 +44,7 @@ import xarray as xr
 
 from ..constants import DIM_ARM, DIM_COMPONENT, DIM_GEMEENTE
 from ..specs import ModelSpec, SamplerSpec
-from .summary_level import MetaData, cpc_cholesky, lkj_cpc_beta
+from .summary_level import DIM_BIAS, MetaData, cpc_cholesky, lkj_cpc_beta
 
 log = logging.getLogger(__name__)
 
@@ -66,11 +67,9 @@ def _round_up(n: int, step: int) -> int:
     return int(-(-n // step) * step)
 
 
-def choose_sizes(data: MetaData, spec: ModelSpec, base: PadSizes | None = None) -> PadSizes:
+def choose_sizes(data: MetaData, base: PadSizes | None = None) -> PadSizes:
     """The default padding, grown (in steps, so that few sizes occur) where an outcome needs more."""
-    if base is None:
-        base = PadSizes(component=6, arm=8) if spec.kind == "meta_components" else \
-            PadSizes(component=8, arm=8)
+    base = base or PadSizes()  # the same default for both kinds: one compilation
     need = {"gemeente": len(data.gemeenten), "component": len(data.components),
             "arm": len(data.arms), "row": len(data.rows), "bias": len(data.biases)}
     steps = {"gemeente": 4, "component": 2, "arm": 2, "row": 16, "bias": 2}
@@ -129,8 +128,8 @@ def padded_arrays(data: MetaData, spec: ModelSpec, sizes: PadSizes, *,
     counts = gauss & (grade == "counts")
     marker = gauss & (grade == "marker")
 
-    def pad(x: np.ndarray, fill: float, dtype: type = float) -> np.ndarray:
-        a = np.full(R, fill, dtype=dtype)
+    def pad(x: np.ndarray, fill: float) -> np.ndarray:
+        a = np.full(R, fill, dtype=float)
         a[:r_n] = x
         return a
 
@@ -165,19 +164,22 @@ def padded_arrays(data: MetaData, spec: ModelSpec, sizes: PadSizes, *,
     out["d_cens_mu"] = pad(np.where(cens, np.log(np.where(cens, design, 1.0)), 0.0), 0.0)
     out["d_z_lo"] = pad(np.where(cens, rows["z_lo"].to_numpy(float), 0.0), 0.0)
     out["d_z_hi"] = pad(np.where(cens, np.minimum(rows["z_hi"].to_numpy(float), 40.0), 1.0), 1.0)
-    out["d_sign"] = pad(np.where(cens, rows["sign"].to_numpy(int), 1), 1, int)
-    # Indices.
+    out["d_sign"] = pad(np.where(cens, rows["sign"].to_numpy(float), 1.0), 1.0)
+    # Row -> slot incidence matrices (matrix products compile faster than indexing).
     takeup = rows["takeup"].to_numpy(float)
     out["d_takeup"] = pad(takeup, 1.0)
     offer = (rows["estimand"] == "itt_offer").to_numpy() & (takeup < 1) & (spill > 0)
     out["d_offer"] = pad(np.where(offer, 1.0 - takeup, 0.0), 0.0)
-    out["d_g_idx"] = pad(np.array([data.gemeenten.index(g) for g in rows["gemeente"]]), 0, int)
-    out["d_a_idx"] = pad(np.array([data.arms.index(a) for a in rows["arm"]]), 0, int)
-    c_idx = np.array([data.arms.index(c) if c in data.arms else -1 for c in rows["comparator"]])
-    out["d_c_idx"] = pad(np.maximum(c_idx, 0), 0, int)
-    out["d_has_c"] = pad((c_idx >= 0).astype(float), 0.0)
-    out["d_b_idx"] = pad(np.array([data.biases.index(c) if c in data.biases else B
-                                   for c in rows["comparison"]]), B, int)
+    Pg, Pa, Pb = np.zeros((R, G)), np.zeros((R, A)), np.zeros((R, B))
+    for r, (g, a, c, comp) in enumerate(zip(rows["gemeente"], rows["arm"], rows["comparator"],
+                                            rows["comparison"], strict=True)):
+        Pg[r, data.gemeenten.index(g)] = 1.0
+        Pa[r, data.arms.index(a)] += 1.0
+        if c in data.arms:
+            Pa[r, data.arms.index(c)] -= 1.0
+        if comp in data.biases:
+            Pb[r, data.biases.index(comp)] = 1.0
+    out["d_Pg"], out["d_Pa"], out["d_Pb"] = Pg, Pa, Pb
     # Correlation of the Gaussian rows: whitening matrix L^-1 (identity elsewhere).
     Rm = np.eye(R)
     gpos = np.flatnonzero(gauss)
@@ -186,7 +188,11 @@ def padded_arrays(data: MetaData, spec: ModelSpec, sizes: PadSizes, *,
     L = np.linalg.cholesky(Rm)
     out["d_L_inv"] = np.linalg.solve(L, np.eye(R))
     out["d_logdet_L"] = np.asarray(float(np.log(np.diag(L)).sum()))
-    del pooling  # the arrays are the same for every pooling mode
+    if pooling not in ("partial", "full", "none"):
+        raise ValueError(f"unknown pooling mode '{pooling}'")
+    out["d_pool_mu"] = np.asarray(float(pooling != "none"))
+    out["d_pool_z"] = np.asarray(float(pooling == "partial"))
+    out["d_pool_none"] = np.asarray(float(pooling == "none"))
     return out
 
 
@@ -206,13 +212,19 @@ def blank_arrays(sizes: PadSizes) -> dict[str, np.ndarray]:
 # Model
 # --------------------------------------------------------------------------------------
 
-#: Variables stored per draw (padded); :func:`to_real_posterior` slices them.
-STORED = ("mu", "tau", "corr", "mu_arm", "theta_new", "tau_arm", "theta", "beta", "gamma",
-          "bias", "se_row", "se_marker", "se_censored", "offer_spillover", "r2", "row_mean")
+#: Free variables stored per draw (padded, constrained space); the reported quantities are
+#: computed from them in numpy by :func:`deterministics` (a small numba expand function
+#: compiles much faster than one with every deterministic).
+STORED = ("mu_raw", "tau_raw", "corr_cpc_raw", "z_offset", "z_new_offset", "gamma_raw", "offer_spillover_raw", "bias_raw", "r2", "se_marker_raw",
+          "se_censored_raw")
 
 
-def build_padded_model(sizes: PadSizes, pooling: str) -> pm.Model:
-    """The padded PyMC model (placeholder data; swap it with :func:`padded_arrays`)."""
+def build_padded_model(sizes: PadSizes) -> pm.Model:
+    """The padded PyMC model (placeholder data; swap it with :func:`padded_arrays`).
+
+    One model serves every pooling mode: the pooling weights are data, and the variables
+    a mode does not use keep their (proper) priors.
+    """
     G, C, A, R, B = sizes.gemeente, sizes.component, sizes.arm, sizes.row, sizes.bias
     coords = {"g_slot": range(G), "c_slot": range(C), "a_slot": range(A), "r_slot": range(R),
               "b_slot": range(B)}
@@ -220,45 +232,39 @@ def build_padded_model(sizes: PadSizes, pooling: str) -> pm.Model:
     with pm.Model(coords=coords) as model:
         d = {k: pm.Data(k, v) for k, v in arrays.items()}
         W = d["d_W"]
-        if pooling == "none":
-            beta_raw = pm.Normal("beta_raw", 0.0, 1.0, dims=("g_slot", "c_slot"))
-            beta = pm.Deterministic("beta", d["d_beta_sd"] * beta_raw, dims=("g_slot", "c_slot"))
-        else:
-            mu_raw = pm.Normal("mu_raw", 0.0, 1.0, dims="c_slot")
-            mu = pm.Deterministic("mu", d["d_mu_sd"] * mu_raw, dims="c_slot")
-            if pooling == "full":
-                beta = pm.Deterministic("beta", pt.tile(mu[None, :], (G, 1)),
-                                        dims=("g_slot", "c_slot"))
-            else:
-                tau_raw = pm.HalfNormal("tau_raw", 1.0, dims="c_slot")
-                tau = pm.Deterministic("tau", d["d_tau_sd"] * tau_raw, dims="c_slot")
-                u = pm.Beta("corr_cpc_raw", d["d_cpc_beta"], d["d_cpc_beta"],
-                            shape=C * (C - 1) // 2)
-                L = cpc_cholesky(2.0 * u - 1.0, C)
-                pm.Deterministic("corr", L @ L.T)
-                chol = tau[:, None] * L
-                z = pm.Normal("z_offset", 0.0, 1.0, dims=("g_slot", "c_slot"))
-                beta = pm.Deterministic("beta", mu[None, :] + z @ chol.T, dims=("g_slot", "c_slot"))
+        mu_raw = pm.Normal("mu_raw", 0.0, 1.0, dims="c_slot")
+        mu = pm.Deterministic("mu", d["d_mu_sd"] * mu_raw, dims="c_slot")
+        tau_raw = pm.HalfNormal("tau_raw", 1.0, dims="c_slot")
+        tau = pm.Deterministic("tau", d["d_tau_sd"] * tau_raw, dims="c_slot")
+        u = pm.Beta("corr_cpc_raw", d["d_cpc_beta"], d["d_cpc_beta"], shape=C * (C - 1) // 2)
+        L = cpc_cholesky(2.0 * u - 1.0, C)
+        pm.Deterministic("corr", L @ L.T)
+        chol = tau[:, None] * L
+        z = pm.Normal("z_offset", 0.0, 1.0, dims=("g_slot", "c_slot"))
+        # Pooling is data too: partial beta = mu + L z; full beta = mu (tau, corr, z
+        # prior-only); none beta = beta_sd * z (mu, tau, corr prior-only).
+        beta = pm.Deterministic(
+            "beta", d["d_pool_mu"] * mu[None, :] + d["d_pool_z"] * (z @ chol.T)
+            + d["d_pool_none"] * d["d_beta_sd"] * z, dims=("g_slot", "c_slot"))
         gamma_raw = pm.Normal("gamma_raw", 0.0, 1.0, dims="a_slot")
         gamma = pm.Deterministic("gamma", d["d_interaction_sd"] * gamma_raw, dims="a_slot")
         gamma_eff = gamma * d["d_bundle"]
         theta = pm.Deterministic("theta", beta @ W.T + gamma_eff[None, :], dims=("g_slot", "a_slot"))
-        if pooling != "none":
-            pm.Deterministic("mu_arm", W @ mu + gamma_eff, dims="a_slot")
-            if pooling == "partial":
-                z_new = pm.Normal("z_new_offset", 0.0, 1.0, dims="c_slot")
-                pm.Deterministic("theta_new", W @ (mu + chol @ z_new) + gamma_eff, dims="a_slot")
-                sigma = chol @ chol.T
-                pm.Deterministic("tau_arm", pt.sqrt(pt.diag(W @ sigma @ W.T) + 1e-12), dims="a_slot")
-        # Row means.
-        g_idx, a_idx, c_idx = d["d_g_idx"], d["d_a_idx"], d["d_c_idx"]
-        contrast = theta[g_idx, a_idx] - d["d_has_c"] * theta[g_idx, c_idx]
+        pm.Deterministic("mu_arm", W @ mu + gamma_eff, dims="a_slot")
+        z_new = pm.Normal("z_new_offset", 0.0, 1.0, dims="c_slot")
+        pm.Deterministic("theta_new", W @ (mu + chol @ z_new) + gamma_eff, dims="a_slot")
+        sigma = chol @ chol.T
+        pm.Deterministic("tau_arm", pt.sqrt(pt.sum((W @ sigma) * W, axis=1) + 1e-12),
+                         dims="a_slot")
+        # Row means: theta of the arm minus theta of the comparator arm (0 for control).
+        Pg = d["d_Pg"]
+        contrast = pt.sum(pt.dot(Pg, theta) * d["d_Pa"], axis=1)
         eta_raw = pm.Normal("offer_spillover_raw", 0.0, 1.0, dims="g_slot")
         eta = pm.Deterministic("offer_spillover", d["d_spill_sd"] * eta_raw, dims="g_slot")
         bias_raw = pm.Normal("bias_raw", 0.0, 1.0, dims="b_slot")
         bias = pm.Deterministic("bias", d["d_bias_sd"] * bias_raw, dims="b_slot")
-        b_full = pt.concatenate([bias, pt.zeros(1)])
-        m = d["d_mask"] * (d["d_takeup"] * contrast + d["d_offer"] * eta[g_idx] + b_full[d["d_b_idx"]])
+        m = d["d_mask"] * (d["d_takeup"] * contrast + d["d_offer"] * pt.dot(Pg, eta)
+                           + pt.dot(d["d_Pb"], bias))
         pm.Deterministic("row_mean", m, dims="r_slot")
         # Gaussian rows: SE known / design-based x sqrt(1 - R2) / latent (marker).
         r2 = pm.Beta("r2", d["d_r2_a"], d["d_r2_b"], dims="g_slot")
@@ -272,11 +278,12 @@ def build_padded_model(sizes: PadSizes, pooling: str) -> pm.Model:
         lognormal = -0.5 * lz**2 - pt.log(d["d_mk_sig"]) - pt.log(s_mk) - 0.5 * np.log(2 * np.pi)
         std_normal = -0.5 * x**2 - 0.5 * np.log(2 * np.pi)
         mk = d["d_marker"]
-        pm.Potential("se_marker_prior", pt.sum(pt.where(mk > 0, lognormal + log_jac, std_normal)))
+        pm.Potential("se_marker_prior",
+                     pt.sum(pt.where(mk > 0, lognormal + log_jac, std_normal)))
         pm.Deterministic("se_marker", s_mk, dims="r_slot")
         gauss = d["d_gauss"]
         s = (d["d_known"] * d["d_se"]
-             + d["d_counts"] * d["d_se_design"] * pt.sqrt(1.0 - r2[g_idx])
+             + d["d_counts"] * d["d_se_design"] * pt.sqrt(1.0 - pt.dot(Pg, r2))
              + mk * s_mk + (1.0 - gauss))
         pm.Deterministic("se_row", s, dims="r_slot")
         resid = (d["d_y"] - gauss * m) / s
@@ -308,24 +315,28 @@ def build_padded_model(sizes: PadSizes, pooling: str) -> pm.Model:
 
 _CACHE: dict[tuple[object, ...], tuple[pm.Model, object]] = {}
 COMPILE_LOG: list[dict[str, object]] = []
-"""One record per compilation in this process (pooling, sizes, seconds)."""
+"""One record per compilation in this process (sizes, seconds)."""
 
 
-def compiled_model(sizes: PadSizes, pooling: str) -> tuple[pm.Model, object]:
-    """The (PyMC model, nutpie compiled model) pair for ``(pooling, sizes)``, compiled once."""
-    key = (pooling, sizes, "numba")
+def compiled_model(sizes: PadSizes) -> tuple[pm.Model, object]:
+    """The (PyMC model, nutpie compiled model) pair for ``sizes``, compiled once per process.
+
+    The key holds only the padding: spec kind, pooling mode, priors and sampler settings
+    are all data or sampling arguments.
+    """
+    key = (sizes, "numba")
     if key not in _CACHE:
         import nutpie
 
         t0 = time.perf_counter()
-        model = build_padded_model(sizes, pooling)
-        names = [v for v in STORED if v in model.named_vars]
+        model = build_padded_model(sizes)
+        names = [v for v in STORED if v in model.named_vars]  # free variables only
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             compiled = nutpie.compile_pymc_model(model, var_names=names)
         dt = time.perf_counter() - t0
-        COMPILE_LOG.append({"pooling": pooling, "sizes": sizes, "seconds": dt})
-        log.info("compiled padded model (%s, %s) in %.1f s", pooling, sizes, dt)
+        COMPILE_LOG.append({"sizes": sizes, "seconds": dt})
+        log.info("compiled padded model %s in %.1f s", sizes, dt)
         _CACHE[key] = (model, compiled)
     return _CACHE[key]
 
@@ -351,11 +362,12 @@ def sample_padded(data: MetaData, spec: ModelSpec, pooling: str, sampler: Sample
     """Sample one outcome with the cached compiled model; real coordinates in the output."""
     import nutpie
 
-    sizes = sizes or choose_sizes(data, spec)
-    model, compiled = compiled_model(sizes, pooling)
+    sizes = sizes or choose_sizes(data)
+    model, compiled = compiled_model(sizes)
     arrays = padded_arrays(data, spec, sizes, pooling=pooling)
     _set_model_data(model, arrays)
-    cm = compiled.with_data(**arrays)
+    used = {v.name for v in compiled.shared_var_keys}
+    cm = compiled.with_data(**{k: v for k, v in arrays.items() if k in used})
     with warnings.catch_warnings(), (contextlib.redirect_stderr(io.StringIO()) if not progressbar
                                      else contextlib.nullcontext()):
         warnings.simplefilter("ignore")
@@ -363,7 +375,7 @@ def sample_padded(data: MetaData, spec: ModelSpec, pooling: str, sampler: Sample
                             cores=max(1, min(cores, sampler.chains)), seed=sampler.random_seed,
                             target_accept=sampler.target_accept, progress_bar=progressbar,
                             save_warmup=False)
-    post = to_real_posterior(raw["posterior"].to_dataset(), data, pooling, spec)
+    post = to_real_posterior(raw["posterior"].to_dataset(), data, pooling, spec, arrays)
     stats = raw["sample_stats"].to_dataset()
     groups = {"posterior": post, "sample_stats": stats}
     if (data.rows["family"] == "gaussian").any():
@@ -376,18 +388,81 @@ def sample_padded(data: MetaData, spec: ModelSpec, pooling: str, sampler: Sample
     return tree
 
 
-def _slice(post: xr.Dataset, name: str, idx: dict[str, np.ndarray],
-           dims: tuple[str, ...], coords: dict[str, list[str]]) -> xr.DataArray:
-    v = post[name].values
-    for k, dim in enumerate(dims):
-        v = np.take(v, idx[dim], axis=2 + k)
-    return xr.DataArray(v, dims=("chain", "draw", *dims),
-                        coords={dim: coords[dim] for dim in dims})
+def _cholesky_np(u: np.ndarray, C: int) -> np.ndarray:
+    """Numpy twin of :func:`~bayes_bijstand.models.summary_level.cpc_cholesky` (batched)."""
+    batch = u.shape[:-1]
+    if C == 1:
+        return np.ones((*batch, 1, 1))
+    i, j = np.tril_indices(C, -1)
+    Z = np.zeros((*batch, C, C))
+    Z[..., i, j] = 2.0 * u - 1.0
+    lr = np.log1p(-(Z**2))
+    return (Z + np.eye(C)) * np.exp(0.5 * (np.cumsum(lr, axis=-1) - lr))
 
 
-def to_real_posterior(post: xr.Dataset, data: MetaData, pooling: str,
-                      spec: ModelSpec) -> xr.Dataset:
-    """Slice the padded draws to the outcome's real gemeenten, components, arms and rows."""
+def deterministics(raw: dict[str, np.ndarray], arrays: dict[str, np.ndarray],
+                   pooling: str) -> dict[str, np.ndarray]:
+    """The model's deterministic quantities from draws of its free variables (padded shapes).
+
+    ``raw[name]`` has leading sample dims (chain, draw); the formulas are those of
+    :func:`build_padded_model`.
+    """
+    a = arrays
+    W, bundle = a["d_W"], a["d_bundle"]
+    out: dict[str, np.ndarray] = {}
+    gamma = a["d_interaction_sd"] * raw["gamma_raw"]
+    out["gamma"] = gamma
+    gamma_eff = gamma * bundle
+    if pooling == "none":
+        beta = a["d_beta_sd"] * raw["z_offset"]
+    else:
+        mu = a["d_mu_sd"] * raw["mu_raw"]
+        out["mu"] = mu
+        out["mu_arm"] = mu @ W.T + gamma_eff
+        if pooling == "full":
+            G = a["d_Pg"].shape[1]
+            beta = np.repeat(mu[..., None, :], G, axis=-2)
+        else:
+            C = W.shape[1]
+            tau = a["d_tau_sd"] * raw["tau_raw"]
+            L = _cholesky_np(raw["corr_cpc_raw"], C)
+            out["tau"] = tau
+            out["corr"] = L @ np.swapaxes(L, -1, -2)
+            chol = tau[..., :, None] * L
+            beta = mu[..., None, :] + raw["z_offset"] @ np.swapaxes(chol, -1, -2)
+            beta_new = mu + np.einsum("...ij,...j->...i", chol, raw["z_new_offset"])
+            out["theta_new"] = beta_new @ W.T + gamma_eff
+            sigma = chol @ np.swapaxes(chol, -1, -2)
+            out["tau_arm"] = np.sqrt(np.einsum("ac,...cb,ab->...a", W, sigma, W) + 1e-12)
+    out["beta"] = beta
+    theta = beta @ W.T + gamma_eff[..., None, :]
+    out["theta"] = theta
+    Pg = a["d_Pg"]
+    contrast = np.einsum("rg,...ga,ra->...r", Pg, theta, a["d_Pa"])
+    eta = a["d_spill_sd"] * raw["offer_spillover_raw"]
+    bias = a["d_bias_sd"] * raw["bias_raw"]
+    out["offer_spillover"], out["bias"] = eta, bias
+    m = a["d_mask"] * (a["d_takeup"] * contrast + a["d_offer"] * (eta @ Pg.T) + bias @ a["d_Pb"].T)
+    out["row_mean"] = m
+    out["r2"] = raw["r2"]
+    x = raw["se_marker_raw"]
+    with np.errstate(over="ignore"):
+        s_mk = np.where(a["d_mk_finite"] > 0,
+                        a["d_mk_lo"] + a["d_mk_width"] / (1.0 + np.exp(-x)),
+                        a["d_mk_lo"] + np.exp(np.minimum(x, 50.0)))
+    out["se_marker"] = s_mk
+    out["se_row"] = (a["d_known"] * a["d_se"]
+                     + a["d_counts"] * a["d_se_design"] * np.sqrt(1.0 - raw["r2"] @ Pg.T)
+                     + a["d_marker"] * s_mk + (1.0 - a["d_gauss"]))
+    out["se_censored"] = np.exp(a["d_cens_mu"] + CENSORED_SE_SD * raw["se_censored_raw"])
+    return out
+
+
+def to_real_posterior(post: xr.Dataset, data: MetaData, pooling: str, spec: ModelSpec,
+                      arrays: dict[str, np.ndarray]) -> xr.Dataset:
+    """Reported quantities with the outcome's real gemeenten, components, arms and rows."""
+    raw = {k: post[k].values for k in STORED if k in post}
+    det = deterministics(raw, arrays, pooling)
     rows = data.rows
     fam, grade = rows["family"].to_numpy(), rows["grade"].to_numpy()
     gauss = np.flatnonzero(fam == "gaussian")
@@ -403,7 +478,7 @@ def to_real_posterior(post: xr.Dataset, data: MetaData, pooling: str,
     coords = {
         DIM_GEMEENTE: list(data.gemeenten), DIM_COMPONENT: list(data.components),
         "component_b": list(data.components), DIM_ARM: list(data.arms),
-        "bundle": list(data.bundles), "bias": list(data.biases),
+        "bundle": list(data.bundles), DIM_BIAS: list(data.biases),
         "gaussian_row": list(rid[gauss]), "marker_row": list(rid[marker]),
         "censored_row": list(rid[cens]), "r2_gemeente": r2_gem, "offer_gemeente": offer_gem,
         "row": list(rid),
@@ -412,7 +487,7 @@ def to_real_posterior(post: xr.Dataset, data: MetaData, pooling: str,
         DIM_GEMEENTE: np.arange(len(data.gemeenten)), DIM_COMPONENT: np.arange(len(data.components)),
         "component_b": np.arange(len(data.components)), DIM_ARM: np.arange(len(data.arms)),
         "bundle": np.array([data.arms.index(b) for b in data.bundles], dtype=int),
-        "bias": np.arange(len(data.biases)), "gaussian_row": gauss, "marker_row": marker,
+        DIM_BIAS: np.arange(len(data.biases)), "gaussian_row": gauss, "marker_row": marker,
         "censored_row": cens, "r2_gemeente": np.array([gi[g] for g in r2_gem], dtype=int),
         "offer_gemeente": np.array([gi[g] for g in offer_gem], dtype=int),
         "row": np.arange(len(rid)),
@@ -429,18 +504,24 @@ def to_real_posterior(post: xr.Dataset, data: MetaData, pooling: str,
         ("theta_new", (DIM_ARM,), pooling == "partial"),
         ("tau_arm", (DIM_ARM,), pooling == "partial"),
         ("offer_spillover", ("offer_gemeente",), bool(offer_gem)),
-        ("bias", ("bias",), bool(data.biases)),
+        ("bias", (DIM_BIAS,), bool(data.biases)),
         ("r2", ("r2_gemeente",), bool(r2_gem)),
         ("se_marker", ("marker_row",), len(marker) > 0),
         ("se_row", ("gaussian_row",), len(gauss) > 0),
         ("se_censored", ("censored_row",), len(cens) > 0),
         ("row_mean", ("row",), True),
     ]
-    out = {name: _slice(post, name, idx, dims, coords)
-           for name, dims, present in spec_vars if present and name in post}
+    out = {}
+    for name, dims, present in spec_vars:
+        if not present:
+            continue
+        v = det[name]
+        for k, dim in enumerate(dims):
+            v = np.take(v, idx[dim], axis=2 + k)
+        out[name] = xr.DataArray(v, dims=("chain", "draw", *dims),
+                                 coords={dim: coords[dim] for dim in dims})
     ds = xr.Dataset(out)
-    ds = ds.assign_coords(chain=post["chain"].values, draw=post["draw"].values)
-    return ds
+    return ds.assign_coords(chain=post["chain"].values, draw=post["draw"].values)
 
 
 def posterior_predictive(post: xr.Dataset, data: MetaData, seed: int) -> xr.Dataset | None:

@@ -52,6 +52,9 @@ from ..covariance import contrast_correlation
 from ..evidence.grades import COMPONENT_ORDER, components_of
 from ..specs import ModelSpec
 
+DIM_BIAS = "bias_comparison"
+"""Dimension of the ``bias`` terms (a variable may not share its name with its dimension)."""
+
 _NON_ARMS = ("control", "reference", "participants", "non_participants")
 
 
@@ -122,14 +125,21 @@ def lkj_cpc_beta(n: int, eta: float) -> np.ndarray:
 
 
 def cpc_cholesky(z: pt.TensorVariable, n: int) -> pt.TensorVariable:
-    """Cholesky factor of a correlation matrix from its canonical partial correlations."""
+    """Cholesky factor of a correlation matrix from its canonical partial correlations.
+
+    ``L[i, j] = z[i, j] * prod_{k<j} sqrt(1 - z[i, k]^2)`` below the diagonal and
+    ``L[i, i] = prod_{k<i} sqrt(1 - z[i, k]^2)``; written with constant matrix products
+    (scatter, exclusive cumulative sum), which compile quickly with numba.
+    """
     if n == 1:
         return pt.ones((1, 1))
     i, j = np.tril_indices(n, -1)
-    Z = pt.set_subtensor(pt.zeros((n, n))[i, j], z)
-    log_rem = pt.log1p(-(Z**2))
-    excl = pt.cumsum(log_rem, axis=1) - log_rem
-    return (Z + pt.eye(n)) * pt.exp(0.5 * excl)
+    scatter = np.zeros((n * n, len(i)))
+    scatter[i * n + j, np.arange(len(i))] = 1.0
+    Z = pt.dot(pt.as_tensor_variable(scatter), z).reshape((n, n))
+    before = np.triu(np.ones((n, n)), 1)  # before[k, j] = 1 if k < j
+    excl = pt.dot(pt.log1p(-(Z**2)), pt.as_tensor_variable(before))
+    return (Z + np.eye(n)) * pt.exp(0.5 * excl)
 
 
 def lkj_corr_cholesky(name: str, beta: object, n: int) -> pt.TensorVariable:
@@ -160,7 +170,7 @@ def build_model(data: MetaData, spec: ModelSpec, *, pooling: str | None = None) 
     if data.bundles:
         coords["bundle"] = list(data.bundles)
     if data.biases:
-        coords["bias"] = list(data.biases)
+        coords[DIM_BIAS] = list(data.biases)
     with pm.Model(coords=coords) as model:
         W = pt.as_tensor_variable(data.W)
         if pooling == "none":
@@ -217,7 +227,7 @@ def build_model(data: MetaData, spec: ModelSpec, *, pooling: str | None = None) 
             e_idx = np.array([gem.index(g) if o else 0 for g, o in zip(rows["gemeente"], offer, strict=True)])
             m = m + pt.where(offer, (1 - takeup) * eta[e_idx], 0.0)
         if data.biases:
-            b = pm.Normal("bias", 0.0, np.array([spec.bias_sd[k] for k in data.biases]), dims="bias")
+            b = pm.Normal("bias", 0.0, np.array([spec.bias_sd[k] for k in data.biases]), dims=DIM_BIAS)
             b_full = pt.concatenate([b, pt.zeros(1)])
             b_idx = np.array([data.biases.index(c) if c in data.biases else len(data.biases)
                               for c in rows["comparison"]])
