@@ -89,8 +89,13 @@ def prepare(table: pd.DataFrame, outcome: str, kind: str, spec: ModelSpec) -> Me
     if rows.empty:
         raise ValueError(f"no usable evidence for outcome '{outcome}'")
     gemeenten = tuple(dict.fromkeys(rows["gemeente"]))
+    # A comparator is a modelled arm only if it is a treatment (an arm-vs-arm contrast);
+    # other comparators (control, reference, a non-randomised provider such as TNO's
+    # `provider_c`) are the zero point of the contrast.
+    treatments = set(rows["arm"]) | {c for c in rows["comparator"]
+                                     if components_of(c) and set(components_of(c)) <= set(COMPONENT_ORDER)}
     arm_set = [a for a in dict.fromkeys(list(rows["arm"]) + list(rows["comparator"]))
-               if a not in _NON_ARMS]
+               if a not in _NON_ARMS and a in treatments]
     if spec.kind == "meta_components":
         comps = {c for a in arm_set for c in components_of(a)}
         components = tuple([c for c in COMPONENT_ORDER if c in comps]

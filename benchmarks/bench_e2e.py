@@ -1,0 +1,97 @@
+"""Benchmark 4: end to end, ``python -m bayes_bijstand.fit --all-gemeenten --out DIR``.
+
+Three subprocess runs, in order:
+
+* **cold** — fresh output dir and empty PyTensor/Numba compile caches (a fresh machine);
+* **resume** — the same output dir again (every fit is already there: resume);
+* **warm** — a fresh output dir with the compile caches the cold run filled.
+
+Wall time includes interpreter start and imports; peak memory is the summed RSS of the
+process tree (sampled) and the largest single process (``wait4``).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import ROOT, _tree_rss_bytes, fresh_cache_env
+
+TARGET_COLD_S = 120.0
+TARGET_WARM_S = 30.0
+
+
+def _run(args: list[str], env: dict[str, str], timeout: float, log_path: Path) -> dict[str, Any]:
+    cmd = [sys.executable, "-m", "bayes_bijstand.fit", *args]
+    t0 = time.perf_counter()
+    peak, timed_out = 0, False
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, **env}, stdout=log,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+        while True:
+            pid, status, rusage = os.wait4(proc.pid, os.WNOHANG)
+            if pid == proc.pid:
+                break
+            peak = max(peak, _tree_rss_bytes(proc.pid))
+            if time.perf_counter() - t0 > timeout:
+                timed_out = True
+                os.killpg(proc.pid, 9)
+                _, status, rusage = os.wait4(proc.pid, 0)
+                break
+            time.sleep(0.2)
+    rc = os.waitstatus_to_exitcode(status)
+    out = {"cmd": " ".join(["python", "-m", "bayes_bijstand.fit", *args]),
+           "wall_s": time.perf_counter() - t0, "returncode": rc,
+           "maxrss_mb": rusage.ru_maxrss / 1024, "peak_tree_rss_mb": peak / 1024**2,
+           "status": "timed out" if timed_out else ("ok" if rc == 0 else "failed")}
+    text = log_path.read_text()
+    out["log_tail"] = text[-2500:]
+    return out
+
+
+def _outputs(d: Path) -> dict[str, Any]:
+    files = [p for p in d.rglob("*") if p.is_file()]
+    return {"n_files": len(files), "n_fits_done": sum(p.suffix == ".nc" for p in files
+                                                      if p.parent.name == "fits")}
+
+
+def run(quick: bool = False, timeout: float = 900.0, log: Any = print) -> dict[str, Any]:
+    args = ["--all-gemeenten", "--quiet"]
+    if quick:
+        args += ["--outcome", "work_gt12h", "--compare-pooling", "none", "--contributions",
+                 "none", "--no-report", "--no-plots", "--draws", "300", "--tune", "300"]
+    res: dict[str, Any] = {"settings": {"args": args, "timeout_s": timeout,
+                                        "target_cold_s": TARGET_COLD_S,
+                                        "target_warm_s": TARGET_WARM_S}, "runs": {}}
+    with tempfile.TemporaryDirectory(prefix="bench-e2e-") as td:
+        td = Path(td)
+        env = fresh_cache_env(td / "cache")
+        out1, out2 = td / "out_cold", td / "out_warm"
+        for label, out in (("cold", out1), ("resume", out1), ("warm", out2)):
+            if label != "cold" and res["runs"]["cold"]["status"] == "timed out":
+                res["runs"][label] = {"status": "skipped (cold run timed out)", "wall_s": None,
+                                      "peak_tree_rss_mb": None}
+                log(f"  e2e/{label}: skipped (cold run timed out)")
+                continue
+            r = _run([*args, "--out", str(out)], env, timeout, td / f"{label}.log")
+            r.update(_outputs(out) if out.exists() else {})
+            res["runs"][label] = r
+            log(f"  e2e/{label}: {r['status']} wall={r['wall_s']:.1f}s "
+                f"rss={r['peak_tree_rss_mb']:.0f}MB fits done={r.get('n_fits_done')}")
+    cold, warm, resume = (res["runs"][k] for k in ("cold", "warm", "resume"))
+    res["targets"] = {
+        "cold_le_120s": cold["status"] == "ok" and cold["wall_s"] <= TARGET_COLD_S,
+        "warm_le_30s": (warm["status"] == "ok" and warm["wall_s"] <= TARGET_WARM_S)
+        if warm["wall_s"] is not None else None,
+        "resume_le_30s": (resume["status"] == "ok" and resume["wall_s"] <= TARGET_WARM_S)
+        if resume["wall_s"] is not None else None,
+    }
+    return res
