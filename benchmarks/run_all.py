@@ -136,11 +136,6 @@ def report(out: Path) -> None:
         lines += [f"| {t} | {mv} | {s} |" for t, mv, s in targets]
         lines.append("")
     write_text(out / "RESULTS.md", "\n".join(lines) + "\n")
-    if res["person"] and extra:  # plot the extra runs' points too
-        res = {**res, "person": {**res["person"], "runs": {
-            **res["person"]["runs"],
-            **{f"{k} ({n})": v for n, e in extra.items() for k, v in e["runs"].items()
-               if v.get("status") == "ok"}}}}
     try:
         _plots(res, out)
     except Exception as e:  # noqa: BLE001 - a plot must not lose the tables
