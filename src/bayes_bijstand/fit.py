@@ -26,8 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import BayesBijstandError, InputError, SpecError
-
-HEADLINE = ("work_gt8h", "work_gt12h", "social_trust")
+from .pipeline import HEADLINE
 
 EPILOG = """examples:
   python -m bayes_bijstand.fit --all-gemeenten

@@ -21,15 +21,15 @@ import pandas as pd
 import xarray as xr
 
 from . import __version__
-from .constants import CI_KIND, CI_PROB
+from .constants import CI_PROB
 from .diagnostics import Diagnostics, check
 from .evidence.load import evidence_hash, load_outcomes
 from .frequentist.twin import twin_summary
 from .io import atomic_path, sha256_text
 from .models.selection import select_rows
-from .models.summary_level import DIM_BIAS, MetaData, build_model, prepare
+from .models.summary_level import MetaData, build_model, prepare
 from .specs import ModelSpec, SamplerSpec
-from .summaries import describe, gemeente_table, i2_table, merge_frequentist, pooled_table
+from .summaries import gemeente_table, i2_table, merge_frequentist, pooled_table
 
 log = logging.getLogger(__name__)
 
@@ -84,18 +84,7 @@ class MetaResult:
 
     def summary(self, *, ci_prob: float = CI_PROB) -> pd.DataFrame:
         """Pooled effects with the frequentist columns side by side (model scale)."""
-        post = self.posterior
-        pooled = pooled_table(post.drop_vars("bias", errors="ignore"), ci_prob=ci_prob,
-                              mid=self.mid())
-        if "bias" in post.data_vars:
-            # The bias terms' dimension is not called "bias" (xarray forbids a variable
-            # with the name of its own dimension), so they are added here.
-            x = post["bias"].stack(sample=("chain", "draw")).transpose(..., "sample")
-            extra = [{"parameter": "bias", "label": str(lab),
-                      **describe(x.values[i], ci_prob=ci_prob, mid=self.mid()),
-                      "ci_prob": ci_prob, "ci_kind": CI_KIND}
-                     for i, lab in enumerate(x[DIM_BIAS].values)]
-            pooled = pd.concat([pooled, pd.DataFrame(extra)], ignore_index=True)
+        pooled = pooled_table(self.posterior, ci_prob=ci_prob, mid=self.mid())
         out = merge_frequentist(pooled, self.frequentist)
         out.insert(0, "outcome", self.outcome)
         out["status"] = self.diagnostics.status
