@@ -106,8 +106,8 @@ def test_padded_logp_matches_reference(evidence, outcome):
     sizes = padded.choose_sizes(data)
     ref_model = build_model(data, SPEC, pooling="partial")
     pad_model = padded.build_padded_model(sizes)
-    for k, v in padded.padded_arrays(data, SPEC, sizes, pooling="partial").items():
-        pad_model[k].set_value(np.asarray(v, dtype=pad_model[k].dtype))
+    padded.set_model_data(pad_model, padded.padded_arrays(data, SPEC, sizes, pooling="partial"),
+                          sizes)
     ref_logp = ref_model.compile_logp()
     pad_logp = pad_model.compile_logp()
     rng = np.random.default_rng(5)
