@@ -109,3 +109,31 @@ def test_rct_only_spec_drops_reference_and_participant_rows() -> None:
     ev = load_evidence()
     t = select_rows(ev, "work_gt12h", "binary", ModelSpec(name="t", comparisons=("vs_control",)))
     assert set(t.loc[t["used"], "comparison"]) == {"vs_control"}
+
+
+def test_survey_outcomes_use_survey_respondents_not_assignment_sizes():
+    """A survey outcome is measured on a wave's respondents: its design SE must use them."""
+    from bayes_bijstand.evidence.registry import load_arms
+    from bayes_bijstand.models.selection import measured_by, registry_sizes, select_rows
+    from bayes_bijstand.specs import ModelSpec
+
+    arms = load_arms()
+    last = arms[(arms["gemeente"] == "groningen") & (arms["stage"] == "survey_wave3")]
+    n_resp = dict(zip(last["arm"], last["n"].astype(float), strict=True))
+    assign, _, _ = registry_sizes()
+    assert measured_by("social_trust") == "survey" and measured_by("work_gt12h") == "register"
+    t = select_rows(load_evidence(), "social_trust", "score", ModelSpec(name="t"))
+    gro = t[(t["gemeente"] == "groningen") & (t["grade"] == "prose") & t["used"]]
+    assert len(gro) >= 3
+    for _, r in gro.iterrows():
+        assert r["n_t"] == n_resp[r["arm"]] and r["n_c"] == n_resp["control"]
+        assert r["n_t"] < assign[("groningen", r["arm"])] / 5  # ~10x fewer than assigned
+        assert r["takeup"] == 1.0  # only participants were surveyed
+        assert "survey respondents" in r["conversion"]
+    # Cities that print no survey sizes get a response-rate discount, never more precision.
+    utr = t[(t["gemeente"] == "utrecht") & t["used"]]
+    assert len(utr) and (utr["n_t"] < assign[("utrecht", "zelf_in_actie")]).all()
+    # A register outcome keeps the assignment sizes and the offer take-up.
+    w = select_rows(load_evidence(), "work_gt8h", "binary", ModelSpec(name="t"))
+    gw = w[(w["gemeente"] == "groningen") & (w["estimand"] == "itt_offer") & w["used"]]
+    assert len(gw) and (gw["takeup"] < 0.5).all()

@@ -17,6 +17,7 @@ Every row of the outcome appears in the returned table with ``used`` and a ``rea
 from __future__ import annotations
 
 import functools
+import re
 
 import numpy as np
 import pandas as pd
@@ -88,14 +89,117 @@ def _registry_sizes() -> tuple[dict[tuple[str, str], float], dict[str, float],
     return sizes, control, takeup
 
 
+_NOT_ARMS = frozenset({"all", "participants", "non_participants", "reference", "unspecified"})
+"""Registry arm codes that are populations, not arms a survey splits into."""
+
+_WAVE = re.compile(r"^(?P<kind>survey|consultant_survey)_wave(?P<wave>\d+)(?P<analysed>_analysed)?$")
+
+
+@functools.lru_cache(maxsize=2)
+def _survey_sizes_cached(kind: str) -> tuple[dict[tuple[str, str], float], dict[str, float], str]:
+    return _survey_sizes(kind)
+
+
+def survey_sizes(kind: str = "survey") -> tuple[dict[tuple[str, str], float], dict[str, float], str]:
+    """Group sizes for outcomes measured by a (client or consultant) survey, not registers.
+
+    A survey outcome is measured on the respondents of a wave, not on everyone assigned:
+    in Groningen 107-200 per arm answered the last wave against 1,620-1,649 invited per arm,
+    so the registry's assignment sizes would make a prose or marker row about ten times
+    too precise. Per gemeente and arm this returns the last wave's respondents (the
+    ``_analysed`` count where the report gives one; totals split evenly over the study's arms
+    like :func:`registry_sizes` does). Gemeenten whose reports print no survey sizes (the
+    four cities known only from secondary sources) get their registry sizes times the mean
+    response rate (last wave / participating) of the gemeenten that print both, computed
+    here from the registry; the returned note says which rate was used.
+    ``kind``: ``survey`` (client survey) or ``consultant_survey``.
+    """
+    s, c, note = _survey_sizes_cached(kind)
+    return dict(s), dict(c), note
+
+
+def _survey_sizes(kind: str) -> tuple[dict[tuple[str, str], float], dict[str, float], str]:
+    arms = load_arms()
+    base, _, _ = registry_sizes()
+    waves: dict[str, tuple[int, int]] = {}  # gemeente -> (wave, analysed) of the last wave
+    rows = []
+    for _, r in arms.iterrows():
+        m = _WAVE.match(str(r["stage"]))
+        if m is None or m["kind"] != kind or pd.isna(r["n"]):
+            continue
+        rank = (int(m["wave"]), int(m["analysed"] is not None))
+        rows.append((r["gemeente"], r["arm"], rank, float(r["n"])))
+        waves[r["gemeente"]] = max(waves.get(r["gemeente"], rank), rank)
+    sizes: dict[tuple[str, str], float] = {}
+    totals: dict[str, float] = {}
+    for g, a, rank, n in rows:
+        if rank != waves[g]:
+            continue
+        if a in ("all", "participants"):
+            totals[g] = n
+        else:
+            sizes[(g, a)] = n
+    for g, n in totals.items():  # only a total: split over the arms the registry knows
+        arm_codes = sorted({a for (gg, a) in base if gg == g and a not in _NOT_ARMS})
+        for a in arm_codes:
+            sizes.setdefault((g, a), n / len(arm_codes))
+    # Response rate where a gemeente prints both the last wave and its participants.
+    part = arms[(arms["stage"] == "participating") & arms["n"].notna()]
+    rates = []
+    for g in sorted(waves):
+        p = part[part["gemeente"] == g]
+        p_all = p[p["arm"].isin(["all", "participants"])]["n"]
+        n_part = float(p_all.iloc[0]) if len(p_all) else float(p[~p["arm"].isin(
+            ["all", "participants", "non_participants"])]["n"].sum())
+        n_resp = totals.get(g, sum(n for (gg, _), n in sizes.items() if gg == g))
+        if n_part > 0 and 0 < n_resp <= n_part:
+            rates.append(n_resp / n_part)
+    rate = float(np.mean(rates)) if rates else 1.0
+    surveyed = {g for (g, _) in sizes}
+    for (g, a), n in base.items():
+        if g not in surveyed and a not in _NOT_ARMS:
+            sizes[(g, a)] = n * rate
+    note = (f"survey outcome: group sizes are survey respondents (last wave); where a report "
+            f"prints none, registry sizes x {rate:.2f}, the mean response rate of "
+            f"{len(rates)} gemeenten that print both")
+    control = {g: n for (g, a), n in sizes.items() if a == "control"}
+    return sizes, control, note
+
+
+def measured_by(outcome: str) -> str:
+    """``register``, ``survey`` or ``consultant_survey``: how an outcome was measured."""
+    from ..evidence.load import load_outcomes
+
+    table = load_outcomes().set_index("outcome")
+    if outcome in table.index and "measured" in table.columns:
+        return str(table.loc[outcome, "measured"]) or "register"
+    return "register"
+
+
 def select_rows(evidence: pd.DataFrame, outcome: str, kind: str, spec: ModelSpec) -> pd.DataFrame:
-    """The measurement table of one outcome with ``used``/``reason`` set per the spec."""
+    """The measurement table of one outcome with ``used``/``reason`` set per the spec.
+
+    Group sizes for rows that print none come from the registry: assignment sizes for
+    register outcomes, survey respondents for survey outcomes (:func:`survey_sizes`). Only
+    participants answered the surveys, so an offer-level (Zelen) contrast on a survey
+    outcome is a contrast among respondents: its take-up factor is 1.
+    """
     ev = evidence[evidence["outcome"] == outcome]
     sizes, control, takeup = registry_sizes()
+    how = measured_by(outcome)
+    note = ""
+    if how in ("survey", "consultant_survey"):
+        sizes, control, note = survey_sizes(how)
+        takeup = {}
     table = measurement_table(ev, kind, sizes=sizes, control_sizes=control, takeup=takeup)
     if table.empty:
         return table
     table = table.copy()
+    if note:
+        printed = ev["n_treatment"].notna().to_numpy() & ev["n_control"].notna().to_numpy()
+        sel = ~printed
+        table.loc[sel, "conversion"] = [
+            "; ".join(x for x in (c, note) if x) for c in table.loc[sel, "conversion"]]
     table["comparator"] = ev["comparator"].replace("", "control").to_numpy()
     # Spec filters.
     def drop(mask: pd.Series, why: str) -> None:
