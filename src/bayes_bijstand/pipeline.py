@@ -163,9 +163,20 @@ def _records(df: pd.DataFrame) -> list[dict[str, Any]]:
     return json.loads(df.to_json(orient="records", double_precision=10))
 
 
+def available_cores() -> int:
+    """CPUs this process may use (affinity-aware), at most 4: one per chain of the default spec."""
+    import os
+
+    try:
+        n = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        n = os.cpu_count() or 1
+    return max(1, min(n, 4))
+
+
 def run_job(job: Job, evidence: pd.DataFrame, spec: ModelSpec, out: Path, *,
             plots: bool = True, resume: bool = True,
-            inputs: dict[str, str] | None = None) -> dict[str, Any]:
+            inputs: dict[str, str] | None = None, cores: int | None = None) -> dict[str, Any]:
     """Fit one job and write its netCDF, figures and JSON record (all atomic).
 
     With ``resume`` a job whose record in ``OUT/fits/`` carries the same ``fit_key`` (a
@@ -173,6 +184,8 @@ def run_job(job: Job, evidence: pd.DataFrame, spec: ModelSpec, out: Path, *,
     whose netCDF exists is not refitted: its record is returned with ``resumed: True``.
     The record is written last, so its presence means the netCDF and figures are complete.
     ``inputs`` (hashes of the run's input files) is stored in the record and netCDF attrs.
+    ``cores``: parallel chains (default: up to 2, the CPUs this process may use; a Dask
+    worker passes 1 because the workers already fill the machine).
     """
     from .meta import fit_key, fit_meta, outcome_label
 
@@ -189,7 +202,7 @@ def run_job(job: Job, evidence: pd.DataFrame, spec: ModelSpec, out: Path, *,
         except (json.JSONDecodeError, OSError, UnicodeDecodeError):
             pass
     res = fit_meta(evidence, spec, job.outcome, pooling=job.pooling, grades=job.grades,
-                   cores=1 if spec.sampler.sampler == "nutpie" else 2)
+                   cores=cores or available_cores())
     versions = _versions()
     res.tree.attrs["fit_key"] = key  # type: ignore[attr-defined]
     res.tree.attrs["run_inputs"] = json.dumps(inputs or {}, sort_keys=True)  # type: ignore[attr-defined]

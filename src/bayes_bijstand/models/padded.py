@@ -54,13 +54,19 @@ CENSORED_SE_SD = 0.35
 
 @dataclass(frozen=True)
 class PadSizes:
-    """Padded dimension sizes of one compiled model."""
+    """Padded dimension sizes of one compiled model.
 
-    gemeente: int = 12
-    component: int = 6
-    arm: int = 8
-    row: int = 32
-    bias: int = 4
+    The defaults hold every outcome of the shipped evidence (at most 7 gemeenten, the 4
+    components, 6 arms, 18 rows and 1 bias term per outcome) with a little room; an outcome
+    that needs more grows the padding in steps (one more compilation). Every padded slot
+    costs log-density work at each leapfrog step, so the defaults are kept tight.
+    """
+
+    gemeente: int = 8
+    component: int = 4
+    arm: int = 6
+    row: int = 24
+    bias: int = 2
 
 
 def _round_up(n: int, step: int) -> int:
@@ -72,7 +78,7 @@ def choose_sizes(data: MetaData, base: PadSizes | None = None) -> PadSizes:
     base = base or PadSizes()  # the same default for both kinds: one compilation
     need = {"gemeente": len(data.gemeenten), "component": len(data.components),
             "arm": len(data.arms), "row": len(data.rows), "bias": len(data.biases)}
-    steps = {"gemeente": 4, "component": 2, "arm": 2, "row": 16, "bias": 2}
+    steps = {"gemeente": 4, "component": 2, "arm": 2, "row": 8, "bias": 2}
     new = {k: max(getattr(base, k), _round_up(v, steps[k])) for k, v in need.items()}
     return PadSizes(**new)
 
