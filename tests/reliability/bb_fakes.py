@@ -11,7 +11,8 @@ Behaviour is set by environment variables, so that it also holds in a CLI subpro
 Dask workers:
 
 ``BB_FAKE_SLEEP``          seconds each fit takes (default 0)
-``BB_FAKE_FAIL``           comma-separated outcomes whose diagnostics fail (after the "retry")
+``BB_FAKE_FAIL``           comma-separated outcomes whose diagnostics fail (after the "retry");
+                           ``OUTCOME.pooling-MODE`` fails only that pooling-comparison fit
 ``BB_FAKE_LOG``            file to which each fit appends one JSON line (pid, job, times)
 ``BB_FAKE_HANG_IN_WRITE``  outcome whose netCDF write stops half-way, leaving the temp file
                            (for the SIGKILL test)
@@ -171,7 +172,8 @@ def fake_fit_meta(evidence: pd.DataFrame, spec: Any, outcome: str, *, pooling: s
     delay = float(os.environ.get("BB_FAKE_SLEEP", "0") or 0)
     if delay:
         time.sleep(delay)
-    fail = outcome in {o for o in os.environ.get("BB_FAKE_FAIL", "").split(",") if o}
+    names = {o for o in os.environ.get("BB_FAKE_FAIL", "").split(",") if o}
+    fail = outcome in names or (pooling != "partial" and f"{outcome}.pooling-{pooling}" in names)
     diag = FakeDiagnostics(passed=not fail, retried=fail,
                            problems=["first attempt: R-hat 1.240 > 1.01; 17 divergent transitions",
                                      "R-hat 1.310 > 1.01", "17 divergent transitions"] if fail else [])
