@@ -13,7 +13,8 @@ _FAST = ["--draws", "60", "--chains", "2", "--sampler", "pymc", "--no-retry"]
 TINY = {"pooled_meta_analysis.py": ["work_gt12h", *_FAST],
         "own_estimates.py": _FAST,
         "prior_sensitivity.py": ["social_trust", "--factors", "2", *_FAST],
-        "person_level.py": []}
+        "person_level.py": [],
+        "one_stage_two_stage.py": _FAST}
 
 
 def test_every_example_is_covered() -> None:

@@ -394,7 +394,8 @@ def fit_person(
     into binomial cells when every predictor is categorical. A
     :class:`CoachArmConfoundingWarning` is issued when an arm is delivered only by its own
     coaches. ``cores=1`` samples chains sequentially in-process (faster for tiny models,
-    where starting worker processes dominates).
+    where starting worker processes dominates). ``target_accept`` (default: the sampler's)
+    applies to both samplers.
     """
     import bambi as bmb
 
@@ -411,8 +412,8 @@ def fit_person(
     kwargs: dict[str, Any] = {"progressbar": progressbar}
     if cores is not None:
         kwargs["cores"] = cores
-    if target_accept is not None and sampler == "pymc":
-        kwargs["target_accept"] = target_accept
+    if target_accept is not None:
+        kwargs["target_accept"] = target_accept  # pm.sample forwards it to nutpie too
     t0 = time.perf_counter()
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", category=FutureWarning)
