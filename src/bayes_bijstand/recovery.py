@@ -23,7 +23,7 @@ of :func:`~bayes_bijstand.models.person_level.fit_person` follow from that:
 
 The benchmark script ``benchmarks/person_recovery_coverage.py`` runs both at a modest size
 and writes ``benchmarks/results/person_recovery_coverage.{json,md}``; ``tests/person/
-test_recovery.py`` runs a three-replication version with a negative control.
+test_person_recovery.py`` runs a three-replication version with a negative control.
 """
 
 from __future__ import annotations
