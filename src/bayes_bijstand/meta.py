@@ -139,9 +139,9 @@ def _attrs(res: MetaResult) -> dict[str, str]:
 def _sample(model: object, s: SamplerSpec, *, cores: int, progressbar: bool) -> object:
     import pymc as pm
 
-    # Named explicitly: PyMC 6 picks nutpie by default when it is installed, which would
-    # compile the reference model with numba (~30 s) instead of PyMC's cached C backend.
-    kw: dict[str, object] = {"nuts_sampler": "nutpie" if s.sampler == "nutpie" else "pymc"}
+    kw: dict[str, object] = {}
+    if s.sampler == "nutpie":
+        kw["nuts_sampler"] = "nutpie"
     with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()) if not progressbar \
             else contextlib.nullcontext():
         warnings.simplefilter("ignore")
