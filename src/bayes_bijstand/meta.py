@@ -139,6 +139,9 @@ def _attrs(res: MetaResult) -> dict[str, str]:
 def _sample(model: object, s: SamplerSpec, *, cores: int, progressbar: bool) -> object:
     import pymc as pm
 
+    # Note: with nutpie installed PyMC 6 picks it as the NUTS backend even for "pymc"
+    # (one numba compile per model); forcing nuts_sampler="pymc" made a fresh-cache test
+    # run 2.5x slower (C compilation), so the choice is left to PyMC for now.
     kw: dict[str, object] = {}
     if s.sampler == "nutpie":
         kw["nuts_sampler"] = "nutpie"
