@@ -52,16 +52,9 @@ from bayes_bijstand.recovery import (
     sbc_interval_coverage,
     sbc_replications,
 )
+from bayes_bijstand.simulate import parse_effects
 
 RESULTS = Path(__file__).resolve().parent / "results"
-
-
-def _parse_effects(text: str) -> dict[str, float]:
-    out = {}
-    for part in filter(None, text.split(",")):
-        key, _, val = part.partition("=")
-        out[key.strip()] = float(val)
-    return out
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -214,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
     a = parse_args(argv)
     if a.report_only:
         return report_only(a.out)
-    design = RecoveryDesign(effects=_parse_effects(a.effects), tau=a.tau,
+    design = RecoveryDesign(effects=parse_effects(a.effects), tau=a.tau,
                             sigma_coach=a.sigma_coach,
                             gemeenten=tuple(a.gemeenten.split(",")), scale=a.scale)
     fit = FitSettings(draws=a.draws, tune=a.tune, chains=a.chains, sampler=a.sampler,

@@ -503,7 +503,8 @@ def write_atomic(df: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
     return path
 
 
-def _parse_effects(text: str) -> dict[str, float]:
+def parse_effects(text: str) -> dict[str, float]:
+    """``"zelf_in_actie=0,extra_hulp=0.2"`` -> ``{"zelf_in_actie": 0.0, "extra_hulp": 0.2}``."""
     out = {}
     for part in filter(None, text.split(",")):
         key, _, val = part.partition("=")
@@ -533,7 +534,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                    help=f"comma-separated subset of {','.join(DESIGNS)}")
     args = p.parse_args(argv)
     try:
-        effects = _parse_effects(args.effects)
+        effects = parse_effects(args.effects)
         gem = args.gemeenten.split(",") if args.gemeenten else None
         if gem and set(gem) - set(DESIGNS):
             raise ValueError(f"unknown gemeenten {sorted(set(gem) - set(DESIGNS))}")
