@@ -179,11 +179,15 @@ def _evidence_group(table: pd.DataFrame) -> xr.Dataset:
     return ds
 
 
-RETRY_LADDER: tuple[tuple[float, int], ...] = ((0.99, 2), (0.999, 3))
+RETRY_LADDER: tuple[tuple[float, int], ...] = ((0.99, 1), (0.999, 2))
 """(target_accept, tune multiplier) of each automatic retry after a fit fails the gate.
 
-Both rungs only shrink the step size and lengthen adaptation: the posterior is the same,
-so a passing retry is the same fit sampled more carefully. A fit that fails every rung is
+Both rungs only shrink the step size (and the second lengthens adaptation): the posterior
+is the same, so a passing retry is the same fit sampled more carefully. The divergences
+of first attempts in the shipped evidence are rare (1-11 in 4,000 transitions) jumps in
+energy where a strongly informative municipality meets a wide tau (Nijmegen's bundled
+arms with a significance marker); a smaller step removes them (a warm-up of 400 vs 1,000
+iterations made no systematic difference). A fit that fails every rung is
 reported as failed (in the shipped evidence: the work > 12 h refit without the counts rows,
 where only sums of component effects are identified).
 """

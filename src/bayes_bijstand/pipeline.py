@@ -174,17 +174,27 @@ def available_cores() -> int:
     return max(1, min(n, 4))
 
 
-def run_job(job: Job, evidence: pd.DataFrame, spec: ModelSpec, out: Path, *,
-            plots: bool = True, resume: bool = True,
-            inputs: dict[str, str] | None = None, cores: int | None = None) -> dict[str, Any]:
-    """Fit one job and write its netCDF, figures and JSON record (all atomic).
+@dataclass
+class Started:
+    """A job after its fit: the record still lacks its figures (and is not written yet)."""
+
+    job: Job
+    record: dict[str, Any]
+    rec_path: Path
+    result: Any = None  # the MetaResult; None for a resumed job
+    figure_dir: Path | None = None  # where its figures go; None: no figures for this job
+
+
+def start_job(job: Job, evidence: pd.DataFrame, spec: ModelSpec, out: Path, *,
+              plots: bool = True, resume: bool = True,
+              inputs: dict[str, str] | None = None, cores: int | None = None) -> Started:
+    """Fit one job and write its netCDF (atomic); figures and the record come after.
 
     With ``resume`` a job whose record in ``OUT/fits/`` carries the same ``fit_key`` (a
     content hash of its evidence rows, spec text, sampler settings and package version) and
     whose netCDF exists is not refitted: its record is returned with ``resumed: True``.
-    The record is written last, so its presence means the netCDF and figures are complete.
     ``inputs`` (hashes of the run's input files) is stored in the record and netCDF attrs.
-    ``cores``: parallel chains (default: up to 2, the CPUs this process may use; a Dask
+    ``cores``: parallel chains (default: the CPUs this process may use, at most 4; a Dask
     worker passes 1 because the workers already fill the machine).
     """
     from .meta import fit_key, fit_meta, outcome_label
@@ -198,7 +208,7 @@ def run_job(job: Job, evidence: pd.DataFrame, spec: ModelSpec, out: Path, *,
             rec = json.loads(rec_path.read_text(encoding="utf-8"))
             if isinstance(rec, dict) and rec.get("fit_key") == key:
                 rec["resumed"] = True
-                return rec
+                return Started(job=job, record=rec, rec_path=rec_path)
         except (json.JSONDecodeError, OSError, UnicodeDecodeError):
             pass
     res = fit_meta(evidence, spec, job.outcome, pooling=job.pooling, grades=job.grades,
@@ -210,14 +220,6 @@ def run_job(job: Job, evidence: pd.DataFrame, spec: ModelSpec, out: Path, *,
     res.tree.attrs["run_seed"] = str(spec.sampler.random_seed)  # type: ignore[attr-defined]
     res.to_netcdf(nc_path)
     en, nl = outcome_label(job.outcome)
-    figures: list[str] = []
-    if plots and job.role == "main":
-        try:
-            from .plots import make_figures
-
-            figures = [str(p.relative_to(out)) for p in make_figures(res, out / "figures" / job.outcome)]
-        except ImportError:
-            figures = []
     rec = {
         "name": job.name, "outcome": job.outcome, "pooling": job.pooling, "role": job.role,
         "dropped_grade": job.dropped_grade, "grades": list(job.grades or spec.grades),
@@ -227,7 +229,7 @@ def run_job(job: Job, evidence: pd.DataFrame, spec: ModelSpec, out: Path, *,
         "mid": res.mid(), "n_rows_used": int(res.table["used"].sum()),
         "n_rows_total": len(res.table), "gemeenten": list(res.data.gemeenten),
         "components": list(res.data.components), "arms": list(res.data.arms),
-        "netcdf": str(nc_path.relative_to(out)), "figures": figures,
+        "netcdf": str(nc_path.relative_to(out)), "figures": [],
         "pooled": _records(res.summary()),
         "gemeente_effects": _records(res.gemeenten()),
         "i2": _records(res.i2()),
@@ -235,23 +237,130 @@ def run_job(job: Job, evidence: pd.DataFrame, spec: ModelSpec, out: Path, *,
         "seed": spec.sampler.random_seed, "versions": versions, "inputs": dict(inputs or {}),
         "resumed": False,
     }
-    atomic_write_json(rec_path, rec)
+    fig_dir = out / "figures" / job.outcome if plots and job.role == "main" else None
+    return Started(job=job, record=rec, rec_path=rec_path, result=res, figure_dir=fig_dir)
+
+
+def draw_figures(result: Any, figure_dir: Path) -> list[Path]:
+    """Every figure of one fitted outcome (``[]`` where plotting is not installed)."""
+    try:
+        from .plots import make_figures
+    except ImportError:
+        return []
+    return make_figures(result, figure_dir)
+
+
+def finish_job(started: Started, out: Path, figures: list[Path]) -> dict[str, Any]:
+    """Write the job record, last: its presence means the netCDF and figures are complete."""
+    rec = started.record
+    if rec.get("resumed"):
+        return rec
+    rec["figures"] = [str(Path(p).relative_to(out)) for p in figures]
+    atomic_write_json(started.rec_path, rec)
     return rec
+
+
+def run_job(job: Job, evidence: pd.DataFrame, spec: ModelSpec, out: Path, *,
+            plots: bool = True, resume: bool = True,
+            inputs: dict[str, str] | None = None, cores: int | None = None) -> dict[str, Any]:
+    """Fit one job and write its netCDF, figures and JSON record (all atomic).
+
+    :func:`start_job`, the figures in this process, then :func:`finish_job`. (The local
+    executor instead draws the figures of one fit in a second process while the next fit
+    samples; see :class:`FigureProcess`.)
+    """
+    st = start_job(job, evidence, spec, out, plots=plots, resume=resume, inputs=inputs,
+                   cores=cores)
+    figures = draw_figures(st.result, st.figure_dir) if st.figure_dir is not None else []
+    return finish_job(st, out, figures)
+
+
+class FigureProcess:
+    """Draws the figures of finished fits in one separate process while the next fit samples.
+
+    Matplotlib is single-threaded and a fit's figures take about as long as its sampling, so
+    on a machine with at least two CPUs drawing them beside the sampler shortens the run.
+    The process is started with ``spawn`` (the sampler's threads make ``fork`` unsafe). If
+    it cannot be started or dies, the figures are drawn in this process instead: the run
+    gets the same files either way.
+    """
+
+    def __init__(self, enabled: bool) -> None:
+        self._pool: Any = None
+        if enabled:
+            import concurrent.futures as cf
+            import multiprocessing as mp
+
+            try:
+                self._pool = cf.ProcessPoolExecutor(max_workers=1,
+                                                    mp_context=mp.get_context("spawn"))
+            except (OSError, ValueError) as exc:  # pragma: no cover - no processes allowed
+                log.warning("figures drawn in the main process (%s)", exc)
+
+    def submit(self, started: Started) -> Any:
+        """A future of the figure paths (or the paths themselves, drawn here)."""
+        if self._pool is not None:
+            try:
+                return self._pool.submit(draw_figures, started.result, started.figure_dir)
+            except Exception as exc:  # noqa: BLE001 - broken pool or unpicklable result
+                log.warning("figure process unavailable (%s); drawing here", exc)
+                self.close()
+        return draw_figures(started.result, started.figure_dir)
+
+    def result(self, started: Started, pending: Any) -> list[Path]:
+        if isinstance(pending, list):
+            return pending
+        try:
+            return list(pending.result())
+        except Exception as exc:  # noqa: BLE001 - the worker died: draw them here
+            log.warning("figure process failed (%s: %s); drawing here", type(exc).__name__, exc)
+            self.close()
+            return draw_figures(started.result, started.figure_dir)
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+    def __enter__(self) -> FigureProcess:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def _execute(plan: Plan, opts: Any, progress: Any, client: Any = None) -> list[dict[str, Any]]:
     out = Path(opts.out)
-    records: list[dict[str, Any]] = []
     if opts.executor == "dask":
         from .scaleout import run_on_dask
 
         return run_on_dask(plan, opts, progress, client=client)
-    for job in plan.jobs:
-        progress.set_postfix_str(job.name)
-        records.append(run_job(job, plan.evidence, plan.spec, out, plots=opts.plots,
-                               resume=opts.resume, inputs=plan.inputs))
-        progress.update(1)
-    return records
+    records: list[dict[str, Any] | None] = [None] * len(plan.jobs)
+    pending: list[tuple[int, Started, Any]] = []
+    parallel = bool(opts.plots) and available_cores() >= 2 and \
+        any(j.role == "main" for j in plan.jobs)
+    with FigureProcess(parallel) as figs:
+        for i, job in enumerate(plan.jobs):
+            progress.set_postfix_str(job.name)
+            st = start_job(job, plan.evidence, plan.spec, out, plots=opts.plots,
+                           resume=opts.resume, inputs=plan.inputs)
+            if st.figure_dir is None:
+                records[i] = finish_job(st, out, [])
+            else:
+                pending.append((i, st, figs.submit(st)))
+            progress.update(1)
+            # Records of fits whose figures are done are written now, not at the end, so an
+            # interrupted run keeps (and resumes past) them.
+            still = []
+            for i2, st2, fut in pending:
+                if isinstance(fut, list) or fut.done():
+                    records[i2] = finish_job(st2, out, figs.result(st2, fut))
+                else:
+                    still.append((i2, st2, fut))
+            pending = still
+        for i, st, fut in pending:
+            records[i] = finish_job(st, out, figs.result(st, fut))
+    return [r for r in records if r is not None]
 
 
 def clean_stale_temp_files(out: Path) -> list[Path]:

@@ -106,3 +106,39 @@ def test_sensitivity_alpha_one_is_posterior(result: Any) -> None:
         ref = s[(s["parameter"] == "mu_arm") & (s["label"] == r["arm"])].iloc[0]
         assert np.isclose(r["mean"], 100 * ref["mean"])
         assert np.isclose(r["ess_frac"], 1.0)
+
+
+def _started(result: Any, tmp_path: Path) -> Any:
+    from bayes_bijstand.pipeline import Job, Started
+
+    job = Job(name="work_gt12h", outcome="work_gt12h", pooling="partial", grades=None, role="main")
+    return Started(job=job, record={}, rec_path=tmp_path / "rec.json", result=result,
+                   figure_dir=tmp_path / "figures")
+
+
+def test_figures_drawn_in_a_second_process(result: Any, figures: tuple[Path, list[Path]],
+                                           tmp_path: Path) -> None:
+    """The run's figure process writes the same files as drawing them in this process."""
+    from bayes_bijstand.pipeline import FigureProcess
+
+    st = _started(result, tmp_path)
+    with FigureProcess(True) as fp:
+        pending = fp.submit(st)
+        assert not isinstance(pending, list)  # a future: drawn elsewhere
+        paths = fp.result(st, pending)
+    assert sorted(p.name for p in paths) == sorted(p.name for p in figures[1])
+    assert all(p.parent == tmp_path / "figures" and p.stat().st_size > 1000 for p in paths)
+
+
+def test_figure_process_failure_falls_back_to_drawing_here(result: Any, tmp_path: Path,
+                                                           caplog: pytest.LogCaptureFixture) -> None:
+    """A result the figure process cannot receive (unpicklable) is drawn in this process."""
+    from dataclasses import replace
+
+    from bayes_bijstand.pipeline import FigureProcess
+
+    st = _started(replace(result, extra={"not_picklable": lambda: None}), tmp_path)
+    with FigureProcess(True) as fp:
+        paths = fp.result(st, fp.submit(st))
+    assert "drawing here" in caplog.text
+    assert {p.name for p in paths} == {f"{s}.{e}" for s in FIGURES for e in ("png", "svg")}

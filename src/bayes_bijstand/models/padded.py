@@ -44,7 +44,7 @@ import xarray as xr
 
 from ..constants import DIM_ARM, DIM_COMPONENT, DIM_GEMEENTE
 from ..specs import ModelSpec, SamplerSpec
-from .summary_level import DIM_BIAS, MetaData, lkj_cpc_beta
+from .summary_level import DIM_BIAS, MetaData, lkj_cpc_beta, log_interval_prob
 
 log = logging.getLogger(__name__)
 
@@ -374,12 +374,8 @@ def build_padded_model(sizes: PadSizes) -> pm.Model:
                                dims="r_slot")
         e = pt.where(cens > 0, m / s_c, 0.0)
         zlo, zhi = d["d_z_lo"], d["d_z_hi"]
-
-        def lcdf(v: pt.TensorVariable) -> pt.TensorVariable:
-            return pm.logcdf(pm.Normal.dist(0.0, 1.0), v)
-
-        pos_ll = pm.math.logdiffexp(lcdf(zhi - e), lcdf(zlo - e))
-        neg_ll = pm.math.logdiffexp(lcdf(-zlo - e), lcdf(-zhi - e))
+        pos_ll = log_interval_prob(zlo - e, zhi - e)
+        neg_ll = log_interval_prob(-zhi - e, -zlo - e)
         sign = d["d_sign"]
         ll = pt.where(sign > 0, pos_ll, pt.where(sign < 0, neg_ll, pt.logaddexp(pos_ll, neg_ll)))
         pm.Potential("censored_z", pt.sum(pt.where(cens > 0, ll, 0.0)))

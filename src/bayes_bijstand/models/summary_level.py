@@ -164,6 +164,24 @@ def _std_normal_logcdf(x: pt.TensorVariable) -> pt.TensorVariable:
     return pm.logcdf(pm.Normal.dist(0.0, 1.0), x)
 
 
+def log_interval_prob(a: pt.TensorVariable, b: pt.TensorVariable) -> pt.TensorVariable:
+    """``log(Phi(b) - Phi(a))`` for ``a < b``, finite far into either tail.
+
+    ``logdiffexp(logPhi(b), logPhi(a))`` is exact for intervals below the mean but rounds to
+    ``log(1 - 1) = -inf`` once both ends are more than ~8 SD above it (both log-CDFs are 0
+    in double precision). A sampler's trajectory does go there, and an infinite log density
+    is reported as a divergence ("logp function returned error"), so the upper tail uses the
+    mirrored interval ``Phi(-a) - Phi(-b)``, which is equal and exact there. Each branch
+    gets harmless stand-in inputs where it is not used, so that neither produces an infinite
+    value whose gradient (times zero) would turn into NaN.
+    """
+    lcdf = _std_normal_logcdf
+    up = a > 0
+    upper = pm.math.logdiffexp(lcdf(-pt.where(up, a, 1.0)), lcdf(-pt.where(up, b, 2.0)))
+    lower = pm.math.logdiffexp(lcdf(pt.where(up, -1.0, b)), lcdf(pt.where(up, -2.0, a)))
+    return pt.where(up, upper, lower)
+
+
 def build_model(data: MetaData, spec: ModelSpec, *, pooling: str | None = None) -> pm.Model:
     """Compile the PyMC model for one outcome (no sampling)."""
     pooling = pooling or spec.pooling
@@ -317,9 +335,8 @@ def _censored_likelihood(data: MetaData, m: pt.TensorVariable) -> None:
     e = m[pos] / s
     zlo = c["z_lo"].to_numpy(float)
     zhi = np.minimum(c["z_hi"].to_numpy(float), 40.0)
-    lcdf = _std_normal_logcdf
-    pos_ll = pm.math.logdiffexp(lcdf(zhi - e), lcdf(zlo - e))
-    neg_ll = pm.math.logdiffexp(lcdf(-zlo - e), lcdf(-zhi - e))
+    pos_ll = log_interval_prob(zlo - e, zhi - e)
+    neg_ll = log_interval_prob(-zhi - e, -zlo - e)
     sign = c["sign"].to_numpy(int)
     ll = pt.where(sign > 0, pos_ll, pt.where(sign < 0, neg_ll, pt.logaddexp(pos_ll, neg_ll)))
     pm.Deterministic("loglik_censored", ll, dims="censored_row")
