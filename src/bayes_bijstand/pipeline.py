@@ -4,7 +4,9 @@ Each fit is an independent job (outcome x pooling mode x evidence-grade subset).
 its netCDF, figures and a small JSON record atomically into ``OUT/fits/``; the record carries
 a content hash of everything that determines the fit (evidence rows, spec text, sampler
 settings, package version), so an interrupted run resumes by skipping jobs whose record
-matches. Jobs run one after another, or on Dask (``--executor dask``). Aggregation then
+matches. Jobs run one after another (the figures of a finished fit are drawn in a second
+process while the next fit samples, :class:`FigureProcess`), or on Dask (``--executor
+dask``). Aggregation then
 writes ``summary.json``, the CSV/Markdown tables and the report. Failed fits are reported
 and excluded from the pooled overview.
 """
