@@ -360,24 +360,9 @@ def _execute(plan: Plan, opts: Any, progress: Any, client: Any = None) -> list[d
                 else:
                     still.append((i2, st2, fut))
             pending = still
-        drain(pending, figs, out, records)
-    return [r for r in records if r is not None]
-
-
-def drain(pending: list[tuple[int, Started, Any]], figs: FigureProcess, out: Path,
-          records: list[dict[str, Any] | None]) -> None:
-    """Finish the jobs still waiting for figures once sampling is done.
-
-    This process draws the queued figure jobs from the back (those it can cancel in the
-    figure process's queue) while the figure process works from the front, instead of
-    leaving a CPU idle; then it collects the rest. Fills ``records`` in place.
-    """
-    for i, st, fut in reversed(pending):
-        if not isinstance(fut, list) and fut.cancel():
-            records[i] = finish_job(st, out, draw_figures(st.result, st.figure_dir))
-    for i, st, fut in pending:
-        if records[i] is None:
+        for i, st, fut in pending:
             records[i] = finish_job(st, out, figs.result(st, fut))
+    return [r for r in records if r is not None]
 
 
 def clean_stale_temp_files(out: Path) -> list[Path]:
