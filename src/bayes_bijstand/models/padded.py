@@ -30,6 +30,7 @@ dims of the reference model. Prior and posterior predictive draws are computed i
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import logging
 import time
@@ -257,8 +258,12 @@ PACKED = "d_packed"
 """Name of the model's single data container: every array of :func:`padded_arrays`, flat."""
 
 
+@functools.lru_cache(maxsize=8)
 def pack_layout(sizes: PadSizes) -> dict[str, tuple[int, tuple[int, ...]]]:
-    """Name -> (offset, shape) of each data array inside the packed vector (sorted names)."""
+    """Name -> (offset, shape) of each data array inside the packed vector (sorted names).
+
+    Cached per padding (it builds the blank arrays); callers must not modify it.
+    """
     layout: dict[str, tuple[int, tuple[int, ...]]] = {}
     off = 0
     for k, v in sorted(blank_arrays(sizes).items()):
@@ -432,9 +437,10 @@ def sample_padded(data: MetaData, spec: ModelSpec, pooling: str, sampler: Sample
     sizes = sizes or choose_sizes(data)
     model, compiled = compiled_model(sizes)
     arrays = padded_arrays(data, spec, sizes, pooling=pooling)
+    flat = pack(arrays, sizes)
     # The compiled initial-point function reads the model's shared variable too.
-    set_model_data(model, arrays, sizes)
-    cm = compiled.with_data(**{PACKED: pack(arrays, sizes)})
+    model[PACKED].set_value(flat)
+    cm = compiled.with_data(**{PACKED: flat})
     with warnings.catch_warnings(), (contextlib.redirect_stderr(io.StringIO()) if not progressbar
                                      else contextlib.nullcontext()):
         warnings.simplefilter("ignore")

@@ -26,6 +26,9 @@ from ..evidence.grades import GRADES, measurement_table
 from ..evidence.registry import load_arms, load_studies
 from ..specs import ModelSpec
 
+_NOT_ARMS = frozenset({"all", "participants", "non_participants", "reference", "unspecified"})
+"""Registry arm codes that are populations, not arms (a total is never split over them)."""
+
 
 @functools.lru_cache(maxsize=1)
 def _registry_sizes_cached() -> tuple[dict[tuple[str, str], float], dict[str, float],
@@ -78,8 +81,7 @@ def _registry_sizes() -> tuple[dict[tuple[str, str], float], dict[str, float],
             continue
         arm_codes = {a for v in grp["arms"].fillna("") for a in str(v).split(";") if a}
         if not arms.empty:
-            arm_codes |= set(arms.loc[arms["gemeente"] == g, "arm"]) - {
-                "all", "participants", "non_participants", "reference", "unspecified"}
+            arm_codes |= set(arms.loc[arms["gemeente"] == g, "arm"]) - _NOT_ARMS
         arm_codes |= {"control"}
         # Primary-source total first (rows are in seed order, secondary last).
         n_total = float(totals.iloc[0])
@@ -88,9 +90,6 @@ def _registry_sizes() -> tuple[dict[tuple[str, str], float], dict[str, float],
     control = {g: n for (g, a), n in sizes.items() if a == "control"}
     return sizes, control, takeup
 
-
-_NOT_ARMS = frozenset({"all", "participants", "non_participants", "reference", "unspecified"})
-"""Registry arm codes that are populations, not arms a survey splits into."""
 
 _WAVE = re.compile(r"^(?P<kind>survey|consultant_survey)_wave(?P<wave>\d+)(?P<analysed>_analysed)?$")
 
