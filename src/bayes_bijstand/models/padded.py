@@ -17,9 +17,14 @@ Padding keeps the posterior of the real quantities unchanged:
   parameters of LKJ(eta) in the outcome's own dimension for the used block
   (:func:`~bayes_bijstand.models.summary_level.lkj_cpc_beta`), so the used components
   have exactly the reference prior;
-* padded rows have mean 0, SE 1, y 0 and an identity block in the correlation matrix: a
-  constant likelihood. Every per-row latent (the marker SE, the prose SE) has a proper
-  prior on rows that do not use it, so the posterior stays proper;
+* rows live in two sections with their own slots: the Gaussian rows (SE known,
+  design-based or bounded by a marker) and the prose rows (censored z), so each slot only
+  evaluates its own family's likelihood; a prose row that observes two bands of z (sign
+  unknown, significant) also fills one of the few ``two_band`` slots;
+* padded Gaussian slots have mean 0, SE 1, y 0 and an identity block in the correlation
+  matrix, and padded prose slots weight 0: a constant likelihood. Every per-slot latent
+  (the marker SE, the prose SE) has a proper prior on slots that do not use it, so the
+  posterior stays proper;
 * scale parameters are written as ``scale * raw`` with unit-scale raw variables, so the
   compiled initial point does not depend on the data.
 
@@ -45,7 +50,7 @@ import xarray as xr
 
 from ..constants import DIM_ARM, DIM_COMPONENT, DIM_GEMEENTE
 from ..specs import ModelSpec, SamplerSpec
-from .summary_level import DIM_BIAS, MetaData, lkj_cpc_beta, log_interval_prob
+from .summary_level import DIM_BIAS, MetaData, lkj_cpc_beta, log_interval_prob, z_bands
 
 log = logging.getLogger(__name__)
 
@@ -58,15 +63,20 @@ class PadSizes:
     """Padded dimension sizes of one compiled model.
 
     The defaults hold every outcome of the shipped evidence (at most 7 gemeenten, the 4
-    components, 6 arms, 18 rows and 1 bias term per outcome) with a little room; an outcome
-    that needs more grows the padding in steps (one more compilation). Every padded slot
-    costs log-density work at each leapfrog step, so the defaults are kept tight.
+    components, 6 arms, 7 Gaussian rows, 18 prose rows of which 1 observes two bands of z,
+    and 1 bias term per outcome) with a little room; an outcome that needs more grows the
+    padding in steps (one more compilation). Every padded slot costs log-density work at
+    each leapfrog step, so the defaults are kept tight, and the two row families have
+    their own slots: a Gaussian row never pays for the censored likelihood or the other
+    way round.
     """
 
     gemeente: int = 8
     component: int = 4
     arm: int = 6
-    row: int = 24
+    gauss_row: int = 8
+    cens_row: int = 20
+    two_band: int = 2
     bias: int = 2
 
 
@@ -74,12 +84,28 @@ def _round_up(n: int, step: int) -> int:
     return int(-(-n // step) * step)
 
 
+def _sections(data: MetaData) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Positions in ``data.rows`` of the Gaussian rows, the prose rows, and the prose rows
+    that observe two bands of z (see :func:`~bayes_bijstand.models.summary_level.z_bands`),
+    the last as positions among the prose rows."""
+    fam = data.rows["family"].to_numpy()
+    gauss = np.flatnonzero(fam == "gaussian")
+    cens = np.flatnonzero(fam == "z_censored")
+    c = data.rows.iloc[cens]
+    two = np.flatnonzero(z_bands(c["z_lo"].to_numpy(float), c["z_hi"].to_numpy(float),
+                                 c["sign"].to_numpy(float))[4])
+    return gauss, cens, two
+
+
 def choose_sizes(data: MetaData, base: PadSizes | None = None) -> PadSizes:
     """The default padding, grown (in steps, so that few sizes occur) where an outcome needs more."""
     base = base or PadSizes()  # the same default for both kinds: one compilation
+    gauss, cens, two = _sections(data)
     need = {"gemeente": len(data.gemeenten), "component": len(data.components),
-            "arm": len(data.arms), "row": len(data.rows), "bias": len(data.biases)}
-    steps = {"gemeente": 4, "component": 2, "arm": 2, "row": 8, "bias": 2}
+            "arm": len(data.arms), "gauss_row": len(gauss), "cens_row": len(cens),
+            "two_band": len(two), "bias": len(data.biases)}
+    steps = {"gemeente": 4, "component": 2, "arm": 2, "gauss_row": 8, "cens_row": 4,
+             "two_band": 2, "bias": 2}
     new = {k: max(getattr(base, k), _round_up(v, steps[k])) for k, v in need.items()}
     return PadSizes(**new)
 
@@ -92,10 +118,10 @@ def choose_sizes(data: MetaData, base: PadSizes | None = None) -> PadSizes:
 def padded_arrays(data: MetaData, spec: ModelSpec, sizes: PadSizes, *,
                   pooling: str) -> dict[str, np.ndarray]:
     """Every ``pm.Data`` array of the padded model for one outcome."""
-    G, C, A, R, B = sizes.gemeente, sizes.component, sizes.arm, sizes.row, sizes.bias
-    g_n, c_n, a_n, r_n, b_n = (len(data.gemeenten), len(data.components), len(data.arms),
-                               len(data.rows), len(data.biases))
-    if g_n > G or c_n > C or a_n > A or r_n > R or b_n > B:
+    G, C, A, B = sizes.gemeente, sizes.component, sizes.arm, sizes.bias
+    c_n, a_n, b_n = len(data.components), len(data.arms), len(data.biases)
+    need = choose_sizes(data, sizes)
+    if need != sizes:
         raise ValueError(f"outcome '{data.outcome}' does not fit the padding {sizes}")
     pri = spec.priors(data.kind)
     rows = data.rows
@@ -126,75 +152,86 @@ def padded_arrays(data: MetaData, spec: ModelSpec, sizes: PadSizes, *,
     out["d_spill_sd"] = np.asarray(spill if spill > 0 else 1.0)
     out["d_r2_a"] = np.asarray(spec.r2_alpha, dtype=float)
     out["d_r2_b"] = np.asarray(spec.r2_beta, dtype=float)
-    # Rows.
-    fam = rows["family"].to_numpy()
-    grade = rows["grade"].to_numpy()
-    gauss = fam == "gaussian"
-    cens = fam == "z_censored"
-    known = gauss & np.isin(grade, ["se", "ci", "p"])
-    counts = gauss & (grade == "counts")
-    marker = gauss & (grade == "marker")
+    # Rows: two sections, the Gaussian rows (slots gauss_row) and the prose rows (slots
+    # cens_row), each with its own row -> slot incidence matrices (matrix products compile
+    # faster than indexing). Padded slots have mask 0 and harmless values.
+    gpos, cpos, tpos = _sections(data)
+    Rg, Rc, Rt = sizes.gauss_row, sizes.cens_row, sizes.two_band
+    takeup = rows["takeup"].to_numpy(float)
+    offer = (rows["estimand"] == "itt_offer").to_numpy() & (takeup < 1) & (spill > 0)
 
-    def pad(x: np.ndarray, fill: float) -> np.ndarray:
-        a = np.full(R, fill, dtype=float)
-        a[:r_n] = x
+    def pad(x: np.ndarray, n: int, fill: float) -> np.ndarray:
+        a = np.full(n, fill, dtype=float)
+        a[: len(x)] = x
         return a
 
-    out["d_mask"] = pad(np.ones(r_n), 0.0)
-    out["d_gauss"] = pad(gauss.astype(float), 0.0)
-    out["d_cens"] = pad(cens.astype(float), 0.0)
-    out["d_known"] = pad(known.astype(float), 0.0)
-    out["d_counts"] = pad(counts.astype(float), 0.0)
-    out["d_marker"] = pad(marker.astype(float), 0.0)
-    out["d_n_gauss"] = np.asarray(float(gauss.sum()))
-    y = rows["y"].to_numpy(float)
-    out["d_y"] = pad(np.where(gauss, y, 0.0), 0.0)
-    se = rows["se"].to_numpy(float)
-    out["d_se"] = pad(np.where(known, se, 0.0), 0.0)
-    design = rows["se_design"].to_numpy(float)
-    out["d_se_design"] = pad(np.where(counts, design, 1.0), 1.0)
+    def incidence(prefix: str, pos: np.ndarray, n: int) -> None:
+        Pg, Pa, Pb = np.zeros((n, G)), np.zeros((n, A)), np.zeros((n, B))
+        sub = rows.iloc[pos]
+        for r, (g, a, c, comp) in enumerate(zip(sub["gemeente"], sub["arm"], sub["comparator"],
+                                                sub["comparison"], strict=True)):
+            Pg[r, data.gemeenten.index(g)] = 1.0
+            Pa[r, data.arms.index(a)] += 1.0
+            if c in data.arms:
+                Pa[r, data.arms.index(c)] -= 1.0
+            if comp in data.biases:
+                Pb[r, data.biases.index(comp)] = 1.0
+        out[f"d_{prefix}_Pg"], out[f"d_{prefix}_Pa"], out[f"d_{prefix}_Pb"] = Pg, Pa, Pb
+        out[f"d_{prefix}_mask"] = pad(np.ones(len(pos)), n, 0.0)
+        out[f"d_{prefix}_takeup"] = pad(takeup[pos], n, 1.0)
+        out[f"d_{prefix}_offer"] = pad(np.where(offer[pos], 1.0 - takeup[pos], 0.0), n, 0.0)
+
+    # Gaussian rows: SE known, design-based, or latent from a significance marker.
+    g = rows.iloc[gpos]
+    grade = g["grade"].to_numpy()
+    known = np.isin(grade, ["se", "ci", "p"])
+    counts = grade == "counts"
+    marker = grade == "marker"
+    incidence("g", gpos, Rg)
+    out["d_g_known"] = pad(known.astype(float), Rg, 0.0)
+    out["d_g_counts"] = pad(counts.astype(float), Rg, 0.0)
+    out["d_g_marker"] = pad(marker.astype(float), Rg, 0.0)
+    out["d_n_gauss"] = np.asarray(float(len(gpos)))
+    out["d_g_y"] = pad(g["y"].to_numpy(float), Rg, 0.0)
+    out["d_g_se"] = pad(np.where(known, g["se"].to_numpy(float), 0.0), Rg, 0.0)
+    design = g["se_design"].to_numpy(float)
+    out["d_g_se_design"] = pad(np.where(counts, design, 1.0), Rg, 1.0)
     # Marker rows: SE ~ LogNormal(log centre, sig) truncated to [lo, hi].
-    lo = rows["se_lo"].to_numpy(float)
-    hi = rows["se_hi"].to_numpy(float)
+    lo = g["se_lo"].to_numpy(float)
+    hi = g["se_hi"].to_numpy(float)
     r2_mean = spec.r2_alpha / (spec.r2_alpha + spec.r2_beta)
     with np.errstate(invalid="ignore", divide="ignore"):
         center = np.where(np.isfinite(design), design * np.sqrt(1 - r2_mean),
                           np.where(np.isfinite(hi), np.sqrt(np.maximum(lo, 1e-6) * hi), lo * 1.5))
     sig = np.where(np.isfinite(design), 0.5, 1.0)
     finite = np.isfinite(hi)
-    out["d_mk_lo"] = pad(np.where(marker, lo, 0.0), 0.0)
-    out["d_mk_width"] = pad(np.where(marker & finite, hi - lo, 1.0), 1.0)
-    out["d_mk_finite"] = pad(np.where(marker, finite, True).astype(float), 1.0)
-    out["d_mk_logc"] = pad(np.where(marker, np.log(np.where(marker, center, 1.0)), 0.0), 0.0)
-    out["d_mk_sig"] = pad(np.where(marker, sig, 1.0), 1.0)
-    # Prose rows.
-    out["d_cens_mu"] = pad(np.where(cens, np.log(np.where(cens, design, 1.0)), 0.0), 0.0)
-    out["d_z_lo"] = pad(np.where(cens, rows["z_lo"].to_numpy(float), 0.0), 0.0)
-    out["d_z_hi"] = pad(np.where(cens, np.minimum(rows["z_hi"].to_numpy(float), 40.0), 1.0), 1.0)
-    out["d_sign"] = pad(np.where(cens, rows["sign"].to_numpy(float), 1.0), 1.0)
-    # Row -> slot incidence matrices (matrix products compile faster than indexing).
-    takeup = rows["takeup"].to_numpy(float)
-    out["d_takeup"] = pad(takeup, 1.0)
-    offer = (rows["estimand"] == "itt_offer").to_numpy() & (takeup < 1) & (spill > 0)
-    out["d_offer"] = pad(np.where(offer, 1.0 - takeup, 0.0), 0.0)
-    Pg, Pa, Pb = np.zeros((R, G)), np.zeros((R, A)), np.zeros((R, B))
-    for r, (g, a, c, comp) in enumerate(zip(rows["gemeente"], rows["arm"], rows["comparator"],
-                                            rows["comparison"], strict=True)):
-        Pg[r, data.gemeenten.index(g)] = 1.0
-        Pa[r, data.arms.index(a)] += 1.0
-        if c in data.arms:
-            Pa[r, data.arms.index(c)] -= 1.0
-        if comp in data.biases:
-            Pb[r, data.biases.index(comp)] = 1.0
-    out["d_Pg"], out["d_Pa"], out["d_Pb"] = Pg, Pa, Pb
-    # Correlation of the Gaussian rows: whitening matrix L^-1 (identity elsewhere).
-    Rm = np.eye(R)
-    gpos = np.flatnonzero(gauss)
+    out["d_mk_lo"] = pad(np.where(marker, lo, 0.0), Rg, 0.0)
+    out["d_mk_width"] = pad(np.where(marker & finite, hi - lo, 1.0), Rg, 1.0)
+    out["d_mk_finite"] = pad(np.where(marker, finite, True).astype(float), Rg, 1.0)
+    out["d_mk_logc"] = pad(np.where(marker, np.log(np.where(marker, center, 1.0)), 0.0), Rg, 0.0)
+    out["d_mk_sig"] = pad(np.where(marker, sig, 1.0), Rg, 1.0)
+    # Correlation of the Gaussian rows: whitening matrix L^-1 (identity on padded slots).
+    Rm = np.eye(Rg)
     if len(gpos):
-        Rm[np.ix_(gpos, gpos)] = data.corr
+        Rm[: len(gpos), : len(gpos)] = data.corr
     L = np.linalg.cholesky(Rm)
-    out["d_L_inv"] = np.linalg.solve(L, np.eye(R))
+    out["d_L_inv"] = np.linalg.solve(L, np.eye(Rg))
     out["d_logdet_L"] = np.asarray(float(np.log(np.diag(L)).sum()))
+    # Prose rows: the band(s) of z = y / s they observe, and the design SE.
+    c = rows.iloc[cpos]
+    incidence("c", cpos, Rc)
+    lo1, hi1, lo2, hi2, two = z_bands(c["z_lo"].to_numpy(float), c["z_hi"].to_numpy(float),
+                                      c["sign"].to_numpy(float))
+    out["d_c_mu"] = pad(np.log(c["se_design"].to_numpy(float)), Rc, 0.0)
+    out["d_c_lo"] = pad(lo1, Rc, -1.0)
+    out["d_c_hi"] = pad(hi1, Rc, 1.0)
+    out["d_c_one"] = pad((~two).astype(float), Rc, 0.0)  # rows whose likelihood is one band
+    Q = np.zeros((Rt, Rc))
+    Q[np.arange(len(tpos)), tpos] = 1.0
+    out["d_t_Q"] = Q
+    out["d_t_mask"] = pad(np.ones(len(tpos)), Rt, 0.0)
+    out["d_t_lo"] = pad(lo2[tpos], Rt, -1.0)
+    out["d_t_hi"] = pad(hi2[tpos], Rt, 1.0)
     if pooling not in ("partial", "full", "none"):
         raise ValueError(f"unknown pooling mode '{pooling}'")
     out["d_pool_mu"] = np.asarray(float(pooling != "none"))
@@ -303,8 +340,9 @@ def build_padded_model(sizes: PadSizes) -> pm.Model:
     ~45 separate containers this model needs, typing that wrapper took about a minute of
     every compilation (the sliced vector compiles in seconds and evaluates as fast).
     """
-    G, C, A, R, B = sizes.gemeente, sizes.component, sizes.arm, sizes.row, sizes.bias
-    coords = {"g_slot": range(G), "c_slot": range(C), "a_slot": range(A), "r_slot": range(R),
+    G, C, A, B = sizes.gemeente, sizes.component, sizes.arm, sizes.bias
+    coords = {"g_slot": range(G), "c_slot": range(C), "a_slot": range(A),
+              "gr_slot": range(sizes.gauss_row), "cr_slot": range(sizes.cens_row),
               "b_slot": range(B)}
     arrays = blank_arrays(sizes)
     layout = pack_layout(sizes)
@@ -338,19 +376,24 @@ def build_padded_model(sizes: PadSizes) -> pm.Model:
         sigma = _mm(chol, chol.T)
         pm.Deterministic("tau_arm", pt.sqrt(pt.sum(_mm(W, sigma) * W, axis=1) + 1e-12),
                          dims="a_slot")
-        # Row means: theta of the arm minus theta of the comparator arm (0 for control).
-        Pg = d["d_Pg"]
-        contrast = pt.sum(_mm(Pg, theta) * d["d_Pa"], axis=1)
         eta_raw = pm.Normal("offer_spillover_raw", 0.0, 1.0, dims="g_slot")
         eta = pm.Deterministic("offer_spillover", d["d_spill_sd"] * eta_raw, dims="g_slot")
         bias_raw = pm.Normal("bias_raw", 0.0, 1.0, dims="b_slot")
         bias = pm.Deterministic("bias", d["d_bias_sd"] * bias_raw, dims="b_slot")
-        m = d["d_mask"] * (d["d_takeup"] * contrast + d["d_offer"] * _mv(Pg, eta)
-                           + _mv(d["d_Pb"], bias))
-        pm.Deterministic("row_mean", m, dims="r_slot")
+
+        def row_mean(p: str) -> pt.TensorVariable:
+            # theta of the arm minus theta of the comparator arm (0 for control), times
+            # take-up, plus the offer spill-over and the comparison's bias term.
+            Pg = d[f"d_{p}_Pg"]
+            contrast = pt.sum(_mm(Pg, theta) * d[f"d_{p}_Pa"], axis=1)
+            return d[f"d_{p}_mask"] * (d[f"d_{p}_takeup"] * contrast
+                                       + d[f"d_{p}_offer"] * _mv(Pg, eta)
+                                       + _mv(d[f"d_{p}_Pb"], bias))
+
         # Gaussian rows: SE known / design-based x sqrt(1 - R2) / latent (marker).
+        m_g = pm.Deterministic("row_mean_g", row_mean("g"), dims="gr_slot")
         r2 = pm.Beta("r2", d["d_r2_a"], d["d_r2_b"], dims="g_slot")
-        x = pm.Flat("se_marker_raw", dims="r_slot")
+        x = pm.Flat("se_marker_raw", dims="gr_slot")
         finite = d["d_mk_finite"]
         sig_x = pm.math.sigmoid(x)
         ex = pt.exp(pt.minimum(x, 50.0))
@@ -359,31 +402,31 @@ def build_padded_model(sizes: PadSizes) -> pm.Model:
         lz = (pt.log(s_mk) - d["d_mk_logc"]) / d["d_mk_sig"]
         lognormal = -0.5 * lz**2 - pt.log(d["d_mk_sig"]) - pt.log(s_mk) - 0.5 * np.log(2 * np.pi)
         std_normal = -0.5 * x**2 - 0.5 * np.log(2 * np.pi)
-        mk = d["d_marker"]
+        mk = d["d_g_marker"]
         pm.Potential("se_marker_prior",
                      pt.sum(pt.where(mk > 0, lognormal + log_jac, std_normal)))
-        pm.Deterministic("se_marker", s_mk, dims="r_slot")
-        gauss = d["d_gauss"]
-        s = (d["d_known"] * d["d_se"]
-             + d["d_counts"] * d["d_se_design"] * pt.sqrt(1.0 - _mv(Pg, r2))
-             + mk * s_mk + (1.0 - gauss))
-        pm.Deterministic("se_row", s, dims="r_slot")
-        resid = (d["d_y"] - gauss * m) / s
-        white = _mv(d["d_L_inv"], resid)
-        pm.Potential("y_loglik", -0.5 * pt.sum(white**2) - pt.sum(gauss * pt.log(s))
+        pm.Deterministic("se_marker", s_mk, dims="gr_slot")
+        gmask = d["d_g_mask"]
+        s = (d["d_g_known"] * d["d_g_se"]
+             + d["d_g_counts"] * d["d_g_se_design"] * pt.sqrt(1.0 - _mv(d["d_g_Pg"], r2))
+             + mk * s_mk + (1.0 - gmask))
+        pm.Deterministic("se_row", s, dims="gr_slot")
+        white = _mv(d["d_L_inv"], (d["d_g_y"] - m_g) / s)
+        pm.Potential("y_loglik", -0.5 * pt.sum(white**2) - pt.sum(gmask * pt.log(s))
                      - d["d_logdet_L"] - 0.5 * np.log(2 * np.pi) * d["d_n_gauss"])
-        # Prose rows: censored likelihood of z = y / s.
-        cens = d["d_cens"]
-        s_c_raw = pm.Normal("se_censored_raw", 0.0, 1.0, dims="r_slot")
-        s_c = pm.Deterministic("se_censored", pt.exp(d["d_cens_mu"] + CENSORED_SE_SD * s_c_raw),
-                               dims="r_slot")
-        e = pt.where(cens > 0, m / s_c, 0.0)
-        zlo, zhi = d["d_z_lo"], d["d_z_hi"]
-        pos_ll = log_interval_prob(zlo - e, zhi - e)
-        neg_ll = log_interval_prob(-zhi - e, -zlo - e)
-        sign = d["d_sign"]
-        ll = pt.where(sign > 0, pos_ll, pt.where(sign < 0, neg_ll, pt.logaddexp(pos_ll, neg_ll)))
-        pm.Potential("censored_z", pt.sum(pt.where(cens > 0, ll, 0.0)))
+        # Prose rows: censored likelihood of z = y / s, one band of z per row (two bands
+        # where the sign is unknown and the row is significant: the extra slots d_t_*).
+        m_c = pm.Deterministic("row_mean_c", row_mean("c"), dims="cr_slot")
+        s_c_raw = pm.Normal("se_censored_raw", 0.0, 1.0, dims="cr_slot")
+        s_c = pm.Deterministic("se_censored", pt.exp(d["d_c_mu"] + CENSORED_SE_SD * s_c_raw),
+                               dims="cr_slot")
+        e = m_c / s_c
+        ll1 = log_interval_prob(d["d_c_lo"] - e, d["d_c_hi"] - e)
+        Q = d["d_t_Q"]
+        e2 = _mv(Q, e)
+        ll2 = log_interval_prob(d["d_t_lo"] - e2, d["d_t_hi"] - e2)
+        pm.Potential("censored_z", pt.sum(d["d_c_one"] * ll1)
+                     + pt.sum(d["d_t_mask"] * pt.logaddexp(_mv(Q, ll1), ll2)))
     return model
 
 
@@ -493,7 +536,7 @@ def deterministics(raw: dict[str, np.ndarray], arrays: dict[str, np.ndarray],
         out["mu"] = mu
         out["mu_arm"] = mu @ W.T + gamma_eff
         if pooling == "full":
-            G = a["d_Pg"].shape[1]
+            G = a["d_g_Pg"].shape[1]
             beta = np.repeat(mu[..., None, :], G, axis=-2)
         else:
             C = W.shape[1]
@@ -510,13 +553,15 @@ def deterministics(raw: dict[str, np.ndarray], arrays: dict[str, np.ndarray],
     out["beta"] = beta
     theta = beta @ W.T + gamma_eff[..., None, :]
     out["theta"] = theta
-    Pg = a["d_Pg"]
-    contrast = np.einsum("rg,...ga,ra->...r", Pg, theta, a["d_Pa"])
     eta = a["d_spill_sd"] * raw["offer_spillover_raw"]
     bias = a["d_bias_sd"] * raw["bias_raw"]
     out["offer_spillover"], out["bias"] = eta, bias
-    m = a["d_mask"] * (a["d_takeup"] * contrast + a["d_offer"] * (eta @ Pg.T) + bias @ a["d_Pb"].T)
-    out["row_mean"] = m
+    for p in ("g", "c"):
+        Pg = a[f"d_{p}_Pg"]
+        contrast = np.einsum("rg,...ga,ra->...r", Pg, theta, a[f"d_{p}_Pa"])
+        out[f"row_mean_{p}"] = a[f"d_{p}_mask"] * (a[f"d_{p}_takeup"] * contrast
+                                                   + a[f"d_{p}_offer"] * (eta @ Pg.T)
+                                                   + bias @ a[f"d_{p}_Pb"].T)
     out["r2"] = raw["r2"]
     x = raw["se_marker_raw"]
     with np.errstate(over="ignore"):
@@ -524,10 +569,10 @@ def deterministics(raw: dict[str, np.ndarray], arrays: dict[str, np.ndarray],
                         a["d_mk_lo"] + a["d_mk_width"] / (1.0 + np.exp(-x)),
                         a["d_mk_lo"] + np.exp(np.minimum(x, 50.0)))
     out["se_marker"] = s_mk
-    out["se_row"] = (a["d_known"] * a["d_se"]
-                     + a["d_counts"] * a["d_se_design"] * np.sqrt(1.0 - raw["r2"] @ Pg.T)
-                     + a["d_marker"] * s_mk + (1.0 - a["d_gauss"]))
-    out["se_censored"] = np.exp(a["d_cens_mu"] + CENSORED_SE_SD * raw["se_censored_raw"])
+    out["se_row"] = (a["d_g_known"] * a["d_g_se"]
+                     + a["d_g_counts"] * a["d_g_se_design"] * np.sqrt(1.0 - raw["r2"] @ a["d_g_Pg"].T)
+                     + a["d_g_marker"] * s_mk + (1.0 - a["d_g_mask"]))
+    out["se_censored"] = np.exp(a["d_c_mu"] + CENSORED_SE_SD * raw["se_censored_raw"])
     return out
 
 
@@ -537,6 +582,11 @@ def to_real_posterior(post: xr.Dataset, data: MetaData, pooling: str, spec: Mode
     raw = {k: post[k].values for k in STORED if k in post}
     det = deterministics(raw, arrays, pooling)
     rows = data.rows
+    gpos, cpos, _ = _sections(data)
+    mean = np.zeros((*det["row_mean_g"].shape[:-1], len(rows)))
+    mean[..., gpos] = det["row_mean_g"][..., : len(gpos)]
+    mean[..., cpos] = det["row_mean_c"][..., : len(cpos)]
+    det["row_mean"] = mean  # in the order of data.rows
     fam, grade = rows["family"].to_numpy(), rows["grade"].to_numpy()
     gauss = np.flatnonzero(fam == "gaussian")
     cens = np.flatnonzero(fam == "z_censored")
@@ -560,8 +610,9 @@ def to_real_posterior(post: xr.Dataset, data: MetaData, pooling: str, spec: Mode
         DIM_GEMEENTE: np.arange(len(data.gemeenten)), DIM_COMPONENT: np.arange(len(data.components)),
         "component_b": np.arange(len(data.components)), DIM_ARM: np.arange(len(data.arms)),
         "bundle": np.array([data.arms.index(b) for b in data.bundles], dtype=int),
-        DIM_BIAS: np.arange(len(data.biases)), "gaussian_row": gauss, "marker_row": marker,
-        "censored_row": cens, "r2_gemeente": np.array([gi[g] for g in r2_gem], dtype=int),
+        # Section slots: the i-th Gaussian (prose) row sits in slot i of its section.
+        DIM_BIAS: np.arange(len(data.biases)), "gaussian_row": np.arange(len(gauss)),
+        "marker_row": np.searchsorted(gauss, marker), "censored_row": np.arange(len(cens)), "r2_gemeente": np.array([gi[g] for g in r2_gem], dtype=int),
         "offer_gemeente": np.array([gi[g] for g in offer_gem], dtype=int),
         "row": np.arange(len(rid)),
     }
