@@ -4,8 +4,8 @@ Each fit is an independent job (outcome x pooling mode x evidence-grade subset).
 its netCDF, figures and a small JSON record atomically into ``OUT/fits/``; the record carries
 a content hash of everything that determines the fit (evidence rows, spec text, sampler
 settings, package version), so an interrupted run resumes by skipping jobs whose record
-matches. Jobs run one after another (the figures of a finished fit are drawn in other processes
-while the next fit samples, :class:`FigureProcess`), or on Dask (``--executor
+matches. Jobs run one after another (the figures of a finished fit are drawn in a separate
+process while the next fit samples, :class:`FigureProcess`), or on Dask (``--executor
 dask``). Aggregation then
 writes ``summary.json``, the CSV/Markdown tables and the report. Failed fits are reported
 and excluded from the pooled overview.
@@ -268,8 +268,8 @@ def run_job(job: Job, evidence: pd.DataFrame, spec: ModelSpec, out: Path, *,
     """Fit one job and write its netCDF, figures and JSON record (all atomic).
 
     :func:`start_job`, the figures in this process, then :func:`finish_job`. (The local
-    executor instead draws the figures of finished fits in other processes while the next
-    fit samples; see :class:`FigureProcess`.)
+    executor instead draws the figures of finished fits in a separate process while the
+    next fit samples; see :class:`FigureProcess`.)
     """
     st = start_job(job, evidence, spec, out, plots=plots, resume=resume, inputs=inputs,
                    cores=cores)
@@ -284,28 +284,27 @@ def _warm_figure_worker() -> None:
 
 
 class FigureProcess:
-    """Draws the figures of finished fits in separate processes while the next fit samples.
+    """Draws the figures of finished fits in one separate process while the next fit samples.
 
     Matplotlib is single-threaded and a fit's figures take longer than its sampling, so on
-    a machine with at least two CPUs drawing them beside the sampler shortens the run.
-    ``workers`` processes (default 1; on 2 cores a second one gave the same wall time for
-    8% more CPU, see the README) are started with ``spawn`` (the sampler's threads make
-    ``fork`` unsafe) and import the plotting stack right away, while the main process
-    compiles the model. If a process cannot be started or dies, the figures are drawn in
-    this process instead: the run gets the same files either way.
+    a machine with at least two CPUs drawing them beside the sampler shortens the run (a
+    second figure process gave the same wall time on 2 cores for 8% more CPU). The process
+    is started with ``spawn`` (the sampler's threads make ``fork`` unsafe) and imports the
+    plotting stack right away, while the main process compiles the model. If it cannot be
+    started or dies, the figures are drawn in this process instead: the run gets the same
+    files either way.
     """
 
-    def __init__(self, enabled: bool, workers: int = 1) -> None:
+    def __init__(self, enabled: bool) -> None:
         self._pool: Any = None
         if enabled:
             import concurrent.futures as cf
             import multiprocessing as mp
 
             try:
-                self._pool = cf.ProcessPoolExecutor(max_workers=max(1, workers),
+                self._pool = cf.ProcessPoolExecutor(max_workers=1,
                                                     mp_context=mp.get_context("spawn"))
-                for _ in range(max(1, workers)):
-                    self._pool.submit(_warm_figure_worker)
+                self._pool.submit(_warm_figure_worker)
             except (OSError, ValueError) as exc:  # pragma: no cover - no processes allowed
                 log.warning("figures drawn in the main process (%s)", exc)
                 self._pool = None
