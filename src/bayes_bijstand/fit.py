@@ -65,6 +65,7 @@ class FitOptions:
     compare_pooling: str = "headline"
     contributions: str = "headline"
     plots: bool = True
+    figure_formats: tuple[str, ...] = ("png",)
     report: bool = True
     resume: bool = True
     executor: str = "local"
@@ -120,6 +121,9 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument("--contributions", choices=["headline", "all", "none"], default="headline",
                      help="refit without each evidence grade to show what it contributed")
     out.add_argument("--no-plots", action="store_true", help="skip figures")
+    out.add_argument("--svg", action="store_true",
+                     help="also write every figure as SVG (vector, for print and slides; "
+                          "about 4 s more per outcome); PNG is always written")
     out.add_argument("--no-report", action="store_true", help="skip report.html")
     out.add_argument("--no-resume", action="store_true",
                      help="refit even when a fit with identical inputs is already in --out")
@@ -160,7 +164,8 @@ def parse_options(argv: list[str] | None = None) -> FitOptions:
         formula=a.formula, family=a.family, out=a.out, draws=a.draws, tune=a.tune,
         chains=a.chains, seed=a.seed, sampler=a.sampler, allow_warnings=a.allow_warnings,
         compare_pooling=a.compare_pooling, contributions=a.contributions,
-        plots=not a.no_plots, report=not a.no_report, resume=not a.no_resume,
+        plots=not a.no_plots, figure_formats=("png", "svg") if a.svg else ("png",),
+        report=not a.no_report, resume=not a.no_resume,
         executor=a.executor, scheduler=a.scheduler, workers=a.workers, quiet=a.quiet,
         dry_run=a.dry_run)
 

@@ -185,11 +185,13 @@ class Started:
     rec_path: Path
     result: Any = None  # the MetaResult; None for a resumed job
     figure_dir: Path | None = None  # where its figures go; None: no figures for this job
+    formats: tuple[str, ...] = ("png",)  # figure file formats (``fit --svg`` adds svg)
 
 
 def start_job(job: Job, evidence: pd.DataFrame, spec: ModelSpec, out: Path, *,
               plots: bool = True, resume: bool = True,
-              inputs: dict[str, str] | None = None, cores: int | None = None) -> Started:
+              inputs: dict[str, str] | None = None, cores: int | None = None,
+              formats: tuple[str, ...] = ("png",)) -> Started:
     """Fit one job and write its netCDF (atomic); figures and the record come after.
 
     With ``resume`` a job whose record in ``OUT/fits/`` carries the same ``fit_key`` (a
@@ -197,7 +199,8 @@ def start_job(job: Job, evidence: pd.DataFrame, spec: ModelSpec, out: Path, *,
     whose netCDF exists is not refitted: its record is returned with ``resumed: True``.
     ``inputs`` (hashes of the run's input files) is stored in the record and netCDF attrs.
     ``cores``: parallel chains (default: the CPUs this process may use, at most 4; a Dask
-    worker passes 1 because the workers already fill the machine).
+    worker passes 1 because the workers already fill the machine). ``formats``: the figure
+    file formats (see :data:`bayes_bijstand.plots.FORMATS`).
     """
     from .meta import fit_key, fit_meta, outcome_label
 
@@ -240,16 +243,17 @@ def start_job(job: Job, evidence: pd.DataFrame, spec: ModelSpec, out: Path, *,
         "resumed": False,
     }
     fig_dir = out / "figures" / job.outcome if plots and job.role == "main" else None
-    return Started(job=job, record=rec, rec_path=rec_path, result=res, figure_dir=fig_dir)
+    return Started(job=job, record=rec, rec_path=rec_path, result=res, figure_dir=fig_dir,
+                   formats=tuple(formats))
 
 
-def draw_figures(result: Any, figure_dir: Path) -> list[Path]:
+def draw_figures(result: Any, figure_dir: Path, formats: tuple[str, ...] = ("png",)) -> list[Path]:
     """Every figure of one fitted outcome (``[]`` where plotting is not installed)."""
     try:
         from .plots import make_figures
     except ImportError:
         return []
-    return make_figures(result, figure_dir)
+    return make_figures(result, figure_dir, formats=formats)
 
 
 def finish_job(started: Started, out: Path, figures: list[Path]) -> dict[str, Any]:
@@ -264,7 +268,8 @@ def finish_job(started: Started, out: Path, figures: list[Path]) -> dict[str, An
 
 def run_job(job: Job, evidence: pd.DataFrame, spec: ModelSpec, out: Path, *,
             plots: bool = True, resume: bool = True,
-            inputs: dict[str, str] | None = None, cores: int | None = None) -> dict[str, Any]:
+            inputs: dict[str, str] | None = None, cores: int | None = None,
+            formats: tuple[str, ...] = ("png",)) -> dict[str, Any]:
     """Fit one job and write its netCDF, figures and JSON record (all atomic).
 
     :func:`start_job`, the figures in this process, then :func:`finish_job`. (The local
@@ -272,8 +277,8 @@ def run_job(job: Job, evidence: pd.DataFrame, spec: ModelSpec, out: Path, *,
     next fit samples; see :class:`FigureProcess`.)
     """
     st = start_job(job, evidence, spec, out, plots=plots, resume=resume, inputs=inputs,
-                   cores=cores)
-    figures = draw_figures(st.result, st.figure_dir) if st.figure_dir is not None else []
+                   cores=cores, formats=formats)
+    figures = draw_figures(st.result, st.figure_dir, st.formats) if st.figure_dir is not None else []
     return finish_job(st, out, figures)
 
 
@@ -288,7 +293,8 @@ class FigureProcess:
 
     Matplotlib is single-threaded and a fit's figures take longer than its sampling, so on
     a machine with at least two CPUs drawing them beside the sampler shortens the run (a
-    second figure process gave the same wall time on 2 cores for 8% more CPU). The process
+    second figure process gave the same wall time on 2 cores for 8% more CPU). After the
+    last fit the main process takes back the figures still queued (``_execute``). The process
     is started with ``spawn`` (the sampler's threads make ``fork`` unsafe) and imports the
     plotting stack right away, while the main process compiles the model. If it cannot be
     started or dies, the figures are drawn in this process instead: the run gets the same
@@ -313,11 +319,12 @@ class FigureProcess:
         """A future of the figure paths (or the paths themselves, drawn here)."""
         if self._pool is not None:
             try:
-                return self._pool.submit(draw_figures, started.result, started.figure_dir)
+                return self._pool.submit(draw_figures, started.result, started.figure_dir,
+                                         started.formats)
             except Exception as exc:  # noqa: BLE001 - broken pool or unpicklable result
                 log.warning("figure process unavailable (%s); drawing here", exc)
                 self.close()
-        return draw_figures(started.result, started.figure_dir)
+        return draw_figures(started.result, started.figure_dir, started.formats)
 
     def result(self, started: Started, pending: Any) -> list[Path]:
         if isinstance(pending, list):
@@ -327,7 +334,7 @@ class FigureProcess:
         except Exception as exc:  # noqa: BLE001 - the worker died: draw them here
             log.warning("figure process failed (%s: %s); drawing here", type(exc).__name__, exc)
             self.close()
-            return draw_figures(started.result, started.figure_dir)
+            return draw_figures(started.result, started.figure_dir, started.formats)
 
     def close(self) -> None:
         if self._pool is not None:
@@ -355,7 +362,8 @@ def _execute(plan: Plan, opts: Any, progress: Any, client: Any = None) -> list[d
         for i, job in enumerate(plan.jobs):
             progress.set_postfix_str(job.name)
             st = start_job(job, plan.evidence, plan.spec, out, plots=opts.plots,
-                           resume=opts.resume, inputs=plan.inputs)
+                           resume=opts.resume, inputs=plan.inputs,
+                           formats=tuple(opts.figure_formats))
             if st.figure_dir is None:
                 records[i] = finish_job(st, out, [])
             else:
@@ -370,7 +378,16 @@ def _execute(plan: Plan, opts: Any, progress: Any, client: Any = None) -> list[d
                 else:
                     still.append((i2, st2, fut))
             pending = still
-        for i, st, fut in pending:
+        # Drain: after the last fit this process is free, so it draws the figures still
+        # queued itself, from the back of the queue, while the worker finishes the front.
+        waiting = []
+        for i, st, fut in reversed(pending):
+            if not isinstance(fut, list) and fut.cancel():
+                records[i] = finish_job(st, out, draw_figures(st.result, st.figure_dir,
+                                                              st.formats))
+            else:
+                waiting.append((i, st, fut))
+        for i, st, fut in reversed(waiting):
             records[i] = finish_job(st, out, figs.result(st, fut))
     return [r for r in records if r is not None]
 

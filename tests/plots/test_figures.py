@@ -12,7 +12,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 
-from bayes_bijstand.plots import FIGURES, make_figures
+from bayes_bijstand.plots import DEFAULT_FORMATS, FIGURES, FORMATS, make_figures
 from bayes_bijstand.plots.forest import forest_table, plot_forest
 from bayes_bijstand.plots.ppc import ppc_table
 from bayes_bijstand.plots.probability import probability_table
@@ -40,7 +40,7 @@ def result() -> Any:
 @pytest.fixture(scope="module")
 def figures(result: Any, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[Path]]:
     out = tmp_path_factory.mktemp("figures")
-    return out, make_figures(result, out)
+    return out, make_figures(result, out, formats=FORMATS)
 
 
 def test_every_figure_written(figures: tuple[Path, list[Path]]) -> None:
@@ -55,6 +55,15 @@ def test_every_figure_written(figures: tuple[Path, list[Path]]) -> None:
         else:
             root = ET.parse(p).getroot()
             assert root.tag.endswith("svg")
+
+
+def test_png_only_unless_asked(result: Any, tmp_path: Path) -> None:
+    """A run writes PNG only by default (``fit --svg`` adds SVG); unknown formats are refused."""
+    paths = make_figures(result, tmp_path, only=("probability",))
+    assert [p.name for p in paths] == ["probability.png"]
+    assert DEFAULT_FORMATS == ("png",)
+    with pytest.raises(ValueError, match="figure formats"):
+        make_figures(result, tmp_path, only=("probability",), formats=("gif",))
 
 
 def test_no_pyplot_state_left(figures: tuple[Path, list[Path]]) -> None:
@@ -113,7 +122,7 @@ def _started(result: Any, tmp_path: Path) -> Any:
 
     job = Job(name="work_gt12h", outcome="work_gt12h", pooling="partial", grades=None, role="main")
     return Started(job=job, record={}, rec_path=tmp_path / "rec.json", result=result,
-                   figure_dir=tmp_path / "figures")
+                   figure_dir=tmp_path / "figures", formats=FORMATS)
 
 
 def test_figures_drawn_in_a_second_process(result: Any, figures: tuple[Path, list[Path]],

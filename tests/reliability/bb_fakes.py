@@ -185,6 +185,19 @@ def fake_fit_meta(evidence: pd.DataFrame, spec: Any, outcome: str, *, pooling: s
                                            components=tuple(arms)))
 
 
+def draw_figures_marked(result: Any, figure_dir: Path,
+                        formats: tuple[str, ...] = ("png",)) -> list[Path]:
+    """Stand-in for ``pipeline.draw_figures``: one tiny file per format that names the
+    process that drew it (``drawn-by-<pid>.<ext>``), so a test sees who drew which figures."""
+    figure_dir.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for ext in formats:
+        p = figure_dir / f"drawn-by-{os.getpid()}.{ext}"
+        p.write_bytes(b"fake figure")
+        paths.append(p)
+    return paths
+
+
 def install() -> None:
     """Make ``pipeline.run_job`` use :func:`fake_fit_meta` in this process."""
     import bayes_bijstand.meta as meta
