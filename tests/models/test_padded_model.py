@@ -1,7 +1,8 @@
 """The padded (compile-once) model is the reference summary-level model with padding.
 
 The log-density test needs no sampling and no numba: both models are evaluated with
-PyTensor's default backend at matching parameter points. The parametrisations differ by
+PyTensor's Python implementations (``FAST_COMPILE``: nothing to compile) at matching
+parameter points. The parametrisations differ by
 constant scale factors (``mu = mu_sd * mu_raw`` and so on) and the padded model has
 prior-only slots, so the log densities agree up to a constant: the test compares the
 difference between two parameter points.
@@ -113,8 +114,10 @@ def test_padded_logp_matches_reference(evidence, outcome):
     pad_model = padded.build_padded_model(sizes)
     padded.set_model_data(pad_model, padded.padded_arrays(data, SPEC, sizes, pooling="partial"),
                           sizes)
-    ref_logp = ref_model.compile_logp()
-    pad_logp = pad_model.compile_logp()
+    # FAST_COMPILE: Python implementations, no C compilation (seconds instead of minutes on a
+    # fresh machine; two evaluations per model need no speed).
+    ref_logp = ref_model.compile_logp(mode="FAST_COMPILE")
+    pad_logp = pad_model.compile_logp(mode="FAST_COMPILE")
     rng = np.random.default_rng(5)
     # Padded-only slots: one fixed random point shared by both evaluations.
     base = {k: rng.normal(0, 0.5, np.shape(v)) for k, v in pad_model.initial_point().items()}

@@ -31,7 +31,7 @@ def result() -> Any:
 
     root = Path(__file__).resolve().parents[2]
     spec = load_spec(root / "models" / "meta_components.toml").with_overrides(
-        draws=100, tune=100, chains=2, sampler="pymc")
+        draws=100, tune=100, chains=2)  # the run's sampler: nutpie, compiled once per session
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return fit_meta(load_evidence(), spec, "work_gt12h", retry=False)
