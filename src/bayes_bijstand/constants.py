@@ -25,5 +25,9 @@ GEMEENTEN: tuple[str, ...] = (
     "apeldoorn_epe",
 )
 
+FIGURE_FORMATS: tuple[str, ...] = ("png",)
+"""Figure files a run writes unless asked for more (``fit --svg`` adds an SVG copy of each,
+about a fifth more drawing time); the HTML report embeds the PNG."""
+
 RHAT_MAX = 1.01
 ESS_MIN = 400

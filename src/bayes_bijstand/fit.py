@@ -27,6 +27,7 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .constants import FIGURE_FORMATS
 from .errors import BayesBijstandError, InputError, SpecError
 from .pipeline import HEADLINE
 
@@ -65,7 +66,7 @@ class FitOptions:
     compare_pooling: str = "headline"
     contributions: str = "headline"
     plots: bool = True
-    figure_formats: tuple[str, ...] = ("png",)
+    figure_formats: tuple[str, ...] = FIGURE_FORMATS
     report: bool = True
     resume: bool = True
     executor: str = "local"
@@ -164,7 +165,7 @@ def parse_options(argv: list[str] | None = None) -> FitOptions:
         formula=a.formula, family=a.family, out=a.out, draws=a.draws, tune=a.tune,
         chains=a.chains, seed=a.seed, sampler=a.sampler, allow_warnings=a.allow_warnings,
         compare_pooling=a.compare_pooling, contributions=a.contributions,
-        plots=not a.no_plots, figure_formats=("png", "svg") if a.svg else ("png",),
+        plots=not a.no_plots, figure_formats=(*FIGURE_FORMATS, "svg") if a.svg else FIGURE_FORMATS,
         report=not a.no_report, resume=not a.no_resume,
         executor=a.executor, scheduler=a.scheduler, workers=a.workers, quiet=a.quiet,
         dry_run=a.dry_run)

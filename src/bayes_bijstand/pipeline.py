@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from . import __version__
+from .constants import FIGURE_FORMATS
 from .errors import InputError
 from .evidence.load import evidence_hash, load_evidence
 from .evidence.registry import load_studies
@@ -185,13 +186,13 @@ class Started:
     rec_path: Path
     result: Any = None  # the MetaResult; None for a resumed job
     figure_dir: Path | None = None  # where its figures go; None: no figures for this job
-    formats: tuple[str, ...] = ("png",)  # figure file formats (``fit --svg`` adds svg)
+    formats: tuple[str, ...] = FIGURE_FORMATS  # figure file formats (``fit --svg`` adds svg)
 
 
 def start_job(job: Job, evidence: pd.DataFrame, spec: ModelSpec, out: Path, *,
               plots: bool = True, resume: bool = True,
               inputs: dict[str, str] | None = None, cores: int | None = None,
-              formats: tuple[str, ...] = ("png",)) -> Started:
+              formats: tuple[str, ...] = FIGURE_FORMATS) -> Started:
     """Fit one job and write its netCDF (atomic); figures and the record come after.
 
     With ``resume`` a job whose record in ``OUT/fits/`` carries the same ``fit_key`` (a
@@ -247,7 +248,8 @@ def start_job(job: Job, evidence: pd.DataFrame, spec: ModelSpec, out: Path, *,
                    formats=tuple(formats))
 
 
-def draw_figures(result: Any, figure_dir: Path, formats: tuple[str, ...] = ("png",)) -> list[Path]:
+def draw_figures(result: Any, figure_dir: Path,
+                 formats: tuple[str, ...] = FIGURE_FORMATS) -> list[Path]:
     """Every figure of one fitted outcome (``[]`` where plotting is not installed)."""
     try:
         from .plots import make_figures
@@ -269,7 +271,7 @@ def finish_job(started: Started, out: Path, figures: list[Path]) -> dict[str, An
 def run_job(job: Job, evidence: pd.DataFrame, spec: ModelSpec, out: Path, *,
             plots: bool = True, resume: bool = True,
             inputs: dict[str, str] | None = None, cores: int | None = None,
-            formats: tuple[str, ...] = ("png",)) -> dict[str, Any]:
+            formats: tuple[str, ...] = FIGURE_FORMATS) -> dict[str, Any]:
     """Fit one job and write its netCDF, figures and JSON record (all atomic).
 
     :func:`start_job`, the figures in this process, then :func:`finish_job`. (The local
@@ -278,7 +280,7 @@ def run_job(job: Job, evidence: pd.DataFrame, spec: ModelSpec, out: Path, *,
     """
     st = start_job(job, evidence, spec, out, plots=plots, resume=resume, inputs=inputs,
                    cores=cores, formats=formats)
-    figures = draw_figures(st.result, st.figure_dir, st.formats) if st.figure_dir is not None else []
+    figures = [] if st.figure_dir is None else draw_figures(st.result, st.figure_dir, st.formats)
     return finish_job(st, out, figures)
 
 

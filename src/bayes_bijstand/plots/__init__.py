@@ -21,6 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from ..constants import FIGURE_FORMATS
 from . import _style  # noqa: F401  (forces the Agg backend before anything draws)
 from .diagnostic import plot_energy, plot_funnel, plot_rank, plot_trace
 from .forest import forest_table, plot_forest
@@ -51,7 +52,7 @@ FIGURES: dict[str, Callable[..., Any]] = {
 FORMATS: tuple[str, ...] = ("png", "svg")
 """Every format :func:`make_figures` can write (PNG first: the report embeds it)."""
 
-DEFAULT_FORMATS: tuple[str, ...] = ("png",)
+DEFAULT_FORMATS: tuple[str, ...] = FIGURE_FORMATS
 """What a run writes unless asked for more (``fit --svg``): an SVG copy of every figure
 costs about a fifth of the drawing time (~4 s per outcome)."""
 
