@@ -328,6 +328,10 @@ class FigureProcess:
                 self.close()
         return draw_figures(started.result, started.figure_dir, started.formats)
 
+    def take_back(self, pending: Any) -> bool:
+        """Cancel a figure job the worker has not started; True: the caller draws it."""
+        return not isinstance(pending, list) and pending.cancel()
+
     def result(self, started: Started, pending: Any) -> list[Path]:
         if isinstance(pending, list):
             return pending
@@ -364,8 +368,7 @@ def _execute(plan: Plan, opts: Any, progress: Any, client: Any = None) -> list[d
         for i, job in enumerate(plan.jobs):
             progress.set_postfix_str(job.name)
             st = start_job(job, plan.evidence, plan.spec, out, plots=opts.plots,
-                           resume=opts.resume, inputs=plan.inputs,
-                           formats=tuple(opts.figure_formats))
+                           resume=opts.resume, inputs=plan.inputs, formats=opts.figure_formats)
             if st.figure_dir is None:
                 records[i] = finish_job(st, out, [])
             else:
@@ -384,7 +387,7 @@ def _execute(plan: Plan, opts: Any, progress: Any, client: Any = None) -> list[d
         # queued itself, from the back of the queue, while the worker finishes the front.
         waiting = []
         for i, st, fut in reversed(pending):
-            if not isinstance(fut, list) and fut.cancel():
+            if figs.take_back(fut):
                 records[i] = finish_job(st, out, draw_figures(st.result, st.figure_dir,
                                                               st.formats))
             else:

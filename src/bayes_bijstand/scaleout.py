@@ -81,8 +81,7 @@ def run_on_dask(plan: Any, opts: Any, progress: Any, *, client: Any = None) -> l
     ev = client.scatter(plan.evidence, broadcast=True)
     futures = {client.submit(run_job, job, ev, plan.spec, Path(opts.out), plots=opts.plots,
                              resume=opts.resume, inputs=plan.inputs, cores=1,
-                             formats=tuple(opts.figure_formats),
-                             pure=False): i
+                             formats=opts.figure_formats, pure=False): i
                for i, job in enumerate(plan.jobs)}
     records: list[dict[str, Any] | None] = [None] * len(plan.jobs)
     try:

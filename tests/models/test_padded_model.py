@@ -2,8 +2,8 @@
 
 The log-density test needs no sampling and no numba: both models are evaluated with
 PyTensor's Python implementations (``FAST_COMPILE``: nothing to compile) at matching
-parameter points. The parametrisations differ by
-constant scale factors (``mu = mu_sd * mu_raw`` and so on) and the padded model has
+parameter points. The parametrisations differ by constant scale factors
+(``mu = mu_sd * mu_raw`` and so on) and the padded model has
 prior-only slots, so the log densities agree up to a constant: the test compares the
 difference between two parameter points.
 """

@@ -1,9 +1,9 @@
 """Hidden-SE likelihoods recover a known effect, and honestly widen when SEs are hidden.
 
 One simulated set of eight municipalities (the default padding of the compiled model, so
-the three fits share one compilation with the other tests in the session), reported three ways: with SEs, with significance
-markers only (``*`` p<0.05, ``~`` p<0.10, n.s.), and as prose (direction and "significant at
-90%"). All three fits must cover the true pooled effect; hiding information must not make the
+the three fits share one compilation with the other tests in the session), reported three
+ways: with SEs, with significance markers only (``*`` p<0.05, ``~`` p<0.10, n.s.), and as
+prose (direction and "significant at 90%"). All three fits must cover the true pooled effect; hiding information must not make the
 posterior narrower.
 """
 

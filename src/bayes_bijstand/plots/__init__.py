@@ -3,9 +3,8 @@
 Every plot lives in its own module and is a pure function ``plot_x(*, result, ...) ->
 Figure`` that never writes files; :func:`make_figures` draws them all, writes each as PNG
 (for the HTML report) and, on request, SVG (for print and slides) atomically, and closes
-them. A figure
-that fails to draw is logged and skipped so one broken diagnostic never costs the run its
-key figures; the returned list says which files exist.
+them. A figure that fails to draw is logged and skipped so one broken diagnostic never
+costs the run its key figures; the returned list says which files exist.
 
 Figures (file stems): ``forest`` (the key figure), ``probability``, ``pooling``,
 ``prior_posterior``, ``ppc``, ``influence``, ``sensitivity``, ``funnel``, ``rank``,
@@ -53,8 +52,7 @@ FORMATS: tuple[str, ...] = ("png", "svg")
 """Every format :func:`make_figures` can write (PNG first: the report embeds it)."""
 
 DEFAULT_FORMATS: tuple[str, ...] = FIGURE_FORMATS
-"""What a run writes unless asked for more (``fit --svg``): an SVG copy of every figure
-costs about a fifth of the drawing time (~4 s per outcome)."""
+"""The run's default, :data:`bayes_bijstand.constants.FIGURE_FORMATS` (PNG only)."""
 
 __all__ = [
     "FIGURES", "FORMATS", "DEFAULT_FORMATS", "make_figures", "save_figure", "forest_table", "probability_table",
