@@ -462,6 +462,51 @@ def _versions() -> dict[str, str]:
     return dict(sorted(out.items()))
 
 
+def municipality_table(records: list[dict[str, Any]], plan: Plan, opts: Any) -> list[dict[str, Any]]:
+    """One row per registry municipality: what the run used from it, and why if nothing.
+
+    Every municipality in the registry is listed, also one that contributes no row (Apeldoorn/
+    Epe: the public sources give its size but no effect estimate), so that a reader sees what
+    is missing and why rather than a municipality that silently does not appear.
+    """
+    main = [r for r in records if r["role"] == "main"]
+    studies = load_studies()
+    names = load_studies(keep_secondary=True)
+    names = names[names["name"].fillna("").astype(str).str.strip() != ""].groupby("gemeente")["name"].first()
+    in_evidence = plan.evidence["gemeente"].value_counts()
+    sources = plan.evidence.groupby("gemeente")["source"].unique() if len(plan.evidence) else {}
+    selected = set(getattr(opts, "gemeenten", None) or [])
+    rows = []
+    for _, s in studies.iterrows():
+        g = s["gemeente"]
+        pooled = sorted(r["outcome"] for r in main if g in r["gemeenten"] and r["status"] == "passed")
+        failed = sorted(r["outcome"] for r in main if g in r["gemeenten"] and r["status"] != "passed")
+        used = sum(1 for r in main for e in r["evidence"] if e["gemeente"] == g and e["used"])
+        alone = sorted(o for o, why in plan.not_fitted.items() if f"({g})" in why)
+        n_rows = int(in_evidence.get(g, 0))
+        if pooled:
+            reason = ""
+        elif selected and g not in selected:
+            reason = "not selected (--gemeente)"
+        elif failed:
+            reason = "its fits failed the diagnostics: " + ", ".join(failed)
+        elif n_rows == 0:
+            reason = (f"no effect estimate in the evidence; the registry holds design facts only "
+                      f"({s['source']} line {s['line']})")
+        elif alone:
+            reason = "evidence only for outcomes no other municipality reports: " + ", ".join(alone)
+        else:
+            reason = f"none of its {n_rows} evidence rows enters a model (see evidence_used.csv)"
+        rows.append({
+            "gemeente": g, "name": str(names.get(g, "")), "amvb": bool(s["amvb"]),
+            "evidence_rows": n_rows,
+            "evidence_sources": ";".join(sorted(sources[g])) if g in sources else "", "rows_used": used, "outcomes_pooled": len(pooled),
+            "outcomes": ";".join(pooled), "outcomes_single_municipality": ";".join(alone),
+            "reason_none": reason,
+        })
+    return rows
+
+
 def aggregate(records: list[dict[str, Any]], plan: Plan, opts: Any) -> dict[str, Any]:
     """The run's ``summary.json``: per fit its status, diagnostics and pooled effects."""
     main = {r["outcome"]: r for r in records if r["role"] == "main"}
@@ -492,6 +537,7 @@ def aggregate(records: list[dict[str, Any]], plan: Plan, opts: Any) -> dict[str,
                     "target_accept": plan.spec.sampler.target_accept},
         "inputs": plan.inputs, "fits": fits, "not_fitted": plan.not_fitted,
         "municipality_coverage": coverage,
+        "municipalities": municipality_table(records, plan, opts),
         "ci": {"prob": 0.9, "kind": "eti"},
     }
 
@@ -502,9 +548,15 @@ def _fmt(x: Any, f: float = 1.0, nd: int = 1) -> str:
     return f"{x * f:.{nd}f}"
 
 
+def _interval_md(lo: Any, hi: Any, f: float = 1.0) -> str:
+    """``[lo, hi]``, or an en dash where there is no interval (no row had a known SE)."""
+    a, b = _fmt(lo, f), _fmt(hi, f)
+    return f"[{a}, {b}]" if a and b else "\u2013"
+
+
 def write_tables(summary: dict[str, Any], records: list[dict[str, Any]], out: Path) -> None:
     """summary.json, summary.csv/.md, gemeenten.csv, evidence_used.csv, diagnostics.csv,
-    pooling_comparison.csv, grade_contributions.csv (all atomic)."""
+    pooling_comparison.csv, grade_contributions.csv, municipalities.csv (all atomic)."""
     atomic_write_json(out / "summary.json", summary)
     main = [r for r in records if r["role"] == "main"]
     passed = [r for r in main if r["status"] == "passed"]  # failed fits are never pooled
@@ -523,6 +575,8 @@ def write_tables(summary: dict[str, Any], records: list[dict[str, Any]], out: Pa
     atomic_write_text(out / "diagnostics.csv", diag.to_csv(index=False))
     atomic_write_text(out / "pooling_comparison.csv", pooling_comparison(records).to_csv(index=False))
     atomic_write_text(out / "grade_contributions.csv", grade_contributions(records).to_csv(index=False))
+    atomic_write_text(out / "municipalities.csv",
+                      pd.DataFrame(summary["municipalities"]).to_csv(index=False))
     atomic_write_text(out / "summary.md", summary_markdown(summary, records))
 
 
@@ -611,7 +665,7 @@ def summary_markdown(summary: dict[str, Any], records: list[dict[str, Any]]) -> 
                 f"| {arm} | {_fmt(p['mean'], f)} | [{_fmt(p['ci_low'], f)}, {_fmt(p['ci_high'], f)}] | "
                 f"[{_fmt(n.get('ci_low'), f)}, {_fmt(n.get('ci_high'), f)}] | {_fmt(p['prob_gt_0'], 1, 2)} | "
                 f"{_fmt(t.get('mean'), f)} | {_fmt(p.get('freq_estimate'), f)} | "
-                f"[{_fmt(p.get('freq_ci_low'), f)}, {_fmt(p.get('freq_ci_high'), f)}] | "
+                f"{_interval_md(p.get('freq_ci_low'), p.get('freq_ci_high'), f)} | "
                 f"{'' if p.get('freq_k') is None else int(p['freq_k'])} |")
         lines.append("")
     excluded = {k: v for k, v in summary["fits"].items() if v["status"] != "passed"}
@@ -621,6 +675,15 @@ def summary_markdown(summary: dict[str, Any], records: list[dict[str, Any]]) -> 
                   "after one retry; their numbers are not reported anywhere in the pooled "
                   "summaries.", ""]
         lines += [f"- `{k}`: {v['excluded_reason']}" for k, v in sorted(excluded.items())]
+        lines.append("")
+    if summary.get("municipalities"):
+        lines += ["## Municipalities", "",
+                  "Every municipality in the registry, with what this run used from it.", "",
+                  "| municipality | AMvB | evidence rows | rows used | outcomes pooled | why none |",
+                  "|---|---|---|---|---|---|"]
+        lines += [f"| {m['gemeente']} | {'yes' if m['amvb'] else 'no'} | {m['evidence_rows']} | "
+                  f"{m['rows_used']} | {m['outcomes_pooled']} | {m['reason_none']} |"
+                  for m in summary["municipalities"]]
         lines.append("")
     if summary["not_fitted"]:
         lines += ["## Not pooled", ""] + [f"- `{o}`: {why}" for o, why in summary["not_fitted"].items()]

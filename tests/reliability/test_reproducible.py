@@ -26,7 +26,8 @@ from bayes_bijstand.specs import models_dir
 
 EST = Path(__file__).resolve().parent / "corpus" / "accepted" / "estimates_extra_columns.csv"
 TABLES = ("summary.json", "summary.csv", "summary.md", "diagnostics.csv", "gemeenten.csv",
-          "evidence_used.csv", "pooling_comparison.csv", "grade_contributions.csv")
+          "evidence_used.csv", "pooling_comparison.csv", "grade_contributions.csv",
+          "municipalities.csv")
 
 
 @pytest.fixture(scope="module")

@@ -312,6 +312,16 @@ def render(root: Path) -> str:
     not_fitted = summary.get("not_fitted") or {}
     nf = ("<h3>Not pooled</h3><ul>" + "".join(f"<li><code>{_e(o)}</code>: {_e(w)}</li>"
                                               for o, w in not_fitted.items()) + "</ul>") if not_fitted else ""
+    munis = pd.DataFrame(summary.get("municipalities") or [])
+    mun = ""
+    if not munis.empty:
+        munis["gemeente"] = munis["gemeente"].map(gemeente_name)
+        for c in ("outcomes", "outcomes_single_municipality", "evidence_sources"):
+            if c in munis:
+                munis[c] = munis[c].str.replace(";", ", ")
+        mun = ("<h2 id='municipalities'>Municipalities</h2><p class='note'>Every municipality in "
+               "the registry, with what this run used from it and, where it contributes nothing, "
+               "why.</p>" + _table(munis, table_id="municipalities-table"))
     diag = _read_csv(root / "diagnostics.csv")
     grade = _read_csv(root / "grade_contributions.csv")
     pool = _read_csv(root / "pooling_comparison.csv")
@@ -343,6 +353,7 @@ side. Binary outcomes are shown in percentage points (pp), scores in standardise
 rows with a known SE (k = number of rows it could use).</p>
 {_overview(summary, records)}
 {nf}
+{mun}
 <nav><h3>Outcomes</h3><ul>{nav}</ul></nav>
 {sections}
 <h2 id="diagnostics">Sampler diagnostics</h2>
