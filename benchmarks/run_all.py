@@ -130,7 +130,8 @@ def report(out: Path) -> None:
     if res["frequentist"]:
         lines += _freq_md(res["frequentist"])
     if res["e2e"]:
-        lines += _e2e_md(res["e2e"], targets)
+        e2e_extra = {f.stem: json.loads(f.read_text()) for f in sorted(out.glob("e2e-*.json"))}
+        lines += _e2e_md(res["e2e"], targets, e2e_extra)
     if targets:
         lines += ["## Targets", "", "| target | measured | status |", "|---|---|---|"]
         lines += [f"| {t} | {mv} | {s} |" for t, mv, s in targets]
@@ -274,15 +275,20 @@ def _freq_md(r: dict[str, Any]) -> list[str]:
     return lines
 
 
-def _e2e_md(r: dict[str, Any], targets: list[tuple[str, str, str]]) -> list[str]:
-    lines = ["## 4. End to end", "", f"`{r['runs']['cold']['cmd']}`", "",
-             "| run | status | wall s | peak RSS MB (tree) | fits written (.nc) | files |",
-             "|---|---|---|---|---|---|"]
-    for k, x in r["runs"].items():
-        lines.append(f"| {k} | {x['status']} | {fmt(x.get('wall_s'))} | "
-                     f"{fmt(x['peak_tree_rss_mb'])} | {fmt(x.get('n_fits_done'))} | "
-                     f"{fmt(x.get('n_files'))} |")
-    lines.append("")
+def _e2e_rows(r: dict[str, Any]) -> list[str]:
+    return [f"| {k} | {x['status']} | {fmt(x.get('wall_s'))} | {fmt(x['peak_tree_rss_mb'])} | "
+            f"{fmt(x.get('n_fits_done'))} | {fmt(x.get('n_files'))} |" for k, x in r["runs"].items()]
+
+
+def _e2e_md(r: dict[str, Any], targets: list[tuple[str, str, str]],
+            extra: dict[str, dict[str, Any]] | None = None) -> list[str]:
+    head = ["| run | status | wall s | peak RSS MB (tree) | fits written (.nc) | files |",
+            "|---|---|---|---|---|---|"]
+    lines = ["## 4. End to end", "", f"`{r['runs']['cold']['cmd']}`", "", *head, *_e2e_rows(r), ""]
+    for name, x in (extra or {}).items():
+        m = x.get("machine", {})
+        lines += [f"Extra run `{name}` (run {x.get('run_id')}; {m.get('nproc')} cores, "
+                  f"{m.get('cpu_model')}, {m.get('mem_total_gb')} GB):", "", *head, *_e2e_rows(x), ""]
     if not r.get("quick"):
         runs = r["runs"]
         targets.append(("fit --all-gemeenten cold <= 2 min",
