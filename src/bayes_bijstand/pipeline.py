@@ -56,6 +56,7 @@ class Plan:
     not_fitted: dict[str, str]
     inputs: dict[str, str]
     resumed: list[str] = field(default_factory=list)  # filled by run_plan
+    usable: dict[str, list[str]] = field(default_factory=dict)  # outcome -> gemeenten with used rows
 
 
 def _spec(opts: Any) -> ModelSpec:
@@ -150,7 +151,8 @@ def plan_fits(opts: Any) -> Plan:
             keep = tuple(x for x in spec.grades if x != g)
             jobs.append(Job(name=f"{o}.without-{g}", outcome=o, pooling=spec.pooling, grades=keep,
                             role="contribution", dropped_grade=g))
-    return Plan(evidence=evidence, spec=spec, jobs=jobs, not_fitted=not_fitted, inputs=inputs)
+    return Plan(evidence=evidence, spec=spec, jobs=jobs, not_fitted=not_fitted, inputs=inputs,
+                usable=usable)
 
 
 def _grades_used(evidence: pd.DataFrame, spec: ModelSpec, outcome: str) -> list[str]:
@@ -462,7 +464,8 @@ def _versions() -> dict[str, str]:
     return dict(sorted(out.items()))
 
 
-def municipality_table(records: list[dict[str, Any]], plan: Plan, opts: Any) -> list[dict[str, Any]]:
+def municipality_table(records: list[dict[str, Any]], plan: Plan, opts: Any,
+                       studies: pd.DataFrame) -> list[dict[str, Any]]:
     """One row per registry municipality: what the run used from it, and why if nothing.
 
     Every municipality in the registry is listed, also one that contributes no row (Apeldoorn/
@@ -470,7 +473,6 @@ def municipality_table(records: list[dict[str, Any]], plan: Plan, opts: Any) -> 
     is missing and why rather than a municipality that silently does not appear.
     """
     main = [r for r in records if r["role"] == "main"]
-    studies = load_studies()
     names = load_studies(keep_secondary=True)
     names = names[names["name"].fillna("").astype(str).str.strip() != ""].groupby("gemeente")["name"].first()
     in_evidence = plan.evidence["gemeente"].value_counts()
@@ -482,7 +484,7 @@ def municipality_table(records: list[dict[str, Any]], plan: Plan, opts: Any) -> 
         pooled = sorted(r["outcome"] for r in main if g in r["gemeenten"] and r["status"] == "passed")
         failed = sorted(r["outcome"] for r in main if g in r["gemeenten"] and r["status"] != "passed")
         used = sum(1 for r in main for e in r["evidence"] if e["gemeente"] == g and e["used"])
-        alone = sorted(o for o, why in plan.not_fitted.items() if f"({g})" in why)
+        alone = sorted(o for o in plan.not_fitted if plan.usable.get(o) == [g])
         n_rows = int(in_evidence.get(g, 0))
         if pooled:
             reason = ""
@@ -500,7 +502,8 @@ def municipality_table(records: list[dict[str, Any]], plan: Plan, opts: Any) -> 
         rows.append({
             "gemeente": g, "name": str(names.get(g, "")), "amvb": bool(s["amvb"]),
             "evidence_rows": n_rows,
-            "evidence_sources": ";".join(sorted(sources[g])) if g in sources else "", "rows_used": used, "outcomes_pooled": len(pooled),
+            "evidence_sources": ";".join(sorted(sources[g])) if g in sources else "",
+            "rows_used": used, "outcomes_pooled": len(pooled),
             "outcomes": ";".join(pooled), "outcomes_single_municipality": ";".join(alone),
             "reason_none": reason,
         })
@@ -537,7 +540,7 @@ def aggregate(records: list[dict[str, Any]], plan: Plan, opts: Any) -> dict[str,
                     "target_accept": plan.spec.sampler.target_accept},
         "inputs": plan.inputs, "fits": fits, "not_fitted": plan.not_fitted,
         "municipality_coverage": coverage,
-        "municipalities": municipality_table(records, plan, opts),
+        "municipalities": municipality_table(records, plan, opts, studies),
         "ci": {"prob": 0.9, "kind": "eti"},
     }
 
