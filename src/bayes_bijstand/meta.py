@@ -29,6 +29,7 @@ from .frequentist.twin import twin_summary
 from .io import atomic_path, sha256_text
 from .models.selection import select_rows
 from .models.summary_level import MetaData, build_model, prepare
+from .numerics import exact_float
 from .specs import ModelSpec, SamplerSpec
 from .summaries import gemeente_table, i2_table, merge_frequentist, pooled_table
 
@@ -146,8 +147,8 @@ def _sample(model: object, s: SamplerSpec, *, cores: int, progressbar: bool) -> 
     kw: dict[str, object] = {}
     if s.sampler == "nutpie":
         kw["nuts_sampler"] = "nutpie"
-    with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()) if not progressbar \
-            else contextlib.nullcontext():
+    with warnings.catch_warnings(), exact_float(), \
+            contextlib.redirect_stderr(io.StringIO()) if not progressbar else contextlib.nullcontext():
         warnings.simplefilter("ignore")
         logging.getLogger("pymc").setLevel(logging.ERROR)
         tree = pm.sample(draws=s.draws, tune=s.tune, chains=s.chains, cores=min(cores, s.chains),

@@ -212,3 +212,23 @@ def test_real_posterior_maps_slots_back_to_rows(evidence, outcome, pooling):
     n_cens = int((rows["family"] == "z_censored").sum())
     if n_cens:
         assert out["se_censored"].shape[-1] == n_cens
+
+
+def test_padded_model_compiles_without_fast_math(evidence, monkeypatch):
+    """The compile runs with numba fast-math off, so cold and cached compiles agree.
+
+    A stand-in for ``nutpie.compile_pymc_model`` records the PyTensor flag it sees; no
+    compilation happens. The real cold-versus-warm comparison is the opt-in
+    ``test_real_fit_is_reproducible``.
+    """
+    import nutpie
+    import pytensor
+
+    seen = []
+    monkeypatch.setattr(nutpie, "compile_pymc_model",
+                        lambda *a, **k: seen.append(pytensor.config.numba__fastmath) or object())
+    monkeypatch.setattr(padded, "_CACHE", {})  # do not disturb the session's compiled models
+    before = pytensor.config.numba__fastmath
+    padded.compiled_model(padded.choose_sizes(_data(evidence, "social_trust")))
+    assert seen == [False]
+    assert pytensor.config.numba__fastmath == before  # changed only for the compile

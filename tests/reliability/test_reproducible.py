@@ -98,15 +98,20 @@ def test_user_estimates_file_hash_is_recorded(tmp_path: Path, monkeypatch: pytes
 @pytest.mark.skipif(not os.environ.get("BAYES_BIJSTAND_REAL_FITS"),
                     reason="real sampling takes minutes per fit; set BAYES_BIJSTAND_REAL_FITS=1")
 def test_real_fit_is_reproducible(tmp_path: Path) -> None:
-    """Two real runs (one outcome, 2 chains x 50 draws): byte-identical summary.json."""
+    """Two real runs (one outcome, 2 chains x 50 draws): byte-identical summary.json.
+
+    The first run compiles into an empty PyTensor cache, the second loads that cache: a
+    fresh machine and a rerun must give the same draws (``bayes_bijstand.numerics``).
+    """
     outs = []
+    cache = tmp_path / "pytensor-cache"
     for i in (1, 2):
         out = tmp_path / f"real{i}"
         argv = [sys.executable, "-m", "bayes_bijstand.fit", "--outcome", "work_gt12h",
                 "--draws", "50", "--tune", "50", "--chains", "2", "--compare-pooling", "none",
                 "--contributions", "none", "--no-plots", "--no-report", "--quiet",
                 "--allow-warnings", "--out", str(out)]
-        env = dict(os.environ, PYTHONHASHSEED=str(i))
+        env = dict(os.environ, PYTHONHASHSEED=str(i), PYTENSOR_FLAGS=f"base_compiledir={cache}")
         p = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=3600)
         assert p.returncode == 0, p.stderr
         outs.append(out)

@@ -49,6 +49,7 @@ import pytensor.tensor as pt
 import xarray as xr
 
 from ..constants import DIM_ARM, DIM_COMPONENT, DIM_GEMEENTE
+from ..numerics import exact_float
 from ..specs import ModelSpec, SamplerSpec
 from .summary_level import DIM_BIAS, MetaData, lkj_cpc_beta, log_interval_prob, z_bands
 
@@ -462,7 +463,7 @@ def compiled_model(sizes: PadSizes) -> tuple[pm.Model, object]:
         t0 = time.perf_counter()
         model = build_padded_model(sizes)
         names = [v for v in STORED if v in model.named_vars]  # free variables only
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), exact_float():
             warnings.simplefilter("ignore")
             compiled = nutpie.compile_pymc_model(model, var_names=names)
         dt = time.perf_counter() - t0

@@ -43,6 +43,7 @@ from bayes_bijstand.microdata import (
     is_binary,
     validate_microdata,
 )
+from bayes_bijstand.numerics import exact_float
 
 DEFAULT_FORMULA = ("work_gt12h_m24 ~ arm + covariates + (arm | gemeente) "
                    "+ (1 | gemeente:coach)")
@@ -415,7 +416,7 @@ def fit_person(
     if target_accept is not None:
         kwargs["target_accept"] = target_accept  # pm.sample forwards it to nutpie too
     t0 = time.perf_counter()
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), exact_float():
         warnings.filterwarnings("ignore", category=FutureWarning)
         tree = model.fit(draws=draws, tune=tune, chains=chains, random_seed=random_seed,
                          inference_method=sampler, **kwargs)
