@@ -6,6 +6,12 @@ Ours (``bayes_bijstand.frequentist.rma``) vs statsmodels ``combine_effects`` (DL
 0.5 s of repeats or 50 of them), in this process, all candidates interleaved per k. Agreement:
 absolute difference of tau² and of the pooled mean between ours and the alternative that
 estimates the same quantity (DL vs DL, PM vs iterated, REML vs REML).
+
+Scaling: every tau² estimator of ours is timed at each k, and the growth exponent between the
+two largest k (``log(t_k2 / t_k1) / log(k2 / k1)``) is reported per estimator: about 1 or less
+is linear (below 1 while a fixed per-fit overhead still dominates), 2 would be quadratic.
+Targets: ours DL within 2x of statsmodels' DL at the largest k, and no estimator of ours
+growing faster than linearly (exponent <= 1.2, a margin for timer noise).
 """
 
 from __future__ import annotations
@@ -25,6 +31,10 @@ import numpy as np
 from _common import ratio
 
 KS = (10, 100, 1000, 10000)
+#: every tau² estimator of ours (GENQ with inverse-variance weights, i.e. the DL equations)
+OUR_METHODS = ("DL", "REML", "ML", "PM", "PMM", "EB", "HE", "SJ", "HS", "HSk", "GENQ", "FE")
+DL_RATIO_MAX = 2.0
+EXPONENT_MAX = 1.2
 
 
 def simulate(k: int, seed: int = 2017) -> tuple[np.ndarray, np.ndarray]:
@@ -52,11 +62,15 @@ def _candidates() -> dict[str, tuple[str, Callable[[np.ndarray, np.ndarray], tup
             return float(r.tau2), float(r.mean_effect_re)
         return f
 
+    def ours_genq(y: np.ndarray, v: np.ndarray) -> tuple[float, float]:
+        r = rma(y, v, method="GENQ", genq_weights=1.0 / v)
+        return float(r.tau2), float(r.beta[0])
+
     c: dict[str, tuple[str, Callable[[np.ndarray, np.ndarray], tuple[float, float]]]] = {
-        "ours_DL": ("DL", ours("DL")), "ours_REML": ("REML", ours("REML")),
-        "ours_PM": ("PM", ours("PM")),
-        "statsmodels_dl": ("DL", sm("dl")), "statsmodels_iterated": ("PM", sm("iterated")),
-    }
+        f"ours_{m}": (m, ours(m)) for m in OUR_METHODS if m != "GENQ"}
+    c["ours_GENQ"] = ("GENQ", ours_genq)
+    c["statsmodels_dl"] = ("DL", sm("dl"))
+    c["statsmodels_iterated"] = ("PM", sm("iterated"))
     try:
         import pymare
 
@@ -117,4 +131,16 @@ def run(quick: bool = False, log: Any = print) -> dict[str, Any]:
         results["agreement"][str(k)] = agr
         log(f"  frequentist k={k}: " + ", ".join(f"{n}={r['median_s'] * 1e3:.2f}ms"
                                                   for n, r in row.items()))
+    k1, k2 = ks[-2], ks[-1]
+    f1, f2 = results["fits"][str(k1)], results["fits"][str(k2)]
+    results["scaling"] = {"k_from": k1, "k_to": k2, "exponent": {
+        n: float(np.log(f2[n]["median_s"] / f1[n]["median_s"]) / np.log(k2 / k1))
+        for n in f2 if n.startswith("ours_")}}
+    dl_ratio = results["ratios"][str(k2)]["ours_DL/statsmodels_dl"]
+    worst = max(results["scaling"]["exponent"].items(), key=lambda kv: kv[1])
+    results["targets"] = {"k": k2, "dl_ratio": dl_ratio, "dl_within_2x": dl_ratio <= DL_RATIO_MAX,
+                          "worst_exponent": list(worst),
+                          "all_linear": worst[1] <= EXPONENT_MAX}
+    log(f"  frequentist: DL/statsmodels at k={k2}: {dl_ratio:.2f}x; steepest growth "
+        f"{worst[0]} k^{worst[1]:.2f}")
     return results

@@ -128,7 +128,7 @@ def report(out: Path) -> None:
     if res["person"]:
         lines += _person_md(res["person"], targets, extra)
     if res["frequentist"]:
-        lines += _freq_md(res["frequentist"])
+        lines += _freq_md(res["frequentist"], targets)
     if res["e2e"]:
         e2e_extra = {f.stem: json.loads(f.read_text()) for f in sorted(out.glob("e2e-*.json"))}
         lines += _e2e_md(res["e2e"], targets, e2e_extra)
@@ -251,7 +251,8 @@ def _person_md(r: dict[str, Any], targets: list[tuple[str, str, str]],
     return lines
 
 
-def _freq_md(r: dict[str, Any]) -> list[str]:
+def _freq_md(r: dict[str, Any], targets: list[tuple[str, str, str]] | None = None
+             ) -> list[str]:
     lines = ["## 3. Frequentist meta-analysis", "",
              "Median wall time per fit (ms):", ""]
     names = list(next(iter(r["fits"].values())).keys())
@@ -272,6 +273,20 @@ def _freq_md(r: dict[str, Any]) -> list[str]:
     lines += ["", "Max abs difference over all k: " + ", ".join(
         f"{p}: tau² {max(row[p]['tau2'] for row in r['agreement'].values()):.2e}, "
         f"mean {max(row[p]['mean'] for row in r['agreement'].values()):.2e}" for p in agr), ""]
+    sc = r.get("scaling")
+    if sc:
+        lines += [f"Growth exponent of wall time from k = {sc['k_from']} to k = {sc['k_to']} "
+                  "(1 = linear, 2 = quadratic; below 1 while fixed overhead dominates):", "",
+                  "| estimator | exponent |", "|---|---|"]
+        lines += [f"| {n} | {e:.2f} |" for n, e in sc["exponent"].items()]
+        lines.append("")
+    t = r.get("targets")
+    if t and targets is not None and not r.get("quick"):
+        targets.append((f"rma DL at k = {t['k']} within 2x of statsmodels",
+                        f"{t['dl_ratio']:.2f}x", _met(t["dl_within_2x"])))
+        targets.append(("no frequentist estimator slower than linear in k (exponent <= 1.2)",
+                        f"steepest {t['worst_exponent'][0]} k^{t['worst_exponent'][1]:.2f}",
+                        _met(t["all_linear"])))
     return lines
 
 

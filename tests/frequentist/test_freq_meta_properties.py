@@ -174,3 +174,24 @@ def test_summary_and_dataframe_mods(data: tuple[np.ndarray, np.ndarray]) -> None
     assert list(s["term"]) == ["intrcpt", "dose", "tau2"]
     assert (s["ci_low"] <= s["estimate"]).all() and (s["estimate"] <= s["ci_high"]).all()
     assert r.heterogeneity().shape[0] == 1
+
+
+@pytest.mark.parametrize("p", [1, 3])
+def test_linear_time_traces_equal_the_k_by_k_matrix_algebra(p: int) -> None:
+    """The O(k p²) traces behind DL/HS/HSk/GENQ/SJ/HE equal metafor's explicit P-matrix sums."""
+    from bayes_bijstand.frequentist._common import wls_projection
+    from bayes_bijstand.frequentist.meta import _p_traces
+
+    rng = np.random.default_rng(7)
+    k = 25
+    X = np.hstack([np.ones((k, 1)), rng.normal(size=(k, p - 1))])
+    v = rng.uniform(0.01, 0.2, k)
+    w = rng.uniform(0.5, 3.0, k)
+    y = rng.normal(size=k)
+    P, _ = wls_projection(X, w)
+    PV = P * v[None, :]
+    got = _p_traces(X, w, y, v)
+    want = dict(rss=y @ P @ y, trP=np.trace(P), trPP=np.sum(P * P), trPV=np.trace(PV),
+                trPVPV=np.sum(PV * PV.T), trPPV=np.sum(PV * P))
+    for name, value in want.items():
+        assert getattr(got, name) == pytest.approx(value, rel=1e-10), name

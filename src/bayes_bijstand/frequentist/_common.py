@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike, NDArray
-from scipy import stats
+from scipy import special
 
 from bayes_bijstand.errors import BayesBijstandError
 
@@ -73,21 +73,23 @@ def check_level(level: float) -> float:
 def critical_value(level: float, df: float | None) -> float:
     """Two-sided critical value: normal quantile, or Student-t with ``df`` if given."""
     q = 0.5 + level / 2.0
+    # scipy.special directly (what scipy.stats calls underneath, bit for bit) avoids ~0.1 ms
+    # of distribution-object overhead per call, which dominates a fit at small k
     if df is None:
-        return float(stats.norm.ppf(q))
+        return float(special.ndtri(q))
     if df <= 0:
         return float("nan")
-    return float(stats.t.ppf(q, df))
+    return float(special.stdtrit(df, q))
 
 
 def two_sided_p(stat: FloatArray | float, df: float | None) -> FloatArray:
     """Two-sided p-value of a z (``df is None``) or t statistic."""
     s = np.abs(np.asarray(stat, dtype=float))
     if df is None:
-        return np.asarray(2.0 * stats.norm.sf(s), dtype=float)
+        return np.asarray(2.0 * special.ndtr(-s), dtype=float)
     if df <= 0:
         return np.full_like(s, np.nan)
-    return np.asarray(2.0 * stats.t.sf(s, df), dtype=float)
+    return np.asarray(2.0 * special.stdtr(df, -s), dtype=float)
 
 
 def coef_names(names: Sequence[str] | None, p: int, default: Sequence[str]) -> tuple[str, ...]:
