@@ -195,16 +195,41 @@ def _scale_priors(d: dict[str, Any], base: ScalePriors, ctx: _Ctx, prefix: str) 
     )
 
 
-def load_spec(path: str | Path) -> ModelSpec:
-    """Parse a TOML model spec; every problem is a one-line :class:`SpecError`.
+def spec_names() -> tuple[str, ...]:
+    """Names of the specs shipped with the package (``load_spec(name)`` loads one)."""
+    return tuple(sorted(p.stem for p in models_dir().glob("*.toml")))
 
-    The message names the file, the line (where the key can be found) and the dotted key,
-    e.g. ``my.toml, line 12, key 'priors.binary.tau_sd': must be > 0, got -0.05``.
+
+def resolve_spec(path: str | Path) -> Path:
+    """A spec file for ``path``: an existing file, else a shipped spec of that name.
+
+    ``"meta_arms"``, ``"meta_arms.toml"`` and ``"models/meta_arms.toml"`` (the repository
+    layout, from any working directory) all name the shipped ``meta_arms`` spec when no such
+    file exists relative to the working directory.
     """
     p = Path(path)
+    if p.exists():
+        return p
+    name = p.stem if p.suffix == ".toml" else p.name
+    if p.parent in (Path("."), Path("models")) and name in spec_names():
+        return models_dir() / f"{name}.toml"
+    return p
+
+
+def load_spec(path: str | Path) -> ModelSpec:
+    """Parse a TOML model spec, given as a file or a shipped spec's name; every problem is a
+    one-line :class:`SpecError`.
+
+    ``load_spec("meta_components")`` loads a spec shipped with the package (see
+    :func:`spec_names`); a path loads that file. The message names the file, the line (where
+    the key can be found) and the dotted key, e.g. ``my.toml, line 12, key
+    'priors.binary.tau_sd': must be > 0, got -0.05``.
+    """
+    p = resolve_spec(path)
     file = str(p)
     if not p.exists():
-        raise SpecError(file, "model spec file not found")
+        raise SpecError(file, "model spec file not found (shipped specs, loadable by name: "
+                        + ", ".join(spec_names()) + ")")
     if p.is_dir():
         raise SpecError(file, "is a directory, expected a TOML model spec")
     try:
@@ -322,7 +347,11 @@ def load_spec(path: str | Path) -> ModelSpec:
 
 
 def models_dir() -> Path:
-    """The repository's ``models/`` directory (specs shipped with the project)."""
+    """The directory of the specs shipped with the package (package data ``model_specs``,
+    the repository's ``models/``)."""
+    packaged = Path(__file__).parent / "model_specs"
+    if packaged.is_dir():
+        return packaged
     here = Path(__file__).resolve()
     for parent in here.parents:
         if (parent / "models").is_dir() and (parent / "pyproject.toml").exists():
