@@ -41,6 +41,30 @@ class Diagnostics:
     def status(self) -> str:
         return "passed" if self.passed else "failed"
 
+    def hint(self, chains: int | None = None) -> str:
+        """What to do when the gate failed, in one sentence ('' when it passed).
+
+        ESS grows about linearly with draws, so the draws the ESS threshold needs follow from
+        the ESS achieved per draw (with a 20% margin); R-hat and divergences need longer
+        warm-up or a different model rather than more draws alone.
+        """
+        if self.passed:
+            return ""
+        chains = chains or getattr(self, "chains", None) or 4
+        tips: list[str] = []
+        ess = min(self.ess_bulk_min, self.ess_tail_min)
+        if np.isfinite(ess) and ess < ESS_MIN and self.n_draws > 0:
+            per_draw = max(ess, 1.0) / self.n_draws
+            need = int(np.ceil(1.2 * ESS_MIN / per_draw / chains / 100.0) * 100)
+            tips.append(f"ESS {ess:.0f} from {self.n_draws} draws ({per_draw:.2f} per draw): "
+                        f"the {ESS_MIN} threshold needs about --draws {need} "
+                        f"(per chain, {chains} chains)")
+        if np.isfinite(self.rhat_max) and self.rhat_max > RHAT_MAX:
+            tips.append("R-hat: run longer (more --draws and --tune)")
+        if self.divergences > 0:
+            tips.append("divergences: more --tune, or tighter priors on the SDs in the spec")
+        return "to pass: " + "; ".join(tips) if tips else ""
+
     def to_dict(self) -> dict[str, object]:
         d = asdict(self)
         d["status"] = self.status
@@ -93,4 +117,5 @@ def check(tree: object, *, rhat_max: float = RHAT_MAX, ess_min: float = ESS_MIN,
     if np.isfinite(d.bfmi_min) and d.bfmi_min < BFMI_MIN:
         d.problems.append(f"E-BFMI {d.bfmi_min:.2f} < {BFMI_MIN}")
     d.passed = not d.problems
+    d.chains = int(post.sizes["chain"])  # type: ignore[attr-defined] - for hint(), not a field
     return d

@@ -53,9 +53,15 @@ def outcome_label(outcome: str) -> tuple[str, str]:
     return outcome, outcome
 
 
-@dataclass
+@dataclass(repr=False)
 class MetaResult:
-    """A fitted summary-level model for one outcome, with everything reported about it."""
+    """A fitted summary-level model for one outcome, with everything reported about it.
+
+    ``print(res)`` gives one screen (k, pooled effect per arm, tau, predictive interval, the
+    frequentist twin, diagnostics; :func:`bayes_bijstand.printing.format_meta`); ``repr(res)``
+    one line. Tables (``summary()``, ``gemeenten()``) are on the model scale named in their
+    ``scale`` column.
+    """
 
     outcome: str
     kind: str
@@ -81,22 +87,52 @@ class MetaResult:
     def unit(self) -> str:
         return "percentage points" if self.kind == "binary" else "SD (SMD)"
 
+    @property
+    def scale(self) -> str:
+        """The model scale every table value is on: ``risk_difference`` (proportion) or ``smd``."""
+        return "risk_difference" if self.kind == "binary" else "smd"
+
     def mid(self) -> float:
         return self.spec.priors(self.kind).mid
 
-    def summary(self, *, ci_prob: float = CI_PROB) -> pd.DataFrame:
-        """Pooled effects with the frequentist columns side by side (model scale)."""
+    def __repr__(self) -> str:
+        return (f"<MetaResult {self.outcome}: {len(self.data.gemeenten)} municipalities, "
+                f"{len(self.data.arms)} arms, model '{self.spec.name}', {self.pooling} pooling, "
+                f"diagnostics {self.diagnostics.status}>")
+
+    def __str__(self) -> str:
+        from .printing import format_meta
+
+        return format_meta(self)
+
+    def summary(self, *, ci_prob: float = CI_PROB, all_rows: bool = False) -> pd.DataFrame:
+        """Pooled effects with the frequentist columns side by side (model scale, ``scale``).
+
+        By default each quantity appears once: a component ``mu``/``tau`` whose arm of the same
+        name is in ``mu_arm``/``tau_arm`` (identical draws) is left out, and the exceedance
+        probabilities of the SDs (always 1) are blank. ``all_rows=True`` keeps every row as
+        stored (the run's ``summary.json``).
+        """
         pooled = pooled_table(self.posterior, ci_prob=ci_prob, mid=self.mid())
         out = merge_frequentist(pooled, self.frequentist)
         out.insert(0, "outcome", self.outcome)
         out["status"] = self.diagnostics.status
         out["pooling_mode"] = self.pooling
+        if all_rows:
+            return out
+        arm_labels = set(out.loc[out["parameter"] == "mu_arm", "label"])
+        dup = out["parameter"].isin(("mu", "tau")) & out["label"].isin(arm_labels)
+        out = out[~dup].reset_index(drop=True)
+        sd_rows = out["parameter"].isin(("tau", "tau_arm"))
+        out.loc[sd_rows, ["prob_gt_0", "prob_gt_mid"]] = np.nan
+        out.insert(3, "scale", self.scale)
         return out
 
     def gemeenten(self, *, ci_prob: float = CI_PROB) -> pd.DataFrame:
-        """Shrunken gemeente effects beside the published estimates (model scale)."""
+        """Shrunken gemeente effects beside the published estimates (model scale, ``scale``)."""
         df = gemeente_table(self.posterior, self.data, ci_prob=ci_prob, mid=self.mid())
         df.insert(0, "outcome", self.outcome)
+        df.insert(3, "scale", self.scale)
         return df
 
     def i2(self, *, ci_prob: float = CI_PROB) -> pd.DataFrame:

@@ -91,7 +91,7 @@ class FakeResult:
     def _draws(self) -> np.ndarray:
         return self.tree["posterior"]["mu_arm"].values.reshape(-1, len(self.data.arms))
 
-    def summary(self) -> pd.DataFrame:
+    def summary(self, **_: Any) -> pd.DataFrame:
         d = self._draws()
         rows = []
         for j, arm in enumerate(self.data.arms):
@@ -111,7 +111,7 @@ class FakeResult:
         out["pooling_mode"] = self.pooling
         return out
 
-    def gemeenten(self) -> pd.DataFrame:
+    def gemeenten(self, **_: Any) -> pd.DataFrame:
         rows = [{"outcome": self.outcome, "gemeente": g, "arm": a, "mean": 0.01 * (i + 1),
                  "ci_low": 0.0, "ci_high": 0.02 * (i + 1)}
                 for i, (g, a) in enumerate((g, a) for g in self.data.gemeenten for a in self.data.arms)]

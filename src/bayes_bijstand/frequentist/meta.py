@@ -124,6 +124,12 @@ class RMAResult:
     genq_weights: FloatArray | None = field(default=None, repr=False)
     notes: tuple[str, ...] = ()
 
+    def __str__(self) -> str:
+        """metafor-style printout (``print(res)``): heterogeneity, Q test, model results."""
+        from bayes_bijstand.printing import format_rma
+
+        return format_rma(self)
+
     @property
     def tau(self) -> float:
         """Between-study standard deviation, ``sqrt(tau2)``."""

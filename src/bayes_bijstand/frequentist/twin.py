@@ -39,7 +39,8 @@ def twin_summary(rows: pd.DataFrame, arms: list[str], components: list[str], W: 
     """Frequentist pooled effects per arm (``mu_arm``) and per component (``mu``).
 
     Returns columns ``parameter, label, freq_estimate, freq_ci_low, freq_ci_high, freq_pi_low,
-    freq_pi_high, freq_tau2, freq_I2, freq_k, freq_method`` (NaN where k is too small).
+    freq_pi_high, freq_tau2, freq_I2, freq_k, freq_method, freq_se, freq_stat`` (z or t),
+    ``freq_p`` and ``freq_ci_prob`` (NaN where k is too small).
     """
     data = twin_inputs(rows)
     out: list[dict[str, object]] = []
@@ -53,7 +54,9 @@ def twin_summary(rows: pd.DataFrame, arms: list[str], components: list[str], W: 
                 res = rma(sub["yi"].to_numpy(), sub["vi"].to_numpy(), method=method if len(sub) > 1 else "FE",
                           test=test if len(sub) > 1 else "z", level=ci_prob)
                 pred = res.predict()
-                rec.update(freq_estimate=float(res.beta[0]), freq_ci_low=float(res.ci_low[0]),
+                rec.update(freq_estimate=float(res.beta[0]), freq_se=float(res.se[0]),
+                           freq_stat=float(res.stat[0]), freq_p=float(res.pval[0]),
+                           freq_ci_low=float(res.ci_low[0]),
                            freq_ci_high=float(res.ci_high[0]),
                            freq_pi_low=float(pred["pi_low"].iloc[0]) if "pi_low" in pred else np.nan,
                            freq_pi_high=float(pred["pi_high"].iloc[0]) if "pi_high" in pred else np.nan,
@@ -83,12 +86,16 @@ def twin_summary(rows: pd.DataFrame, arms: list[str], components: list[str], W: 
                    "freq_k": int((X[:, j] > 0).sum())}
             if res is not None and c in comps:
                 i = comps.index(c)
-                rec.update(freq_estimate=float(res.beta[i]), freq_ci_low=float(res.ci_low[i]),
+                rec.update(freq_estimate=float(res.beta[i]), freq_se=float(res.se[i]),
+                           freq_stat=float(res.stat[i]), freq_p=float(res.pval[i]),
+                           freq_ci_low=float(res.ci_low[i]),
                            freq_ci_high=float(res.ci_high[i]), freq_tau2=float(res.tau2))
             out.append(rec)
     cols = ["parameter", "label", "freq_estimate", "freq_ci_low", "freq_ci_high", "freq_pi_low",
-            "freq_pi_high", "freq_tau2", "freq_I2", "freq_k", "freq_method"]
+            "freq_pi_high", "freq_tau2", "freq_I2", "freq_k", "freq_method", "freq_se",
+            "freq_stat", "freq_p", "freq_ci_prob"]
     df = pd.DataFrame(out)
+    df["freq_ci_prob"] = ci_prob
     for c in cols:
         if c not in df:
             df[c] = np.nan
