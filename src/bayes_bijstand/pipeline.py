@@ -563,8 +563,11 @@ def write_tables(summary: dict[str, Any], records: list[dict[str, Any]], out: Pa
     atomic_write_json(out / "summary.json", summary)
     main = [r for r in records if r["role"] == "main"]
     passed = [r for r in main if r["status"] == "passed"]  # failed fits are never pooled
-    pooled = pd.DataFrame([dict(p, label_nl=r["label_nl"], unit=r["unit"]) for r in passed
-                           for p in r["pooled"]])
+    # values are on the model scale (a proportion for binary outcomes): say so, not the
+    # display unit ("percentage points") the figures and report use
+    pooled = pd.DataFrame([dict(p, label_nl=r["label_nl"],
+                                scale="risk_difference" if r["kind"] == "binary" else "smd")
+                           for r in passed for p in r["pooled"]])
     atomic_write_text(out / "summary.csv", pooled.to_csv(index=False))
     atomic_write_text(out / "gemeenten.csv", pd.DataFrame(
         [g for r in passed for g in r["gemeente_effects"]]).to_csv(index=False))
