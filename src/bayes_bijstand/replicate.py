@@ -3,7 +3,11 @@
 For every outcome with usable evidence: random-effects meta-analysis per arm (and a
 component meta-regression) on the same rows the Bayesian model selects, with the chosen
 tau² estimator and optional Knapp-Hartung adjustment; plus the replication table of the
-reports' own claims recomputed from their printed counts. Writes CSV and JSON atomically.
+reports' own claims recomputed from their printed counts. Writes CSV and JSON atomically and
+prints each pooled estimate the way metafor's ``print(rma(...))`` does (estimate, SE, z or t,
+p, CI, tau², I², H², Q). Conventions follow metafor: method names are case-insensitive, and
+intervals are 95% on a user's estimates file (90%, the package's reporting level, on the
+shipped evidence) unless ``--ci-prob`` says otherwise.
 """
 
 from __future__ import annotations
@@ -20,6 +24,23 @@ from .errors import InputError, SpecError
 from .io import atomic_write_json, atomic_write_text
 
 METHODS = ("REML", "DL", "ML", "PM", "HE", "SJ", "FE")
+USER_CI_PROB = 0.95
+"""Interval level for a user's estimates file (metafor's default); shipped evidence: CI_PROB."""
+
+
+def method_name(text: str) -> str:
+    """A tau² estimator name in metafor's spelling, whatever the case (``reml`` -> ``REML``)."""
+    return {m.upper(): m for m in METHODS}.get(text.upper(), text)
+
+
+def scale_of(outcome: str) -> str:
+    """The scale the pooled values are on: a known outcome's model scale, else as given."""
+    from .evidence.load import load_outcomes
+
+    kinds = load_outcomes().set_index("outcome")["kind"]
+    if outcome not in kinds.index:
+        return "as given"
+    return "risk_difference" if kinds[outcome] == "binary" else "smd"
 
 
 def pooled_frequentist(evidence: pd.DataFrame, *, method: str = "REML", knha: bool = True,
@@ -34,6 +55,7 @@ def pooled_frequentist(evidence: pd.DataFrame, *, method: str = "REML", knha: bo
 
     spec = load_spec(spec_path or default_spec_path())
     rows = []
+    fits: dict[tuple[str, str], object] = {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         for outcome in sorted(evidence["outcome"].unique()):
@@ -49,16 +71,46 @@ def pooled_frequentist(evidence: pd.DataFrame, *, method: str = "REML", knha: bo
                 continue
             inputs = twin_inputs(data.rows)
             for _, r in tw.iterrows():
-                rec = {"outcome": outcome, "scale": "risk_difference" if kind == "binary" else "smd",
-                       **r.to_dict()}
+                rec = {"outcome": outcome, "scale": scale_of(outcome), **r.to_dict()}
                 sub = inputs[inputs["arm"] == r["label"]] if r["parameter"] == "mu_arm" else inputs.iloc[0:0]
                 if len(sub) >= 2:
                     res = rma(sub["yi"].to_numpy(), sub["vi"].to_numpy(), method=method,
                               test="knha" if knha else "z", level=ci_prob)
-                    rec.update(Q=float(res.QE), Q_df=int(res.QE_df), Q_p=float(res.QE_p), H2=float(res.H2))
+                    rec.update(Q=float(res.QE), Q_df=int(res.QE_df), Q_p=float(res.QE_p), H2=float(res.H2),
+                               freq_df=float(res.df) if res.df is not None else np.nan)
+                    fits[(outcome, str(r["label"]))] = res
                 rec["gemeenten"] = ";".join(sorted(sub["gemeente"].unique())) if len(sub) else ""
                 rows.append(rec)
-    return pd.DataFrame(rows)
+    out = pd.DataFrame(rows)
+    out.attrs["fits"] = fits
+    return out
+
+
+def format_pooled(pooled: pd.DataFrame) -> str:
+    """What ``replicate`` prints: a metafor-style block per pooled arm with k >= 2, and one
+    line (estimate, SE, z/t, p, CI) for each other pooled estimate."""
+    from .printing import format_rma
+
+    fits = pooled.attrs.get("fits", {})
+    lines: list[str] = []
+    for outcome, part in pooled.groupby("outcome", sort=False):
+        scale = str(part["scale"].iloc[0])
+        lines += ["", f"=== {outcome} (values on the scale: {scale}) ==="]
+        for _, r in part.iterrows():
+            what = "arm" if r["parameter"] == "mu_arm" else "component (meta-regression)"
+            res = fits.get((outcome, str(r["label"]))) if r["parameter"] == "mu_arm" else None
+            if res is not None:
+                lines += ["", f"--- {what} {r['label']} ({r['gemeenten']})", format_rma(res)]
+                continue
+            if not np.isfinite(r.get("freq_estimate", np.nan)):
+                continue
+            stat = "t" if "KNHA" in str(r["freq_method"]) and r["freq_k"] > 1 else "z"
+            lines.append(
+                f"--- {what} {r['label']}: k = {int(r['freq_k'])}, estimate "
+                f"{r['freq_estimate']:.4f}, se {r['freq_se']:.4f}, {stat} {r['freq_stat']:.3f}, "
+                f"p {r['freq_p']:.4f}, {100 * r['freq_ci_prob']:g}% CI "
+                f"[{r['freq_ci_low']:.4f}, {r['freq_ci_high']:.4f}]")
+    return "\n".join(lines).lstrip("\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -67,12 +119,18 @@ def build_parser() -> argparse.ArgumentParser:
         description="Frequentist random-effects meta-analyses on the evidence base (metafor-"
                     "compatible), and a table that recomputes the reports' own claims from "
                     "their printed counts.")
-    p.add_argument("--method", choices=METHODS, default="REML", help="tau² estimator (default REML)")
-    p.add_argument("--knha", action="store_true", help="Knapp-Hartung (HKSJ) adjustment")
+    p.add_argument("--method", choices=METHODS, default="REML", type=method_name,
+                   help="tau² estimator, any case as in metafor (default REML)")
+    p.add_argument("--knha", action="store_true",
+                   help="Knapp-Hartung (HKSJ) adjustment: t tests and CIs (default: z)")
     p.add_argument("--estimates", type=Path, metavar="FILE",
                    help="your own estimates file (evidence schema) instead of the shipped evidence")
     p.add_argument("--model", type=Path, metavar="SPEC", help="spec that selects the rows")
-    p.add_argument("--ci-prob", type=float, default=0.9, help="interval level (default 0.9)")
+    p.add_argument("--ci-prob", type=float, default=None, metavar="P",
+                   help=f"interval level (default {USER_CI_PROB} with --estimates, as in metafor; "
+                        "0.9, the package's reporting level, on the shipped evidence)")
+    p.add_argument("--quiet", action="store_true",
+                   help="print only the line saying what was written")
     p.add_argument("--out", type=Path, default=Path("posterior") / "replicate", metavar="DIR",
                    help="output directory (default posterior/replicate)")
     return p
@@ -80,6 +138,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.ci_prob is None:
+        from .constants import CI_PROB
+
+        args.ci_prob = USER_CI_PROB if args.estimates else CI_PROB
     try:
         from .evidence.load import load_evidence
         from .frequentist.replication import replication_table
@@ -107,6 +169,8 @@ def main(argv: list[str] | None = None) -> int:
         "replication": claims.replace({np.nan: None}).to_dict(orient="records"),
     })
     n_bad = int((claims["agrees"] == False).sum()) if len(claims) else 0  # noqa: E712
+    if not args.quiet and len(pooled):
+        print(format_pooled(pooled) + "\n")
     print(f"wrote {out / 'frequentist.csv'} ({len(pooled)} pooled estimates) and "
           f"{out / 'replication.csv'} ({len(claims)} checks, {n_bad} do not replicate)")
     return 0
