@@ -29,7 +29,8 @@ from pathlib import Path
 
 from .constants import FIGURE_FORMATS
 from .errors import BayesBijstandError, InputError, SpecError
-from .pipeline import HEADLINE
+from .run.config import NoProgress, Progress, RunConfig
+from .run.plan import HEADLINE
 
 EPILOG = """examples:
   python -m bayes_bijstand.fit --all-gemeenten
@@ -76,6 +77,18 @@ class FitOptions:
     dry_run: bool = False
     min_gemeenten: int = 2
     extra: dict[str, object] = field(default_factory=dict)
+
+    def run_config(self) -> RunConfig:
+        """The settings of the batch run these options describe."""
+        return RunConfig(
+            out=self.out, gemeenten=self.gemeenten, outcomes=self.outcomes, arms=self.arms,
+            min_gemeenten=self.min_gemeenten, model=self.model, estimates=self.estimates,
+            draws=self.draws, tune=self.tune, chains=self.chains, seed=self.seed,
+            sampler=self.sampler, compare_pooling=self.compare_pooling,  # type: ignore[arg-type]
+            contributions=self.contributions,  # type: ignore[arg-type]
+            plots=self.plots, figure_formats=self.figure_formats, report=self.report,
+            resume=self.resume, executor=self.executor,  # type: ignore[arg-type]
+            scheduler=self.scheduler, workers=self.workers)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -171,13 +184,10 @@ def parse_options(argv: list[str] | None = None) -> FitOptions:
         dry_run=a.dry_run)
 
 
-def _progress(total: int, quiet: bool, desc: str):  # noqa: ANN202 - tqdm or a stub
+def _progress(total: int, quiet: bool, desc: str) -> Progress:
+    """A progress bar on stderr (``tqdm``), or none with ``quiet``."""
     if quiet:
-        class _Nop:
-            def update(self, n: int = 1) -> None: ...
-            def set_postfix_str(self, s: str) -> None: ...
-            def close(self) -> None: ...
-        return _Nop()
+        return NoProgress()
     from tqdm.auto import tqdm
 
     return tqdm(total=total, desc=desc, unit="fit", file=sys.stderr, dynamic_ncols=True)
@@ -221,9 +231,10 @@ def run(opts: FitOptions) -> int:
         from .person_cli import run_person
 
         return run_person(opts)
-    from .pipeline import plan_fits, run_plan
+    from .run import plan_fits, run_plan
 
-    plan = plan_fits(opts)  # validates the spec, then the evidence: raises before any writing
+    cfg = opts.run_config()
+    plan = plan_fits(cfg)  # validates the spec, then the evidence: raises before any writing
     if opts.dry_run:
         print(f"{len(plan.jobs)} fits planned (dry run: nothing fitted or written):")
         for job in plan.jobs:
@@ -232,7 +243,7 @@ def run(opts: FitOptions) -> int:
             print(f"  not fitted: {o} ({why})")
         return 0
     bar = _progress(len(plan.jobs), opts.quiet, "fitting")
-    summary = run_plan(plan, opts, progress=bar)
+    summary = run_plan(plan, cfg, progress=bar)
     bar.close()
     failed = [k for k, v in summary["fits"].items() if v["status"] != "passed"]
     resumed = len(plan.resumed)

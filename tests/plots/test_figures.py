@@ -118,7 +118,8 @@ def test_sensitivity_alpha_one_is_posterior(result: Any) -> None:
 
 
 def _started(result: Any, tmp_path: Path) -> Any:
-    from bayes_bijstand.pipeline import Job, Started
+    from bayes_bijstand.run.job import Started
+    from bayes_bijstand.run.plan import Job
 
     job = Job(name="work_gt12h", outcome="work_gt12h", pooling="partial", grades=None, role="main")
     return Started(job=job, record={}, rec_path=tmp_path / "rec.json", result=result,
@@ -128,7 +129,7 @@ def _started(result: Any, tmp_path: Path) -> Any:
 def test_figures_drawn_in_a_second_process(result: Any, figures: tuple[Path, list[Path]],
                                            tmp_path: Path) -> None:
     """The run's figure process writes the same files as drawing them in this process."""
-    from bayes_bijstand.pipeline import FigureProcess
+    from bayes_bijstand.run.figures import FigureProcess
 
     st = _started(result, tmp_path)
     with FigureProcess(True) as fp:
@@ -146,7 +147,7 @@ def test_figure_process_failure_falls_back_to_drawing_here(result: Any, tmp_path
     from dataclasses import replace
 
     import bayes_bijstand.plots as plots
-    from bayes_bijstand.pipeline import FigureProcess
+    from bayes_bijstand.run.figures import FigureProcess
 
     # Drawn here, so one figure is enough to show it (the other process re-imports plots).
     monkeypatch.setattr(plots, "FIGURES", {"forest": plots.FIGURES["forest"]})

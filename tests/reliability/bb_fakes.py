@@ -3,7 +3,7 @@
 The reliability tests exercise everything around a fit - planning, resuming, atomic
 writes, Dask, aggregation, exit codes - and need many fits, which real sampling makes far
 too slow. :func:`fake_fit_meta` returns an object with the interface of
-:class:`~bayes_bijstand.meta.MetaResult` that ``pipeline.run_job`` uses, built from the real
+:class:`~bayes_bijstand.meta.MetaResult` that ``run.job.run_job`` uses, built from the real
 row selection and a seeded RNG, and writes a real (small) netCDF through
 :func:`bayes_bijstand.io.atomic_path`.
 
@@ -20,7 +20,7 @@ Dask workers:
 Run the CLI with the fake: ``python -m bb_fakes --outcome ... --out ...`` (this directory on
 ``PYTHONPATH``). In-process: :func:`install` (or monkeypatch ``bayes_bijstand.meta.fit_meta``).
 For Dask, submit :func:`run_job` (it installs the fake inside the worker, then calls the real
-``pipeline.run_job``).
+``run.job.run_job``).
 """
 
 from __future__ import annotations
@@ -38,11 +38,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bayes_bijstand import pipeline as _pipeline
+from bayes_bijstand.run import job as _job
 
 HERE = Path(__file__).resolve().parent
-REAL_RUN_JOB = _pipeline.run_job
-"""The real ``pipeline.run_job``, whatever a test later monkeypatches."""
+REAL_RUN_JOB = _job.run_job
+"""The real ``run.job.run_job``, whatever a test later monkeypatches."""
 
 REPORTED = ("mu", "tau", "mu_arm", "theta_new", "tau_arm")
 
@@ -149,7 +149,7 @@ def fake_fit_meta(evidence: pd.DataFrame, spec: Any, outcome: str, *, pooling: s
     import xarray as xr
 
     from bayes_bijstand.models.selection import select_rows
-    from bayes_bijstand.pipeline import outcome_kind
+    from bayes_bijstand.run.plan import outcome_kind
 
     t0 = time.time()
     kind = outcome_kind(outcome)
@@ -187,7 +187,7 @@ def fake_fit_meta(evidence: pd.DataFrame, spec: Any, outcome: str, *, pooling: s
 
 def draw_figures_marked(result: Any, figure_dir: Path,
                         formats: tuple[str, ...] = ("png",)) -> list[Path]:
-    """Stand-in for ``pipeline.draw_figures``: one tiny file per format that names the
+    """Stand-in for ``run.figures.draw_figures``: one tiny file per format that names the
     process that drew it (``drawn-by-<pid>.<ext>``), so a test sees who drew which figures."""
     figure_dir.mkdir(parents=True, exist_ok=True)
     paths = []
@@ -199,14 +199,14 @@ def draw_figures_marked(result: Any, figure_dir: Path,
 
 
 def install() -> None:
-    """Make ``pipeline.run_job`` use :func:`fake_fit_meta` in this process."""
+    """Make ``run.job.run_job`` use :func:`fake_fit_meta` in this process."""
     import bayes_bijstand.meta as meta
 
     meta.fit_meta = fake_fit_meta  # type: ignore[assignment]
 
 
 def run_job(*args: Any, **kwargs: Any) -> dict[str, Any]:
-    """``pipeline.run_job`` with the fake fit: importable, so Dask can ship it to workers."""
+    """``run.job.run_job`` with the fake fit: importable, so Dask can ship it to workers."""
     install()
     return REAL_RUN_JOB(*args, **kwargs)
 

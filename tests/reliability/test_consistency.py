@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from bayes_bijstand import pipeline, specs
+from bayes_bijstand import specs
 from bayes_bijstand.evidence.grades import GRADES
 from bayes_bijstand.evidence.load import load_outcomes
+from bayes_bijstand.run import plan
 
 
 def test_spec_grades_are_the_evidence_grades() -> None:
@@ -16,4 +17,4 @@ def test_planning_outcome_kind_is_meta_outcome_kind() -> None:
     from bayes_bijstand import meta
 
     codes = [*load_outcomes()["outcome"], "not_an_outcome"]
-    assert [pipeline.outcome_kind(o) for o in codes] == [meta.outcome_kind(o) for o in codes]
+    assert [plan.outcome_kind(o) for o in codes] == [meta.outcome_kind(o) for o in codes]

@@ -106,14 +106,15 @@ def test_bad_input_stops_before_sampling(argv: list[str], tmp_path: Path,
                                          capsys: pytest.CaptureFixture[str]) -> None:
     import bayes_bijstand.meta as meta
     import bayes_bijstand.models.person_level as person_level
-    from bayes_bijstand import pipeline
+    from bayes_bijstand.run import executors
 
     def sampling_started(*a: object, **k: object) -> None:
         raise AssertionError("sampling started on bad input")
 
     monkeypatch.setattr(meta, "fit_meta", sampling_started)
     monkeypatch.setattr(person_level, "fit_person", sampling_started)
-    monkeypatch.setattr(pipeline, "run_job", sampling_started)
+    monkeypatch.setattr(executors, "start_job", sampling_started)
+    monkeypatch.setattr(executors, "run_job", sampling_started)
     out = tmp_path / "out"
     assert fit.main([*argv, "--out", str(out), "--quiet"]) == 2
     err = capsys.readouterr().err

@@ -15,7 +15,8 @@ from pathlib import Path
 import bb_fakes
 import pytest
 
-from bayes_bijstand import fit, pipeline
+from bayes_bijstand import fit
+from bayes_bijstand.run import executors, figures, plan_fits
 
 OUTCOMES = ("work_gt12h", "social_trust", "work_gt8h", "job_applications")
 
@@ -28,14 +29,15 @@ def test_main_process_draws_the_queued_figures_after_the_last_fit(
     monkeypatch.delenv("BB_FAKE_FAIL", raising=False)
     monkeypatch.setattr(meta, "fit_meta", bb_fakes.fake_fit_meta)
     # A module-level function, so the spawned figure process can run it too.
-    monkeypatch.setattr(pipeline, "draw_figures", bb_fakes.draw_figures_marked)
-    monkeypatch.setattr(pipeline, "available_cores", lambda: 2)
+    monkeypatch.setattr(figures, "draw_figures", bb_fakes.draw_figures_marked)
+    monkeypatch.setattr(executors, "available_cores", lambda: 2)
     opts = fit.parse_options(["--outcome", *OUTCOMES, "--draws", "20", "--tune", "20",
                               "--chains", "2", "--compare-pooling", "none", "--contributions",
                               "none", "--no-report", "--quiet", "--svg", "--out", str(tmp_path)])
-    plan = pipeline.plan_fits(opts)
+    cfg = opts.run_config()
+    plan = plan_fits(cfg)
     assert [j.outcome for j in plan.jobs] == list(OUTCOMES)
-    records = pipeline._execute(plan, opts, fit._progress(len(plan.jobs), True, ""))
+    records = executors.run_locally(plan, cfg, fit._progress(len(plan.jobs), True, ""))
 
     assert [r["name"] for r in records] == list(OUTCOMES)
     here = f"drawn-by-{os.getpid()}"

@@ -17,8 +17,9 @@ from pathlib import Path
 import bb_fakes
 import pytest
 
-from bayes_bijstand import fit, pipeline
+from bayes_bijstand import fit
 from bayes_bijstand.io import atomic_path, atomic_write_json, is_temp_file
+from bayes_bijstand.run.runner import clean_stale_temp_files
 
 OUTCOMES = ["work_gt12h", "social_trust"]
 
@@ -154,6 +155,6 @@ def test_clean_stale_temp_files_only_touches_output_locations(tmp_path: Path) ->
     for p in ours + theirs:
         p.parent.mkdir(parents=True, exist_ok=True)
         p.write_text("x", encoding="utf-8")
-    removed = pipeline.clean_stale_temp_files(tmp_path)
+    removed = clean_stale_temp_files(tmp_path)
     assert sorted(removed) == sorted(ours)
     assert all(p.exists() for p in theirs)

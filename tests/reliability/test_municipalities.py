@@ -17,7 +17,7 @@ import pytest
 
 from bayes_bijstand import fit
 from bayes_bijstand.evidence.registry import load_studies
-from bayes_bijstand.pipeline import _interval_md
+from bayes_bijstand.run.markdown import _interval_md
 
 
 @pytest.fixture

@@ -2,7 +2,7 @@
 records and summaries are exactly those of the local executor.
 
 The Dask workers are separate processes: they run ``bb_fakes.run_job`` (the real
-``pipeline.run_job`` with the fake fit installed in the worker), which each fit logs with its
+``run.job.run_job`` with the fake fit installed in the worker), which each fit logs with its
 process id and start/end times, so parallelism is observed, not assumed.
 """
 
@@ -15,7 +15,8 @@ from pathlib import Path
 import bb_fakes
 import pytest
 
-from bayes_bijstand import fit, pipeline
+from bayes_bijstand import fit
+from bayes_bijstand.run import executors
 
 ARGS = ["--outcome", "work_gt12h", "social_trust", *bb_fakes.TINY, "--compare-pooling", "headline"]
 
@@ -30,7 +31,7 @@ def fake_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
         monkeypatch.setenv(k, v)
     monkeypatch.delenv("BB_FAKE_FAIL", raising=False)
     monkeypatch.setattr(meta, "fit_meta", bb_fakes.fake_fit_meta)
-    monkeypatch.setattr(pipeline, "run_job", bb_fakes.run_job)
+    monkeypatch.setattr(executors, "run_job", bb_fakes.run_job)
     return log
 
 

@@ -1,0 +1,95 @@
+"""The run's ``summary.json``: per fit its status, diagnostics and pooled effects, and per
+registry municipality what the run used from it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from .. import __version__
+from ..evidence.registry import load_studies
+from .config import RunConfig
+from .plan import Plan
+from .records import FitRecord, versions
+
+
+def municipality_table(records: list[FitRecord], plan: Plan, cfg: RunConfig,
+                       studies: pd.DataFrame) -> list[dict[str, Any]]:
+    """One row per registry municipality: what the run used from it, and why if nothing.
+
+    Every municipality in the registry is listed, also one that contributes no row (Apeldoorn/
+    Epe: the public sources give its size but no effect estimate), so that a reader sees what
+    is missing and why rather than a municipality that silently does not appear.
+    """
+    main = [r for r in records if r["role"] == "main"]
+    names = load_studies(keep_secondary=True)
+    names = names[names["name"].fillna("").astype(str).str.strip() != ""].groupby("gemeente")["name"].first()
+    in_evidence = plan.evidence["gemeente"].value_counts()
+    sources = plan.evidence.groupby("gemeente")["source"].unique() if len(plan.evidence) else {}
+    selected = set(cfg.gemeenten)
+    rows = []
+    for _, s in studies.iterrows():
+        g = s["gemeente"]
+        pooled = sorted(r["outcome"] for r in main if g in r["gemeenten"] and r["status"] == "passed")
+        failed = sorted(r["outcome"] for r in main if g in r["gemeenten"] and r["status"] != "passed")
+        used = sum(1 for r in main for e in r["evidence"] if e["gemeente"] == g and e["used"])
+        alone = sorted(o for o in plan.not_fitted if plan.usable.get(o) == [g])
+        n_rows = int(in_evidence.get(g, 0))
+        if pooled:
+            reason = ""
+        elif selected and g not in selected:
+            reason = "not selected (--gemeente)"
+        elif failed:
+            reason = "its fits failed the diagnostics: " + ", ".join(failed)
+        elif n_rows == 0:
+            reason = (f"no effect estimate in the evidence; the registry holds design facts only "
+                      f"({s['source']} line {s['line']})")
+        elif alone:
+            reason = "evidence only for outcomes no other municipality reports: " + ", ".join(alone)
+        else:
+            reason = f"none of its {n_rows} evidence rows enters a model (see evidence_used.csv)"
+        rows.append({
+            "gemeente": g, "name": str(names.get(g, "")), "amvb": bool(s["amvb"]),
+            "evidence_rows": n_rows,
+            "evidence_sources": ";".join(sorted(sources[g])) if g in sources else "",
+            "rows_used": used, "outcomes_pooled": len(pooled),
+            "outcomes": ";".join(pooled), "outcomes_single_municipality": ";".join(alone),
+            "reason_none": reason,
+        })
+    return rows
+
+
+def aggregate(records: list[FitRecord], plan: Plan, cfg: RunConfig) -> dict[str, Any]:
+    """The run's ``summary.json``: per fit its status, diagnostics and pooled effects."""
+    main = {r["outcome"]: r for r in records if r["role"] == "main"}
+    studies = load_studies()
+    coverage = {}
+    for g in studies["gemeente"]:
+        outs = sorted(o for o, r in main.items() if g in r["gemeenten"])
+        coverage[g] = outs
+    fits = {}
+    for r in records:
+        fits[r["name"]] = {
+            "outcome": r["outcome"], "role": r["role"], "pooling": r["pooling"],
+            "status": r["status"], "diagnostics": r["diagnostics"], "kind": r["kind"],
+            "unit": r["unit"], "label_en": r["label_en"], "label_nl": r["label_nl"],
+            "gemeenten": r["gemeenten"], "n_rows_used": r["n_rows_used"],
+            "netcdf": r["netcdf"],
+            "pooled": [p for p in r["pooled"] if p["parameter"] in ("mu", "tau", "mu_arm",
+                                                                    "theta_new", "tau_arm")]
+            if r["status"] == "passed" else [],
+            "excluded_reason": "" if r["status"] == "passed" else
+            "failed diagnostics: " + "; ".join(r["diagnostics"].get("problems", [])),
+        }
+    return {
+        "package": "bayes_bijstand", "version": __version__, "versions": versions(),
+        "seed": plan.spec.sampler.random_seed, "model_spec": plan.spec.name,
+        "sampler": {"draws": plan.spec.sampler.draws, "tune": plan.spec.sampler.tune,
+                    "chains": plan.spec.sampler.chains, "sampler": plan.spec.sampler.sampler,
+                    "target_accept": plan.spec.sampler.target_accept},
+        "inputs": plan.inputs, "fits": fits, "not_fitted": plan.not_fitted,
+        "municipality_coverage": coverage,
+        "municipalities": municipality_table(records, plan, cfg, studies),
+        "ci": {"prob": 0.9, "kind": "eti"},
+    }

@@ -1,0 +1,78 @@
+"""``summary.md``: a readable Markdown overview of a run."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .records import FitRecord
+
+
+def _fmt(x: Any, f: float = 1.0, nd: int = 1) -> str:
+    if x is None or (isinstance(x, float) and not np.isfinite(x)):
+        return ""
+    return f"{x * f:.{nd}f}"
+
+
+def _interval_md(lo: Any, hi: Any, f: float = 1.0) -> str:
+    """``[lo, hi]``, or an en dash where there is no interval (no row had a known SE)."""
+    a, b = _fmt(lo, f), _fmt(hi, f)
+    return f"[{a}, {b}]" if a and b else "\u2013"
+
+
+def summary_markdown(summary: dict[str, Any], records: list[FitRecord]) -> str:
+    """A readable Markdown overview: pooled effects per outcome and arm, diagnostics."""
+    lines = ["# bayes_bijstand: pooled effects", "",
+             f"Model spec `{summary['model_spec']}`, seed {summary['seed']}, "
+             f"{summary['sampler']['chains']} chains x {summary['sampler']['draws']} draws. "
+             "Intervals are 90% equal-tailed. Binary outcomes in percentage points, scores in "
+             "standardised mean differences (SMD). Frequentist: REML + Knapp-Hartung on the rows "
+             "with a known or design-based SE.", ""]
+    for r in records:
+        if r["role"] != "main":
+            continue
+        lines += [f"## {r['label_en']} ({r['label_nl']}) - `{r['outcome']}`", "",
+                  f"Status: **{r['status']}**; {r['n_rows_used']} of {r['n_rows_total']} rows "
+                  f"used; municipalities: {', '.join(r['gemeenten'])}.", ""]
+        if r["status"] != "passed":
+            lines += ["**Failed diagnostics (after a retry) - excluded from the pooled "
+                      "summaries:** " + "; ".join(r["diagnostics"].get("problems", [])), ""]
+            continue
+        f = r["display_factor"]
+        lines += ["| arm | pooled mean | 90% interval | new municipality | P(>0) | tau | "
+                  "frequentist | freq. 90% CI | k (freq.) |", "|---|---|---|---|---|---|---|---|---|"]
+        pooled = {(p["parameter"], p["label"]): p for p in r["pooled"]}
+        for arm in r["arms"]:
+            p = pooled.get(("mu_arm", arm))
+            if not p:
+                continue
+            n = pooled.get(("theta_new", arm), {})
+            t = pooled.get(("tau_arm", arm), {})
+            lines.append(
+                f"| {arm} | {_fmt(p['mean'], f)} | [{_fmt(p['ci_low'], f)}, {_fmt(p['ci_high'], f)}] | "
+                f"[{_fmt(n.get('ci_low'), f)}, {_fmt(n.get('ci_high'), f)}] | {_fmt(p['prob_gt_0'], 1, 2)} | "
+                f"{_fmt(t.get('mean'), f)} | {_fmt(p.get('freq_estimate'), f)} | "
+                f"{_interval_md(p.get('freq_ci_low'), p.get('freq_ci_high'), f)} | "
+                f"{'' if p.get('freq_k') is None else int(p['freq_k'])} |")
+        lines.append("")
+    excluded = {k: v for k, v in summary["fits"].items() if v["status"] != "passed"}
+    if excluded:
+        lines += ["## Excluded fits", "",
+                  "These fits failed the diagnostics gate (R-hat, ESS, divergences, E-BFMI) "
+                  "after one retry; their numbers are not reported anywhere in the pooled "
+                  "summaries.", ""]
+        lines += [f"- `{k}`: {v['excluded_reason']}" for k, v in sorted(excluded.items())]
+        lines.append("")
+    if summary.get("municipalities"):
+        lines += ["## Municipalities", "",
+                  "Every municipality in the registry, with what this run used from it.", "",
+                  "| municipality | AMvB | evidence rows | rows used | outcomes pooled | why none |",
+                  "|---|---|---|---|---|---|"]
+        lines += [f"| {m['gemeente']} | {'yes' if m['amvb'] else 'no'} | {m['evidence_rows']} | "
+                  f"{m['rows_used']} | {m['outcomes_pooled']} | {m['reason_none']} |"
+                  for m in summary["municipalities"]]
+        lines.append("")
+    if summary["not_fitted"]:
+        lines += ["## Not pooled", ""] + [f"- `{o}`: {why}" for o, why in summary["not_fitted"].items()]
+    return "\n".join(lines) + "\n"

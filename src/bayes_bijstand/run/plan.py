@@ -1,0 +1,148 @@
+"""Which fits a run makes: one :class:`Job` per outcome, pooling mode and grade subset."""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from ..errors import InputError
+from ..evidence.load import evidence_hash, load_evidence
+from ..io import sha256_file
+from ..specs import ModelSpec, default_spec_path, load_spec
+from .config import RunConfig
+
+HEADLINE = ("work_gt8h", "work_gt12h", "social_trust")
+"""The headline outcomes: they get the sensitivity refits by default."""
+
+
+@dataclass(frozen=True)
+class Job:
+    """One fit of a run: ``role`` is ``main``, ``pooling`` (another pooling mode) or
+    ``contribution`` (refit without ``dropped_grade``)."""
+
+    name: str
+    outcome: str
+    pooling: str
+    grades: tuple[str, ...] | None
+    role: str  # main | pooling | contribution
+    dropped_grade: str = ""
+
+
+@dataclass
+class Plan:
+    """The fits of a run and what they read: evidence, spec, input hashes."""
+
+    evidence: pd.DataFrame
+    spec: ModelSpec
+    jobs: list[Job]
+    not_fitted: dict[str, str]
+    inputs: dict[str, str]
+    resumed: list[str] = field(default_factory=list)  # filled by run_plan
+    usable: dict[str, list[str]] = field(default_factory=dict)  # outcome -> gemeenten with used rows
+
+
+def _spec(cfg: RunConfig) -> ModelSpec:
+    path = cfg.model or default_spec_path()
+    spec = load_spec(path)
+    return spec.with_overrides(draws=cfg.draws, tune=cfg.tune, chains=cfg.chains,
+                               random_seed=cfg.seed, sampler=cfg.sampler)
+
+
+def outcome_kind(outcome: str) -> str:
+    """``binary`` or ``score`` for an outcome code: the rule of :func:`bayes_bijstand.meta.outcome_kind`.
+
+    Repeated here so that planning (and ``--dry-run``, and every bad-input exit) does not
+    import PyMC and ArviZ, which takes seconds; a test keeps the two in agreement.
+    """
+    from ..evidence.load import load_outcomes
+
+    table = load_outcomes().set_index("outcome")
+    if outcome in table.index:
+        return "binary" if table.loc[outcome, "kind"] == "binary" else "score"
+    return "binary"
+
+
+def _usable(evidence: pd.DataFrame, spec: ModelSpec,
+            only: tuple[str, ...] = ()) -> dict[str, list[str]]:
+    """Outcome -> gemeenten with at least one row that enters the model (``only``: just these)."""
+    from ..models.selection import select_rows
+
+    out: dict[str, list[str]] = {}
+    outcomes = sorted(evidence["outcome"].unique())
+    if only:
+        outcomes = [o for o in outcomes if o in set(only)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for o in outcomes:
+            t = select_rows(evidence, o, outcome_kind(o), spec)
+            used = t[t["used"]] if len(t) else t
+            if len(used):
+                out[o] = sorted(used["gemeente"].unique())
+    return out
+
+
+def plan_fits(cfg: RunConfig) -> Plan:
+    """Decide which fits to run, from the run's settings and the evidence."""
+    spec = _spec(cfg)
+    evidence = load_evidence(cfg.estimates) if cfg.estimates else load_evidence()
+    # Paths as the user gave them (the shipped spec relative to the repository), so that the
+    # same inputs give the same summary.json in any checkout; the hashes identify the content.
+    spec_path = str(cfg.model) if cfg.model else f"models/{Path(spec.path).name}"
+    inputs = {"evidence_sha256": evidence_hash(evidence), "spec_path": spec_path,
+              "spec_sha256": sha256_file(spec.path) if spec.path else ""}
+    if cfg.estimates:
+        inputs["estimates_file"] = str(cfg.estimates)
+        inputs["estimates_sha256"] = sha256_file(cfg.estimates)
+    if cfg.gemeenten:
+        unknown = sorted(set(cfg.gemeenten) - set(evidence["gemeente"]))
+        if unknown:
+            raise InputError("--gemeente", f"no evidence for '{unknown[0]}' (known: "
+                             f"{', '.join(sorted(evidence['gemeente'].unique()))})")
+        evidence = evidence[evidence["gemeente"].isin(cfg.gemeenten)]
+    if cfg.arms:
+        evidence = evidence[evidence["arm"].isin(cfg.arms)]
+    usable = _usable(evidence, spec, tuple(cfg.outcomes))
+    not_fitted: dict[str, str] = {}
+    if cfg.outcomes:
+        missing = [o for o in cfg.outcomes if o not in usable]
+        if missing:
+            raise InputError("--outcome", f"no usable evidence for '{missing[0]}'")
+        outcomes = list(cfg.outcomes)
+    else:
+        need = cfg.min_gemeenten if len(set(evidence["gemeente"])) > 1 else 1
+        outcomes = [o for o, g in usable.items() if len(g) >= need]
+        for o, g in usable.items():
+            if len(g) < need:
+                not_fitted[o] = f"evidence from {len(g)} municipality ({', '.join(g)}): nothing to pool"
+        if not outcomes:
+            raise InputError(str(cfg.estimates or "evidence"), "no outcome has usable evidence")
+    if spec.outcomes != "all":
+        outcomes = [o for o in outcomes if o in spec.outcomes]
+    jobs = [Job(name=o, outcome=o, pooling=spec.pooling, grades=None, role="main") for o in outcomes]
+    sel = {"headline": [o for o in outcomes if o in HEADLINE], "all": outcomes, "none": []}
+    for o in sel[cfg.compare_pooling]:
+        for mode in ("none", "full"):
+            if mode != spec.pooling:
+                jobs.append(Job(name=f"{o}.pooling-{mode}", outcome=o, pooling=mode, grades=None,
+                                role="pooling"))
+    for o in sel[cfg.contributions]:
+        grades_here = _grades_used(evidence, spec, o)
+        if len(grades_here) < 2:
+            continue
+        for g in grades_here:
+            keep = tuple(x for x in spec.grades if x != g)
+            jobs.append(Job(name=f"{o}.without-{g}", outcome=o, pooling=spec.pooling, grades=keep,
+                            role="contribution", dropped_grade=g))
+    return Plan(evidence=evidence, spec=spec, jobs=jobs, not_fitted=not_fitted, inputs=inputs,
+                usable=usable)
+
+
+def _grades_used(evidence: pd.DataFrame, spec: ModelSpec, outcome: str) -> list[str]:
+    from ..evidence.grades import GRADES
+    from ..models.selection import select_rows
+
+    t = select_rows(evidence, outcome, outcome_kind(outcome), spec)
+    return [g for g in GRADES if g in set(t.loc[t["used"], "grade"])]

@@ -1,0 +1,91 @@
+"""The one schema of a job record, ``OUT/fits/<name>.json``, and how it is read and written.
+
+A record is written last, after the fit's netCDF and figures (atomic), so its presence means
+the job is complete; its ``fit_key`` lets a rerun skip the job (resume). The run-level
+outputs (``summary.json``, the tables, the report) are built from records only.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+from pathlib import Path
+from typing import Any, TypedDict
+
+import numpy as np
+import pandas as pd
+
+from ..io import atomic_write_json
+
+
+class FitRecord(TypedDict):
+    """``fits/<name>.json``: what one fit used and found (keys in the order written)."""
+
+    name: str
+    outcome: str
+    pooling: str
+    role: str  # main | pooling | contribution
+    dropped_grade: str
+    grades: list[str]
+    fit_key: str  # content hash of everything that determines the fit (resume)
+    status: str  # passed | failed (the diagnostics gate)
+    diagnostics: dict[str, Any]
+    kind: str  # binary | score
+    unit: str
+    display_factor: float
+    label_en: str
+    label_nl: str
+    mid: float
+    n_rows_used: int
+    n_rows_total: int
+    gemeenten: list[str]
+    components: list[str]
+    arms: list[str]
+    netcdf: str  # relative to OUT
+    figures: list[str]  # relative to OUT
+    pooled: list[dict[str, Any]]  # MetaResult.summary() rows
+    gemeente_effects: list[dict[str, Any]]  # MetaResult.gemeenten() rows
+    i2: list[dict[str, Any]]  # MetaResult.i2() rows
+    evidence: list[dict[str, Any]]  # every evidence row of the outcome, with used/reason
+    seed: int
+    versions: dict[str, str]
+    inputs: dict[str, str]  # hashes of the run's input files
+    resumed: bool  # True when read back instead of refitted
+
+
+def table_rows(df: pd.DataFrame) -> list[dict[str, Any]]:
+    """A table as JSON-ready rows (NaN -> ``None``, floats to 10 significant digits)."""
+    df = df.replace({np.nan: None})
+    return json.loads(df.to_json(orient="records", double_precision=10))
+
+
+def versions() -> dict[str, str]:
+    """Versions of Python and the packages that determine a fit (recorded in every output)."""
+    import h5netcdf
+    import scipy
+    import xarray
+
+    from ..meta import _versions as v
+
+    out = dict(v())
+    out.update(python=platform.python_version(), scipy=scipy.__version__,
+               xarray=xarray.__version__, h5netcdf=h5netcdf.__version__)
+    return dict(sorted(out.items()))
+
+
+def read_if_current(rec_path: Path, nc_path: Path, key: str) -> FitRecord | None:
+    """The record at ``rec_path`` if it and its netCDF exist and it carries ``key``."""
+    if not (rec_path.exists() and nc_path.exists()):
+        return None
+    try:
+        rec = json.loads(rec_path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, OSError, UnicodeDecodeError):
+        return None
+    if isinstance(rec, dict) and rec.get("fit_key") == key:
+        return rec  # type: ignore[return-value]
+    return None
+
+
+def write_record(rec_path: Path, rec: FitRecord) -> None:
+    """Write a record (atomic)."""
+    atomic_write_json(rec_path, rec)

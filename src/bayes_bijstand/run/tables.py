@@ -1,0 +1,94 @@
+"""The run's tables: summary.json and the CSVs beside it (all written atomically)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ..io import atomic_write_json, atomic_write_text
+from .markdown import summary_markdown
+from .records import FitRecord
+
+
+def write_tables(summary: dict[str, Any], records: list[FitRecord], out: Path) -> None:
+    """summary.json, summary.csv/.md, gemeenten.csv, evidence_used.csv, diagnostics.csv,
+    pooling_comparison.csv, grade_contributions.csv, municipalities.csv (all atomic)."""
+    atomic_write_json(out / "summary.json", summary)
+    main = [r for r in records if r["role"] == "main"]
+    passed = [r for r in main if r["status"] == "passed"]  # failed fits are never pooled
+    # values are on the model scale (a proportion for binary outcomes): say so, not the
+    # display unit ("percentage points") the figures and report use
+    pooled = pd.DataFrame([dict(p, label_nl=r["label_nl"],
+                                scale="risk_difference" if r["kind"] == "binary" else "smd")
+                           for r in passed for p in r["pooled"]])
+    atomic_write_text(out / "summary.csv", pooled.to_csv(index=False))
+    atomic_write_text(out / "gemeenten.csv", pd.DataFrame(
+        [g for r in passed for g in r["gemeente_effects"]]).to_csv(index=False))
+    atomic_write_text(out / "evidence_used.csv", pd.DataFrame(
+        [dict(e, outcome=r["outcome"]) for r in main for e in r["evidence"]]).to_csv(index=False))
+    diag = pd.DataFrame([dict(name=r["name"], outcome=r["outcome"], role=r["role"],
+                              **{k: v for k, v in r["diagnostics"].items()
+                                 if k not in ("problems", "retry_settings")},
+                              problems="; ".join(r["diagnostics"].get("problems", [])))
+                         for r in records])
+    atomic_write_text(out / "diagnostics.csv", diag.to_csv(index=False))
+    atomic_write_text(out / "pooling_comparison.csv", pooling_comparison(records).to_csv(index=False))
+    atomic_write_text(out / "grade_contributions.csv", grade_contributions(records).to_csv(index=False))
+    atomic_write_text(out / "municipalities.csv",
+                      pd.DataFrame(summary["municipalities"]).to_csv(index=False))
+    atomic_write_text(out / "summary.md", summary_markdown(summary, records))
+
+
+def pooling_comparison(records: list[FitRecord]) -> pd.DataFrame:
+    """Pooled arm effects under partial, no and full pooling (no pooling: per gemeente)."""
+    rows = []
+    for r in records:
+        if r["role"] not in ("main", "pooling") or r["status"] != "passed":
+            continue
+        if r["pooling"] == "none":
+            for g in r["gemeente_effects"]:
+                rows.append({"outcome": r["outcome"], "pooling": "none", "gemeente": g["gemeente"],
+                             "arm": g["arm"], "mean": g["mean"], "ci_low": g["ci_low"],
+                             "ci_high": g["ci_high"]})
+        else:
+            for p in r["pooled"]:
+                if p["parameter"] == "mu_arm":
+                    rows.append({"outcome": r["outcome"], "pooling": r["pooling"], "gemeente": "(pooled)",
+                                 "arm": p["label"], "mean": p["mean"], "ci_low": p["ci_low"],
+                                 "ci_high": p["ci_high"]})
+            if r["pooling"] == "partial":
+                for g in r["gemeente_effects"]:
+                    rows.append({"outcome": r["outcome"], "pooling": "partial",
+                                 "gemeente": g["gemeente"], "arm": g["arm"], "mean": g["mean"],
+                                 "ci_low": g["ci_low"], "ci_high": g["ci_high"]})
+    return pd.DataFrame(rows)
+
+
+def grade_contributions(records: list[FitRecord]) -> pd.DataFrame:
+    """How much each evidence grade moved the pooled component effects (fit with vs without)."""
+    main = {r["outcome"]: r for r in records if r["role"] == "main" and r["status"] == "passed"}
+    rows = []
+    for r in records:
+        if r["role"] != "contribution" or r["outcome"] not in main or r["status"] != "passed":
+            continue
+        base = {(p["parameter"], p["label"]): p for p in main[r["outcome"]]["pooled"]}
+        for p in r["pooled"]:
+            if p["parameter"] not in ("mu", "mu_arm"):
+                continue
+            b = base.get((p["parameter"], p["label"]))
+            if b is None:
+                continue
+            width_with = b["ci_high"] - b["ci_low"]
+            width_without = p["ci_high"] - p["ci_low"]
+            rows.append({
+                "outcome": r["outcome"], "dropped_grade": r["dropped_grade"],
+                "parameter": p["parameter"], "label": p["label"],
+                "mean_with": b["mean"], "mean_without": p["mean"],
+                "shift": b["mean"] - p["mean"],
+                "ci_width_with": width_with, "ci_width_without": width_without,
+                "ci_width_ratio": width_with / width_without if width_without else None,
+                "status_without": r["status"],
+            })
+    return pd.DataFrame(rows)
