@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import SpecError
-from .evidence.schema import COMPARISONS
+from .evidence.schema import COMPARISONS, EXCLUDED_QUALITIES
 
 GRADES: tuple[str, ...] = ("se", "ci", "p", "counts", "marker", "prose")
 """The evidence grades, strongest first: the same tuple as ``evidence.grades.GRADES`` (a
@@ -62,7 +62,7 @@ class ModelSpec:
     comparisons: tuple[str, ...] = ("vs_control", "participants_vs_control", "vs_reference",
                                     "non_randomised")
     grades: tuple[str, ...] = GRADES
-    exclude_quality: tuple[str, ...] = ("garbled",)
+    exclude_quality: tuple[str, ...] = EXCLUDED_QUALITIES
     prefer_variants: tuple[str, ...] = ()
     pooling: str = "partial"
     rho_months: float = 0.6

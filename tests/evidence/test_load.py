@@ -10,12 +10,12 @@ ROWS_PER_SOURCE = {
     "000_b1011bc5a1f5730a.txt": 603,
     "001_e8219d228756aa2a.txt": 389,
     "002_7413e549cc2fe340.txt": 231,
-    "003_de3b8a725fc114d3.txt": 37,
+    "003_de3b8a725fc114d3.txt": 38,
     "004_6611d5a8d07b207a.txt": 5,
     "secondary_sources.md": 6,
 }
 ROWS_PER_COMPARISON = {
-    "vs_control": 685, "vs_reference": 270, "participants_vs_control": 207,
+    "vs_control": 360, "vs_reference": 270, "participants_vs_control": 533,
     "arm_vs_arm": 74, "pre_post": 22, "nonparticipants_vs_control": 8, "non_randomised": 5,
 }
 

@@ -124,3 +124,31 @@ def test_provenance_check_catches_a_wrong_number(shared_dir: Path) -> None:
     row = df[df["estimate"].notna()].iloc[[0]].copy()
     row["estimate"] = row["estimate"] + 0.0011
     assert _check_rows(row, shared_dir, ("estimate",))
+
+
+def test_every_subgroup_is_named_in_its_cited_table(shared_dir: Path) -> None:
+    """A row's ``subgroup`` is printed in the table it cites (header up to 30 lines above)."""
+    df = load_shipped_estimates()
+    sub = df[df["subgroup"] != ""]
+    assert len(sub) >= 24
+    for _, row in sub.iterrows():
+        lines = _lines(str(_source_path(shared_dir, str(row["source"]))))
+        ln = int(row["line"])
+        window = " ".join(lines[max(0, ln - 30):ln + 2]).lower()
+        words = row["subgroup"].replace("_", " ")
+        assert words in window, f"{row['row_id']}: subgroup '{row['subgroup']}' not printed near line {ln}"
+
+
+def test_stated_group_counts_are_on_their_cited_line(shared_dir: Path) -> None:
+    """``n_groups`` (Deventer: "four groups") is printed on the study row's line."""
+    words = {"two": 2, "three": 3, "four": 4, "five": 5, "twee": 2, "drie": 3, "vier": 4}
+    frames = [pd.read_csv(f, dtype=str, keep_default_na=False)
+              for f in sorted((data_dir() / "registry").glob("studies_*.csv"))]
+    df = pd.concat(frames, ignore_index=True)
+    df = df[df.get("n_groups", pd.Series("", index=df.index)).fillna("") != ""]
+    assert len(df) >= 1
+    for _, row in df.iterrows():
+        text = _lines(str(_source_path(shared_dir, row["source"])))[int(row["line"]) - 1].lower()
+        n = int(row["n_groups"])
+        assert any(f"{w} groups" in text or f"{w} groepen" in text for w, v in words.items()
+                   if v == n), f"{row['gemeente']}: {n} groups not printed on line {row['line']}"

@@ -105,7 +105,7 @@ def _points(data, spec, base, rng):
 
 # social_trust: prose rows with and without a sign; wellbeing: a prose row that observes
 # two bands of z (significant, direction not reported).
-@pytest.mark.parametrize("outcome", ["work_gt8h", "work_gt12h", "outflow_work", "wage_income_any",
+@pytest.mark.parametrize("outcome", ["work_gt8h", "work_gt12h", "outflow_work", "income_gt70_wml",
                                      "social_trust", "wellbeing"])
 def test_padded_logp_matches_reference(evidence, outcome):
     data = _data(evidence, outcome)

@@ -68,6 +68,11 @@ def grade_of(row: pd.Series, kind: str, *, sizes_known: bool | None = None) -> s
     """
     if sizes_known is None:
         sizes_known = pd.notna(row.get("n_treatment")) and pd.notna(row.get("n_control"))
+    if row.get("quality") == "secondary":
+        # A press-release or abstract figure has no design behind it: at most its direction.
+        if pd.notna(row.get("direction")) or row.get("significance"):
+            return "prose"
+        return None
     has_est = pd.notna(row.get("estimate")) or (
         pd.notna(row.get("treatment_mean")) and pd.notna(row.get("control_mean")))
     if not has_est:
@@ -137,6 +142,24 @@ def _row_estimate(row: pd.Series, kind: str) -> tuple[float | None, float | None
     return None, None, f"scale '{scale}' is not poolable on the risk-difference scale"
 
 
+def score_sign(row: pd.Series) -> tuple[int, str]:
+    """Sign of a score row's effect and where it came from (``""``: the estimate).
+
+    The printed estimate decides; a row that prints only group means (Oss Tabel 3.1.8-3.1.14
+    style) takes the sign of ``treatment_mean - control_mean``; equal means or nothing
+    printed give 0 (sign unknown), which the censored likelihood treats as either sign.
+    """
+    est = row.get("estimate")
+    if pd.notna(est):
+        return int(np.sign(float(est))), ""
+    t, c = row.get("treatment_mean"), row.get("control_mean")
+    if pd.notna(t) and pd.notna(c):
+        return int(np.sign(float(t) - float(c))), "sign from the printed group means"
+    if pd.notna(row.get("direction")):
+        return int(row["direction"]), "sign from the stated direction"
+    return 0, ""
+
+
 def control_rate(row: pd.Series) -> float | None:
     """The control-group proportion (0-1) of a binary-outcome row, if printed."""
     cm = row.get("control_mean")
@@ -184,6 +207,7 @@ def measurement_table(
         rec: dict[str, object] = {
             "row_id": r["row_id"], "gemeente": r["gemeente"], "arm": r["arm"],
             "comparison": r["comparison"] or "vs_control", "estimand": r["estimand"] or "itt",
+            "subgroup": r["subgroup"] if isinstance(r.get("subgroup"), str) else "",
             "months": r["months"], "model_variant": r["model_variant"], "source": r["source"],
             "line": r["line"], "quality": r["quality"] or "ok", "used": True, "reason": "",
             "y": np.nan, "se": np.nan, "se_design": np.nan, "se_lo": 0.0, "se_hi": np.inf,
@@ -234,8 +258,9 @@ def measurement_table(
             rec["conversion"] = "; ".join(x for x in (rec["conversion"], note) if x)
         else:
             mult = None  # score outcomes: SMD via the z statistic
-            est = float(r["estimate"]) if pd.notna(r["estimate"]) else np.nan
-            rec["sign"] = int(np.sign(est)) if np.isfinite(est) else 0
+            rec["sign"], how = score_sign(r)
+            if how:
+                rec["conversion"] = "; ".join(x for x in (rec["conversion"], how) if x)
         rec["family"] = "gaussian"
         if kind == "binary":
             if grade == "se":
@@ -279,11 +304,12 @@ def measurement_table(
                 rec["conversion"] = "SMD = z * sqrt(1/n_t + 1/n_c)"
             else:
                 rec["family"] = "z_censored"
-                rec["conversion"] = "sign and |z| interval only (scale SD not printed)"
+                rec["conversion"] = "; ".join(x for x in (
+                    "sign and |z| interval only (scale SD not printed)", rec["conversion"]) if x)
                 if grade == "counts":
                     rec["grade"] = "marker"
         out.append(rec)
-    cols = ["row_id", "gemeente", "arm", "comparison", "estimand", "months", "model_variant",
+    cols = ["row_id", "gemeente", "arm", "comparison", "estimand", "subgroup", "months", "model_variant",
             "grade", "family", "used", "reason", "y", "se", "se_design", "se_lo", "se_hi",
             "z_lo", "z_hi", "sign", "n_t", "n_c", "takeup", "conversion", "source", "line", "quality"]
     table = pd.DataFrame(out)

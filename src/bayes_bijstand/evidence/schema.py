@@ -20,7 +20,7 @@ import pandas as pd
 from ..errors import InputError
 
 ESTIMATE_COLUMNS: tuple[str, ...] = (
-    "gemeente", "arm", "comparison", "comparator", "estimand", "outcome", "outcome_label",
+    "gemeente", "arm", "comparison", "comparator", "estimand", "subgroup", "outcome", "outcome_label",
     "scale", "months", "model_variant", "estimate", "se", "ci_low", "ci_high", "ci_level",
     "p_value", "significance", "p_lower", "p_upper", "direction", "n_treatment", "n_control",
     "n_total", "control_mean", "treatment_mean", "source", "line", "provenance", "table",
@@ -54,7 +54,16 @@ SCALES: frozenset[str] = frozenset({
     "proportion", "percent", "score", "log_odds", "odds_ratio", "count", "months", "euro",
     "r2", "smd", "hazard_ratio",
 })
-QUALITIES: frozenset[str] = frozenset({"ok", "suspect_misprint", "inconsistent", "garbled"})
+QUALITIES: frozenset[str] = frozenset({
+    "ok", "suspect_misprint", "inconsistent", "garbled", "not_attributable", "secondary",
+    "mislabelled",
+})
+"""Quality codes. ``garbled``, ``not_attributable`` (the source itself says the effect cannot be
+attributed to the treatment), ``secondary`` (a figure from a press release or abstract, not a
+report) and ``mislabelled`` (the printed label contradicts the report's own tables) are
+excluded by the default specs; see ``docs/evidence_schema.md``."""
+EXCLUDED_QUALITIES: tuple[str, ...] = ("garbled", "not_attributable", "secondary", "mislabelled")
+"""Quality codes the default specs leave out of every fit."""
 
 ABSURD = 1e7
 """Magnitude beyond which a number in an estimates file is taken as a typo."""

@@ -1,23 +1,35 @@
 """Which published rows enter one fit, and why the others do not.
 
 A report often prints the same contrast several times (with and without covariates, for
-compliers and for everyone, against control and against a reference group), and the
-cross-city article (seed 003) summarises in prose what the full reports print in tables.
-Entering all of them would count the same persons several times. For each fit we therefore
-keep, per gemeente and arm (and time point), one row:
+compliers and for everyone, for the whole sample and for subgroups, against control and
+against a reference group), and the cross-city article (seed 003) summarises in prose what
+the full reports print in tables. Entering all of them would count the same persons several
+times. For each fit we therefore keep, per gemeente and arm (and time point), one row, ranked
+by these keys in this order (:data:`RANK_KEYS`, :func:`rank_keys`):
 
-1. the first available comparison in the spec's ``comparisons`` order (randomised
+1. estimand: ITT (of the offer or after consent) before participants-only before descriptive;
+2. the whole sample before a subgroup (the ``subgroup`` column);
+3. the first available comparison in the spec's ``comparisons`` order (randomised
    comparisons before reference-group and non-randomised ones);
-2. the strongest evidence grade (se > ci > p > counts > marker > prose);
-3. the first model variant in ``prefer_variants``; else the file order.
+4. quality ``ok`` before rows flagged ``inconsistent`` or ``suspect_misprint``;
+5. the strongest evidence grade (se > ci > p > counts > marker > prose);
+6. the first model variant in ``prefer_variants``;
+7. the municipality's own report before the cross-city summary or a secondary source;
+8. file order.
 
-Every row of the outcome appears in the returned table with ``used`` and a ``reason``.
+Rows whose quality the spec excludes (by default ``garbled``, ``not_attributable``,
+``secondary``, ``mislabelled``) never compete. A participants-only row compares
+self-selected participants, so it always enters with the ``participants_vs_control`` bias
+term (:func:`participants_carry_bias`). Every row of the outcome appears in the returned
+table with ``used``, a ``reason`` and its ``rank`` within its gemeente x arm group (1 = used;
+empty for rows a filter removed before ranking).
 """
 
 from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
@@ -46,6 +58,22 @@ def registry_sizes() -> tuple[dict[tuple[str, str], float], dict[str, float],
     return dict(s), dict(c), dict(t)
 
 
+REFERENCE_STAGES: tuple[str, ...] = ("not_signed_up", "reference_population", "reference")
+"""Registry stages that size an untouched reference group (after the analysed stage)."""
+
+
+def _groups_stated(studies: pd.DataFrame) -> int:
+    """The number of randomised groups a source states (``n_groups``; 0 if none is stated).
+
+    Deventer's sources name two arms but say the study had four groups: its total is split
+    over four, not over the two arms plus control that are known by name.
+    """
+    if "n_groups" not in studies:
+        return 0
+    n = pd.to_numeric(studies["n_groups"], errors="coerce").dropna()
+    return int(n.max()) if len(n) else 0
+
+
 def _registry_sizes() -> tuple[dict[tuple[str, str], float], dict[str, float],
                               dict[tuple[str, str], float]]:
     """Per-arm sizes, control sizes and take-up rates from the registry.
@@ -58,7 +86,7 @@ def _registry_sizes() -> tuple[dict[tuple[str, str], float], dict[str, float],
     sizes: dict[tuple[str, str], float] = {}
     takeup: dict[tuple[str, str], float] = {}
     if not arms.empty:
-        for stage in ("analysed", "invited", "randomised", "assigned"):
+        for stage in ("analysed", "invited", "randomised", "assigned") + REFERENCE_STAGES:
             sub = arms[(arms["stage"] == stage) & arms["n"].notna()]
             for _, r in sub.iterrows():
                 sizes.setdefault((r["gemeente"], r["arm"]), float(r["n"]))
@@ -85,8 +113,9 @@ def _registry_sizes() -> tuple[dict[tuple[str, str], float], dict[str, float],
         arm_codes |= {"control"}
         # Primary-source total first (rows are in seed order, secondary last).
         n_total = float(totals.iloc[0])
+        n_groups = max(len(arm_codes), _groups_stated(grp))
         for a in arm_codes:
-            sizes.setdefault((g, a), n_total / len(arm_codes))
+            sizes.setdefault((g, a), n_total / n_groups)
     control = {g: n for (g, a), n in sizes.items() if a == "control"}
     return sizes, control, takeup
 
@@ -175,6 +204,94 @@ def measured_by(outcome: str) -> str:
     return "register"
 
 
+ESTIMAND_RANK: dict[str, int] = {"itt": 0, "itt_offer": 0, "participants": 1, "descriptive": 2}
+"""ITT (of the offer, or after consent) before participants-only before descriptive."""
+
+RANK_KEYS: tuple[str, ...] = ("estimand", "subgroup", "comparison", "quality", "grade",
+                              "variant", "report", "position")
+"""The selection keys, most important first (lower values win)."""
+
+QUALITY_REASONS: dict[str, str] = {
+    "garbled": "flagged as garbled in the report",
+    "not_attributable": "the source says the effect cannot be attributed to the treatment",
+    "secondary": "secondary source (press release or abstract): no design, no SE; opt-in only",
+    "mislabelled": "its label contradicts the report's own tables (see notes)",
+}
+"""Why a row of an excluded quality is left out (``evidence_used.csv``)."""
+
+
+def participants_carry_bias(table: pd.DataFrame, spec: ModelSpec,
+                            drop: Callable[[pd.Series, str], None]) -> None:
+    """Make every participants-only row enter with the ``participants_vs_control`` bias term.
+
+    The model keys its bias terms by ``comparison`` (``spec.bias_sd``). A participants-only
+    contrast coded ``vs_control`` (participants against control participants) would enter
+    without one, as if randomised; it is recoded (noted in ``conversion``). A participants-only
+    row whose comparison has no bias prior in the spec cannot enter (``drop``).
+    """
+    part = table["used"] & (table["estimand"] == "participants")
+    relabel = part & (table["comparison"] == "vs_control")
+    table.loc[relabel, "comparison"] = "participants_vs_control"
+    table.loc[relabel, "conversion"] = [
+        "; ".join(x for x in (c, "participants only: bias term of participants_vs_control") if x)
+        for c in table.loc[relabel, "conversion"]]
+    no_bias = part & table["comparison"].isin(spec.comparisons) & \
+        ~table["comparison"].isin(spec.bias_sd)
+    drop(no_bias, "participants-only row but the spec has no bias prior for its comparison")
+
+
+@functools.lru_cache(maxsize=1)
+def _own_report() -> dict[str, str]:
+    """Per gemeente, the source of its primary registry row: the municipality's own report."""
+    studies = load_studies()
+    return {str(g): str(src) for g, src in zip(studies["gemeente"], studies["source"], strict=True)}
+
+
+def rank_keys(table: pd.DataFrame, spec: ModelSpec) -> pd.DataFrame:
+    """The selection keys of every row (columns :data:`RANK_KEYS`; lower is better)."""
+    comp_rank = {c: i for i, c in enumerate(spec.comparisons)}
+    grade_rank = {g: i for i, g in enumerate(GRADES)}
+    var_rank = {v: i for i, v in enumerate(spec.prefer_variants)}
+    own = _own_report()
+    report = [int(g in own and src != own[g])
+              for g, src in zip(table["gemeente"], table["source"], strict=True)]
+    subgroup = table["subgroup"] if "subgroup" in table else pd.Series("", index=table.index)
+    return pd.DataFrame({
+        "estimand": table["estimand"].map(ESTIMAND_RANK).fillna(len(ESTIMAND_RANK)),
+        "subgroup": subgroup.fillna("").ne("").astype(int),
+        "comparison": table["comparison"].map(comp_rank).fillna(99),
+        "quality": (table["quality"] != "ok").astype(int),
+        "grade": table["grade"].map(grade_rank).fillna(99),
+        "variant": table["model_variant"].map(var_rank).fillna(len(var_rank)),
+        "report": report,
+        "position": np.arange(len(table)),
+    }, index=table.index)[list(RANK_KEYS)]
+
+
+def why_superseded(table: pd.DataFrame, keys: pd.DataFrame, keep: object, lost: object) -> str:
+    """The first selection key on which row ``keep`` beat row ``lost``, in words."""
+    for k in RANK_KEYS:
+        if keys.at[keep, k] == keys.at[lost, k]:
+            continue
+        a, b = table.loc[keep], table.loc[lost]
+        if k == "estimand":
+            return f"estimand {a['estimand']} before {b['estimand']}"
+        if k == "subgroup":
+            return f"whole sample before subgroup {b['subgroup']}"
+        if k == "comparison":
+            return f"comparison {a['comparison']} before {b['comparison']}"
+        if k == "quality":
+            return f"quality ok before {b['quality']}"
+        if k == "grade":
+            return f"grade {a['grade']} before {b['grade']}"
+        if k == "variant":
+            return f"variant {a['model_variant'] or '(none)'} before {b['model_variant'] or '(none)'}"
+        if k == "report":
+            return f"the municipality's own report before {b['source']}"
+        break
+    return "file order"
+
+
 def select_rows(evidence: pd.DataFrame, outcome: str, kind: str, spec: ModelSpec) -> pd.DataFrame:
     """The measurement table of one outcome with ``used``/``reason`` set per the spec.
 
@@ -206,9 +323,11 @@ def select_rows(evidence: pd.DataFrame, outcome: str, kind: str, spec: ModelSpec
         table.loc[mask, "used"] = False
         table.loc[mask, "reason"] = why
 
+    participants_carry_bias(table, spec, drop)
     drop(~table["comparison"].isin(spec.comparisons), "comparison not in the spec")
     drop(~table["grade"].isin(spec.grades), "evidence grade switched off in the spec")
-    drop(table["quality"].isin(spec.exclude_quality), "flagged as garbled in the report")
+    for q in spec.exclude_quality:
+        drop(table["quality"] == q, QUALITY_REASONS.get(q, f"quality '{q}' excluded in the spec"))
     drop(table["arm"].isin(["control", "reference", "participants", "non_participants"]),
          "not a treatment arm")
     drop(table["arm"] == "unspecified", "arm not stated in the source")
@@ -220,28 +339,24 @@ def select_rows(evidence: pd.DataFrame, outcome: str, kind: str, spec: ModelSpec
         last = months.groupby(table["gemeente"]).transform("max")
         drop(months.notna() & (months < last), "earlier time point (spec: last)")
     # One row per gemeente x arm (x months when months='all').
-    comp_rank = {c: i for i, c in enumerate(spec.comparisons)}
-    grade_rank = {g: i for i, g in enumerate(GRADES)}
-    var_rank = {v: i for i, v in enumerate(spec.prefer_variants)}
     table["_key_months"] = months.fillna(-1) if spec.months == "all" else -1
-    order = pd.DataFrame({
-        "c": table["comparison"].map(comp_rank).fillna(99),
-        "g": table["grade"].map(grade_rank).fillna(99),
-        "q": (table["quality"] != "ok").astype(int),
-        "v": table["model_variant"].map(var_rank).fillna(len(var_rank)),
-        "pos": np.arange(len(table)),
-    }, index=table.index)
+    keys = rank_keys(table, spec)
+    table["rank"] = pd.Series(pd.NA, index=table.index, dtype="Int64")
     used = table[table["used"]]
     for _, grp in used.groupby(["gemeente", "arm", "_key_months"], sort=False):
-        ranked = order.loc[grp.index].sort_values(["c", "q", "g", "v", "pos"])
-        keep = ranked.index[0]
-        for idx in ranked.index[1:]:
+        ranked = keys.loc[grp.index].sort_values(list(RANK_KEYS)).index
+        keep = ranked[0]
+        table.loc[keep, "rank"] = 1
+        for n, idx in enumerate(ranked[1:], start=2):
             table.loc[idx, "used"] = False
-            table.loc[idx, "reason"] = f"superseded by {table.loc[keep, 'row_id']}"
+            table.loc[idx, "rank"] = n
+            table.loc[idx, "reason"] = (f"superseded by {table.loc[keep, 'row_id']} "
+                                        f"({why_superseded(table, keys, keep, idx)})")
     if spec.months == "all":
         has_months = table[table["used"] & months.notna()].groupby(["gemeente", "arm"]).size()
         for idx in table.index[table["used"] & months.isna()]:
             if (table.loc[idx, "gemeente"], table.loc[idx, "arm"]) in has_months.index:
                 table.loc[idx, "used"] = False
+                table.loc[idx, "rank"] = pd.NA
                 table.loc[idx, "reason"] = "prose/undated row superseded by dated rows"
     return table.drop(columns="_key_months")
