@@ -118,14 +118,15 @@ def format_meta(res: Any, *, ci_prob: float | None = None) -> str:
     if freq is not None and len(freq):
         f = freq[(freq["parameter"] == "mu_arm") & (freq["freq_k"] > 0)]
         if len(f):
-            meth = str(f["freq_method"].iloc[0])
             flev = float(f["freq_ci_prob"].iloc[0]) if "freq_ci_prob" in f else level
+            # The method actually used per arm: "single study" where k = 1 (nothing pooled).
             ftab = [[str(r["label"]), str(int(r["freq_k"])), _f(r["freq_estimate"]),
                      _f(r.get("freq_se")), _interval(r["freq_ci_low"], r["freq_ci_high"]),
-                     _f(r.get("freq_tau2"), 5) if "freq_tau2" in f else "-"]
+                     _f(r.get("freq_tau2"), 5) if "freq_tau2" in f else "-",
+                     str(r["freq_method"] or "-")]
                     for _, r in f.iterrows()]
-            lines += ["", *_table([f"frequentist twin ({meth})", "k", "estimate", "se",
-                                   f"{_pct(flev)} CI", "tau2"], ftab)]
+            lines += ["", *_table(["frequentist twin", "k", "estimate", "se",
+                                   f"{_pct(flev)} CI", "tau2", "method"], ftab)]
     lines += ["", "diagnostics: " + diagnostics_line(diag)]
     return "\n".join(lines)
 

@@ -56,10 +56,14 @@ def gemeente_table(post: object, data: object, *, ci_prob: float = CI_PROB,
                    mid: float = 0.0) -> pd.DataFrame:
     """Shrunken gemeente x arm effects next to the published estimate they came from.
 
-    ``published`` and its interval are on the per-participant model scale (ITT-of-offer
-    estimates divided by take-up); the interval uses the row's SE (known, design-based or,
-    for marker rows, the posterior mean of the latent SE). ``pooling`` is the posterior
-    mean of se^2 / (se^2 + tau_arm^2): 1 means fully pulled to the pooled mean.
+    ``published`` and its interval are the row's printed estimate on the model scale, in
+    the row's own estimand (``published_estimand``: an ITT-of-offer row stays the ITT of the
+    offer, as the report printed it); the interval uses the row's SE (known, design-based
+    or, for marker rows, the posterior mean of the latent SE). ``per_participant`` (with
+    ``_low``/``_high``) is the same row on the per-participant scale of ``theta``: equal to
+    ``published`` where take-up is 1, otherwise the Wald rescaling ITT / take-up (``wald``
+    True), which no report printed. ``pooling`` is the posterior mean of
+    se^2 / (se^2 + tau_arm^2) on that scale: 1 means fully pulled to the pooled mean.
     """
     theta = _draws(post, "theta")
     tau_arm = _draws(post, "tau_arm")
@@ -78,13 +82,19 @@ def gemeente_table(post: object, data: object, *, ci_prob: float = CI_PROB,
                    "row_id": r["row_id"], "grade": r["grade"], "comparison": r["comparison"],
                    "months": r["months"], "source": r["source"], "line": r["line"],
                    "published": np.nan, "published_low": np.nan, "published_high": np.nan,
+                   "published_estimand": r["estimand"], "takeup": float(r["takeup"]),
+                   "per_participant": np.nan, "per_participant_low": np.nan,
+                   "per_participant_high": np.nan, "wald": bool(r["takeup"] < 1.0),
                    "pooling": np.nan}
             if r["family"] == "gaussian" and r["row_id"] in gauss_ids:
                 k = gauss_ids.index(r["row_id"])
+                y, se_p = float(r["y"]), float(np.mean(se_row[k]))
+                rec.update(published=y, published_low=y - z * se_p, published_high=y + z * se_p)
                 se = se_row[k] / r["takeup"]
                 est = r["y"] / r["takeup"]
                 se_m = float(np.mean(se))
-                rec.update(published=est, published_low=est - z * se_m, published_high=est + z * se_m)
+                rec.update(per_participant=est, per_participant_low=est - z * se_m,
+                           per_participant_high=est + z * se_m)
                 if tau_arm is not None:
                     rec["pooling"] = float(np.mean(se**2 / (se**2 + tau_arm[ai] ** 2)))
             out.append(rec)
@@ -130,5 +140,8 @@ def merge_frequentist(pooled: pd.DataFrame, freq: pd.DataFrame) -> pd.DataFrame:
     pred["freq_ci_high"] = pred["freq_pi_high"]
     f = pd.concat([f, pred], ignore_index=True)
     cols = ["parameter", "label", "freq_estimate", "freq_ci_low", "freq_ci_high", "freq_k",
-            "freq_method"]
+            "freq_method", "freq_note"]
+    for c in cols:
+        if c not in f:
+            f[c] = np.nan
     return pooled.merge(f[cols], on=["parameter", "label"], how="left")

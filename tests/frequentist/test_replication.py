@@ -34,7 +34,11 @@ def test_replicate_cli_writes_csv_and_json(tmp_path: Path) -> None:
     pooled = pd.read_csv(tmp_path / "frequentist.csv")
     assert {"outcome", "parameter", "label", "freq_estimate", "freq_ci_low", "freq_ci_high",
             "freq_k"} <= set(pooled.columns)
-    assert (pooled["freq_method"] == "DL+KNHA").all()
+    # The method actually used: DL+KNHA only where rows were pooled; one row is a single study.
+    pooled_k = pooled[pooled["parameter"] == "mu_arm"]
+    assert (pooled_k.loc[pooled_k["freq_k"] >= 2, "freq_method"] == "DL+KNHA").all()
+    assert (pooled_k.loc[pooled_k["freq_k"] == 1, "freq_method"] == "single study").all()
+    assert not pooled["freq_method"].fillna("").str.contains("REML").any()
     data = json.loads((tmp_path / "frequentist.json").read_text())
     assert data["method"] == "DL" and data["knha"] is True and data["replication"]
 

@@ -7,8 +7,8 @@ clearly labelled approximations are drawn side by side:
   parameters are reweighted by ``1 / p(data of municipality g | mu, Sigma)``, the
   case-deletion identity with g's own effects integrated out (much better behaved than
   weighting by ``1 / p(data_g | theta_g)``, which collapses to a handful of draws when a
-  municipality is precise). g's data are summarised by its published per-participant
-  estimates (``published`` with the SE behind its derived interval), which ignores the
+  municipality is precise). g's data are summarised by its rows on the per-participant
+  scale (``per_participant`` with the SE behind its derived interval), which ignores the
   correlation between arms sharing a control group, bias terms and prose rows.
   No Pareto smoothing is applied; the effective sample size of the weights is shown and a
   hollow marker warns when fewer than 10% of the draws carry the result (then only an
@@ -92,13 +92,13 @@ def bayes_loo_table(result: Any, *, ci_prob: float = 0.9) -> pd.DataFrame:
     a_lo, a_hi = (1 - ci_prob) / 2, 1 - (1 - ci_prob) / 2
     out = []
     for g in result.data.gemeenten:
-        sub = gem[(gem["gemeente"] == g) & np.isfinite(gem["published"])]
-        sub = sub[(sub["published_high"] - sub["published_low"]) > 0]
+        sub = gem[(gem["gemeente"] == g) & np.isfinite(gem["per_participant"])]
+        sub = sub[(sub["per_participant_high"] - sub["per_participant_low"]) > 0]
         if sub.empty:
             continue
         idx = [arms.index(a) for a in sub["arm"]]
-        y = sub["published"].to_numpy(float)
-        se = ((sub["published_high"] - sub["published_low"]) / (2 * z)).to_numpy(float)
+        y = sub["per_participant"].to_numpy(float)
+        se = ((sub["per_participant_high"] - sub["per_participant_low"]) / (2 * z)).to_numpy(float)
         Wg = W[idx]
         cov = np.einsum("ac,scd,bd->sab", Wg, sigma, Wg) + np.diag(se**2)[None]
         resid = (y[None, :] - mu_arm[idx].T)  # (S, k)
@@ -162,7 +162,8 @@ def _xlim(result: Any, bayes: pd.DataFrame) -> tuple[float, float]:
     be a hundred points wide; it is clipped, and the clipping shown by the axis edge)."""
     f = result.display_factor
     g = result.gemeenten()
-    vals = [g["ci_low"] * f, g["ci_high"] * f, g["published_low"] * f, g["published_high"] * f]
+    vals = [g["ci_low"] * f, g["ci_high"] * f, g["per_participant_low"] * f,
+            g["per_participant_high"] * f]
     if len(bayes):
         ok = bayes[bayes["reliable"]]
         vals += [ok["ci_low"], ok["ci_high"]]
