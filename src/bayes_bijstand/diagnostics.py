@@ -50,20 +50,32 @@ class Diagnostics:
         """
         if self.passed:
             return ""
-        chains = chains or getattr(self, "chains", None) or 4
+        chains = chains or getattr(self, "chains", None)
         tips: list[str] = []
         ess = min(self.ess_bulk_min, self.ess_tail_min)
         if np.isfinite(ess) and ess < ESS_MIN and self.n_draws > 0:
             per_draw = max(ess, 1.0) / self.n_draws
-            need = int(np.ceil(1.2 * ESS_MIN / per_draw / chains / 100.0) * 100)
+            total = 1.2 * ESS_MIN / per_draw
+            if chains:
+                need = f"--draws {int(np.ceil(total / chains / 100.0) * 100)} (per chain, " \
+                       f"{chains} chains)"
+            else:
+                need = f"{int(np.ceil(total / 100.0) * 100)} draws over all chains together " \
+                       "(--draws is per chain)"
             tips.append(f"ESS {ess:.0f} from {self.n_draws} draws ({per_draw:.2f} per draw): "
-                        f"the {ESS_MIN} threshold needs about --draws {need} "
-                        f"(per chain, {chains} chains)")
+                        f"the {ESS_MIN} threshold needs about {need}")
         if np.isfinite(self.rhat_max) and self.rhat_max > RHAT_MAX:
             tips.append("R-hat: run longer (more --draws and --tune)")
         if self.divergences > 0:
             tips.append("divergences: more --tune, or tighter priors on the SDs in the spec")
         return "to pass: " + "; ".join(tips) if tips else ""
+
+    @classmethod
+    def from_dict(cls, d: dict[str, object]) -> Diagnostics:
+        """Inverse of :meth:`to_dict` (None -> NaN; extra keys such as ``status`` ignored)."""
+        names = {f for f in cls.__dataclass_fields__}
+        kw = {k: (float("nan") if v is None else v) for k, v in d.items() if k in names}
+        return cls(**kw)  # type: ignore[arg-type]
 
     def to_dict(self) -> dict[str, object]:
         d = asdict(self)

@@ -100,16 +100,28 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     sel = p.add_argument_group("what to fit")
     sel.add_argument("--all-gemeenten", action="store_true",
-                     help="fit every outcome with evidence from at least two municipalities")
+                     help="the main job: every outcome that can be pooled, i.e. with usable "
+                          "evidence from at least two municipalities (an outcome from one "
+                          "municipality is listed as not fitted; name it with --outcome)")
     sel.add_argument("--gemeente", nargs="+", default=[], metavar="G",
-                     help="only these municipalities (codes, e.g. groningen nijmegen)")
+                     help="only these municipalities, space-separated codes (e.g. groningen "
+                          "nijmegen; --list-gemeenten shows them)")
     sel.add_argument("--outcome", nargs="+", default=[], metavar="O",
-                     help="only these outcomes (e.g. work_gt12h social_trust); any outcome with "
-                          "evidence, even from one municipality")
+                     help="only these outcomes (e.g. work_gt12h social_trust; --list-outcomes "
+                          "shows them); any outcome with evidence, even from one municipality")
     sel.add_argument("--arm", nargs="+", default=[], metavar="A",
-                     help="only rows of these arms (e.g. zelf_in_actie extra_hulp+werken_loont)")
+                     help="only rows of these arms (e.g. zelf_in_actie extra_hulp+werken_loont; "
+                          "--list-arms shows them)")
+    sel.add_argument("--list-outcomes", action="store_true",
+                     help="list the outcome codes with their labels and evidence, then exit "
+                          "(of --estimates FILE if given)")
+    sel.add_argument("--list-arms", action="store_true",
+                     help="list the arm codes with their labels and evidence, then exit")
+    sel.add_argument("--list-gemeenten", action="store_true",
+                     help="list the municipality codes with their names and evidence, then exit")
     sel.add_argument("--model", type=Path, metavar="SPEC",
-                     help="model specification TOML (default: models/meta_components.toml)")
+                     help="model specification: a TOML file, or the name of a shipped spec "
+                          "(meta_components, meta_arms, meta_rct_only; default meta_components)")
     sel.add_argument("--estimates", type=Path, metavar="FILE",
                      help="your own estimates CSV/Parquet in the evidence schema instead of the "
                           "shipped evidence")
@@ -118,12 +130,20 @@ def build_parser() -> argparse.ArgumentParser:
     sel.add_argument("--formula", help="bambi formula for --microdata")
     sel.add_argument("--family", default="bernoulli", choices=["bernoulli", "gaussian"],
                      help="likelihood for --microdata (default: bernoulli)")
-    samp = p.add_argument_group("sampler (override the spec)")
-    samp.add_argument("--draws", type=int)
-    samp.add_argument("--tune", type=int)
-    samp.add_argument("--chains", type=int)
-    samp.add_argument("--seed", type=int, help="random seed (same seed, same summary.json)")
-    samp.add_argument("--sampler", choices=["nutpie", "pymc"])
+    samp = p.add_argument_group("sampler (override the spec's [sampler] table; defaults are "
+                                "the shipped specs')")
+    samp.add_argument("--draws", type=int, metavar="N",
+                      help="posterior draws per chain (default 1000); the diagnostics gate "
+                           "needs a bulk and tail ESS of 400, and a failed gate says how many "
+                           "draws it needs")
+    samp.add_argument("--tune", type=int, metavar="N",
+                      help="warm-up (tuning) iterations per chain (default 500)")
+    samp.add_argument("--chains", type=int, metavar="N", help="chains (default 4)")
+    samp.add_argument("--seed", type=int, help="random seed (default 2017; same seed, same "
+                                               "summary.json)")
+    samp.add_argument("--sampler", choices=["nutpie", "pymc"],
+                      help="NUTS implementation (default nutpie: the model is compiled once "
+                           "per process; pymc: PyMC's own NUTS on the readable reference model)")
     out = p.add_argument_group("output")
     out.add_argument("--out", type=Path, default=Path("posterior"), metavar="DIR",
                      help="output directory (default: posterior/)")
@@ -159,6 +179,9 @@ def parse_options(argv: list[str] | None = None) -> FitOptions:
     """Parse and validate argv; raises SystemExit(2) with a usage message on misuse."""
     parser = build_parser()
     a = parser.parse_args(argv)
+    listing = [k for k in ("outcomes", "arms", "gemeenten") if getattr(a, f"list_{k}")]
+    if listing:
+        return FitOptions(estimates=a.estimates, extra={"list": tuple(listing)})
     if not (a.all_gemeenten or a.outcome or a.gemeente or a.estimates or a.microdata):
         parser.error("say what to fit: --all-gemeenten, --outcome, --gemeente, --estimates or "
                      "--microdata")
@@ -224,6 +247,13 @@ def _validate_person_inputs(opts: FitOptions) -> None:
 
 def run(opts: FitOptions) -> int:
     """Run the fits described by ``opts``; returns the process exit code."""
+    if opts.extra.get("list"):
+        from .codes import listing
+        from .evidence.load import load_evidence
+
+        ev = load_evidence(opts.estimates) if opts.estimates else load_evidence()
+        print("\n\n".join(listing(ev, str(k)) for k in opts.extra["list"]))  # type: ignore[attr-defined]
+        return 0
     if opts.microdata is not None:
         _validate_person_inputs(opts)
         if opts.dry_run:
@@ -263,6 +293,13 @@ def run(opts: FitOptions) -> int:
     if main_failed:
         print("FAILED diagnostics (excluded from pooled summaries): " + ", ".join(main_failed),
               file=sys.stderr)
+        from .diagnostics import Diagnostics
+
+        chains = plan.spec.sampler.chains
+        for k in main_failed:
+            hint = Diagnostics.from_dict(summary["fits"][k]["diagnostics"]).hint(chains)
+            if hint:
+                print(f"  {k}: {hint}", file=sys.stderr)
         return 0 if opts.allow_warnings else 1
     return 0
 
@@ -294,7 +331,7 @@ def _main(argv: list[str] | None) -> int:
         opts = parse_options(argv)
         t0 = time.perf_counter()
         code = run(opts)
-        if not opts.quiet and not opts.dry_run:
+        if not opts.quiet and not opts.dry_run and not opts.extra.get("list"):
             print(f"done in {time.perf_counter() - t0:.0f} s")
         return code
     except (InputError, SpecError) as exc:

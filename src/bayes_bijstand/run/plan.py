@@ -96,11 +96,11 @@ def plan_fits(cfg: RunConfig) -> Plan:
     if cfg.estimates:
         inputs["estimates_file"] = str(cfg.estimates)
         inputs["estimates_sha256"] = sha256_file(cfg.estimates)
+    from ..codes import check_codes
+
+    check_codes(evidence, gemeenten=cfg.gemeenten, outcomes=cfg.outcomes, arms=cfg.arms,
+                file=str(cfg.estimates or "the shipped evidence"))
     if cfg.gemeenten:
-        unknown = sorted(set(cfg.gemeenten) - set(evidence["gemeente"]))
-        if unknown:
-            raise InputError("--gemeente", f"no evidence for '{unknown[0]}' (known: "
-                             f"{', '.join(sorted(evidence['gemeente'].unique()))})")
         evidence = evidence[evidence["gemeente"].isin(cfg.gemeenten)]
     if cfg.arms:
         evidence = evidence[evidence["arm"].isin(cfg.arms)]

@@ -23,9 +23,11 @@ def write_tables(summary: dict[str, Any], records: list[FitRecord], out: Path) -
     pooled = pd.DataFrame([dict(p, label_nl=r["label_nl"],
                                 scale="risk_difference" if r["kind"] == "binary" else "smd")
                            for r in passed for p in r["pooled"]])
+    gem = pd.DataFrame([g for r in passed for g in r["gemeente_effects"]])
+    if not passed:  # no empty files: say which fits failed and what they need to pass
+        pooled = gem = failed_table(main)
     atomic_write_text(out / "summary.csv", pooled.to_csv(index=False))
-    atomic_write_text(out / "gemeenten.csv", pd.DataFrame(
-        [g for r in passed for g in r["gemeente_effects"]]).to_csv(index=False))
+    atomic_write_text(out / "gemeenten.csv", gem.to_csv(index=False))
     atomic_write_text(out / "evidence_used.csv", pd.DataFrame(
         [dict(e, outcome=r["outcome"]) for r in main for e in r["evidence"]]).to_csv(index=False))
     diag = pd.DataFrame([dict(name=r["name"], outcome=r["outcome"], role=r["role"],
@@ -92,3 +94,16 @@ def grade_contributions(records: list[FitRecord]) -> pd.DataFrame:
                 "status_without": r["status"],
             })
     return pd.DataFrame(rows)
+
+
+def failed_table(main: list[FitRecord]) -> pd.DataFrame:
+    """One row per main fit that failed the gate: its problems and what it needs to pass."""
+    from ..diagnostics import Diagnostics
+
+    rows = []
+    for r in main:
+        d = Diagnostics.from_dict(r["diagnostics"])
+        rows.append({"outcome": r["outcome"], "status": r["status"],
+                     "note": "failed diagnostics: no pooled result is reported",
+                     "problems": "; ".join(d.problems), "hint": d.hint()})
+    return pd.DataFrame(rows, columns=["outcome", "status", "note", "problems", "hint"])
