@@ -201,10 +201,10 @@ def worker(cfg: dict[str, Any]) -> dict[str, Any]:
             f["label"] = label
             partial(f)
         with contextlib.suppress(Exception):
-            from bayes_bijstand.models import padded
+            from bayes_bijstand.models import backends
 
             res["compile_log"] = [{"seconds": r["seconds"], "pooling": r["pooling"]}
-                                  for r in padded.COMPILE_LOG]
+                                  for r in backends.COMPILE_LOG]
     return res
 
 

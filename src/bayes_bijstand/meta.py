@@ -1,18 +1,17 @@
 """Python API of the summary-level meta-analysis: ``fit_meta(evidence, spec, outcome)``.
 
 Data flows one way: evidence rows -> :func:`~bayes_bijstand.models.selection.select_rows`
-(which rows enter, and why the others do not) -> :func:`~bayes_bijstand.models.summary_level.build_model`
-(or its padded, compile-once twin in :mod:`bayes_bijstand.models.padded` for nutpie) -> sampling -> diagnostics gate (one retry) -> :class:`MetaResult` with tidy summaries and the
-frequentist twin attached.
+(which rows enter, and why the others do not) -> the one model of
+:mod:`bayes_bijstand.models.summary_level` -> a sampler backend of its graph
+(:mod:`bayes_bijstand.models.backends`) -> diagnostics gate (retries) -> :class:`MetaResult`
+with tidy summaries and the frequentist twin attached.
 """
 
 from __future__ import annotations
 
 import contextlib
-import io
 import json
 import logging
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -28,8 +27,7 @@ from .evidence.load import evidence_hash, load_outcomes
 from .frequentist.twin import twin_summary
 from .io import atomic_path, sha256_text
 from .models.selection import select_rows
-from .models.summary_level import MetaData, build_model, prepare
-from .numerics import exact_float
+from .models.summary_level import MetaData, prepare
 from .specs import ModelSpec, SamplerSpec
 from .summaries import gemeente_table, i2_table, merge_frequentist, pooled_table
 
@@ -174,25 +172,6 @@ def _attrs(res: MetaResult) -> dict[str, str]:
     }
 
 
-def _sample(model: object, s: SamplerSpec, *, cores: int, progressbar: bool) -> object:
-    import pymc as pm
-
-    # Note: with nutpie installed PyMC 6 picks it as the NUTS backend even for "pymc"
-    # (one numba compile per model); forcing nuts_sampler="pymc" made a fresh-cache test
-    # run 2.5x slower (C compilation), so the choice is left to PyMC for now.
-    kw: dict[str, object] = {}
-    if s.sampler == "nutpie":
-        kw["nuts_sampler"] = "nutpie"
-    with warnings.catch_warnings(), exact_float(), \
-            contextlib.redirect_stderr(io.StringIO()) if not progressbar else contextlib.nullcontext():
-        warnings.simplefilter("ignore")
-        logging.getLogger("pymc").setLevel(logging.ERROR)
-        tree = pm.sample(draws=s.draws, tune=s.tune, chains=s.chains, cores=min(cores, s.chains),
-                         random_seed=s.random_seed, target_accept=s.target_accept, model=model,
-                         progressbar=progressbar, compute_convergence_checks=False, **kw)
-    return tree
-
-
 def _clean(tree: object) -> object:
     post = tree["posterior"].to_dataset()  # type: ignore[index]
     drop = [v for v in post.data_vars if v.endswith("_offset") or v.endswith("_raw")
@@ -226,7 +205,7 @@ of first attempts in the shipped evidence are rare (1-11 in 4,000 transitions) j
 energy where a strongly informative municipality meets a wide tau (Nijmegen's bundled
 arms with a significance marker); a smaller step removes them (a warm-up of 400 vs 1,000
 iterations made no systematic difference). A fit that fails every rung is
-reported as failed. The reference (PyMC) path uses the first rung only.
+reported as failed.
 """
 
 
@@ -259,53 +238,26 @@ def _sample_with_retries(sample: Callable[[SamplerSpec], object], s: SamplerSpec
     return tree, diag
 
 
-def _fit_padded(data: MetaData, spec: ModelSpec, pooling: str, *, cores: int, progressbar: bool,
-                retry: bool, prior_predictive: bool,
-                posterior_predictive: bool) -> tuple[object, Diagnostics]:
-    """nutpie on the padded model, compiled once per (pooling, padding) in this process."""
-    from .models import padded
+def _fit(data: MetaData, spec: ModelSpec, pooling: str, *, cores: int, progressbar: bool,
+         retry: bool, prior_predictive: bool,
+         posterior_predictive: bool) -> tuple[object, Diagnostics]:
+    """Sample the model with the spec's sampler backend; the gate and its retries."""
+    from .models import backends
 
     tree, diag = _sample_with_retries(
-        lambda s: padded.sample_padded(data, spec, pooling, s, cores=cores, progressbar=progressbar),
+        lambda s: backends.sample(data, spec, pooling, s, cores=cores, progressbar=progressbar),
         spec.sampler, rungs=len(RETRY_LADDER) if retry else 0)
     post = tree["posterior"].to_dataset()  # type: ignore[index]
     seed = spec.sampler.random_seed
     if posterior_predictive:
-        pp = padded.posterior_predictive(post, data, seed)
+        pp = backends.posterior_predictive(post, data, seed)
         if pp is not None:
             tree["posterior_predictive"] = pp  # type: ignore[index]
     if prior_predictive:
-        pr = padded.prior_draws(data, spec, pooling, seed)
+        pr = backends.prior_draws(data, spec, pooling, seed)
         if pr is not None:
             tree["prior"] = pr  # type: ignore[index]
     tree["posterior"] = post.drop_vars("row_mean")  # type: ignore[index]
-    return tree, diag
-
-
-def _fit_reference(data: MetaData, spec: ModelSpec, pooling: str, *, cores: int,
-                   progressbar: bool, retry: bool, prior_predictive: bool,
-                   posterior_predictive: bool) -> tuple[object, Diagnostics]:
-    """PyMC's own NUTS on the readable reference model (one model per outcome)."""
-    import pymc as pm
-
-    model = build_model(data, spec, pooling=pooling)
-    tree, diag = _sample_with_retries(
-        lambda s: _sample(model, s, cores=cores, progressbar=progressbar),
-        spec.sampler, rungs=1 if retry else 0)
-    with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()):
-        warnings.simplefilter("ignore")
-        if posterior_predictive and "y" in model.named_vars:
-            pp = pm.sample_posterior_predictive(tree, model=model, var_names=["y"],
-                                                random_seed=spec.sampler.random_seed,
-                                                progressbar=False)
-            tree["posterior_predictive"] = pp["posterior_predictive"]
-        if prior_predictive:
-            names = [v for v in ("mu", "tau", "mu_arm", "theta_new", "tau_arm")
-                     if v in model.named_vars]
-            if names:
-                pr = pm.sample_prior_predictive(draws=1000, model=model, var_names=names,
-                                                random_seed=spec.sampler.random_seed)
-                tree["prior"] = pr["prior"]
     return tree, diag
 
 
@@ -327,10 +279,9 @@ def fit_meta(
     ``pooling`` overrides the spec's pooling mode (for the no/full-pooling comparison fits);
     ``grades`` restricts the evidence grades (for the grade-contribution refits).
 
-    With ``spec.sampler.sampler == "nutpie"`` the padded model of
-    :mod:`bayes_bijstand.models.padded` is compiled once per (pooling, padding) in the
-    process and reused for every outcome; ``"pymc"`` samples the reference model of
-    :func:`~bayes_bijstand.models.summary_level.build_model` with PyMC's NUTS.
+    Every sampler runs the same model (:mod:`bayes_bijstand.models.summary_level`):
+    ``spec.sampler.sampler == "nutpie"`` compiles its graph once per padding in the process
+    and reuses it for every outcome; ``"pymc"`` runs ``pm.sample`` on the same graph.
     """
     kind = outcome_kind(outcome)
     if grades is not None:
@@ -338,14 +289,8 @@ def fit_meta(
     pooling = pooling or spec.pooling
     table = select_rows(evidence, outcome, kind, spec)
     data = prepare(table, outcome, kind, spec)
-    if spec.sampler.sampler == "nutpie":
-        tree, diag = _fit_padded(data, spec, pooling, cores=cores, progressbar=progressbar,
-                                 retry=retry, prior_predictive=prior_predictive,
-                                 posterior_predictive=posterior_predictive)
-    else:
-        tree, diag = _fit_reference(data, spec, pooling, cores=cores, progressbar=progressbar,
-                                    retry=retry, prior_predictive=prior_predictive,
-                                    posterior_predictive=posterior_predictive)
+    tree, diag = _fit(data, spec, pooling, cores=cores, progressbar=progressbar, retry=retry,
+                      prior_predictive=prior_predictive, posterior_predictive=posterior_predictive)
     tree = _clean(tree)
     tree["evidence"] = _evidence_group(table)
     freq = twin_summary(data.rows, list(data.arms), list(data.components), data.W, ci_prob=CI_PROB)

@@ -1,4 +1,4 @@
-r"""The summary-level hierarchical meta-analysis (PyMC), one outcome per model.
+r"""The summary-level hierarchical meta-analysis: the one definition of the model (PyMC).
 
 Model (``kind = "meta_components"``, ``pooling = "partial"``)::
 
@@ -20,26 +20,55 @@ comparisons that are not randomised contrasts with the control group (reference 
 participants only, non-randomised), and ``eta[g] ~ Normal(0, offer_spillover_sd)`` relaxes the
 exclusion restriction of the Wald estimator: dividing a Zelen ITT by a 10% take-up multiplies
 any difference among the 90% who declined by nine, so a small common shift among decliners
-(shared by all arms compared with the same control group) is allowed for. Gaussian rows: ``y ~ MvNormal(m, S R S)`` with R from
-:func:`bayes_bijstand.covariance.contrast_correlation` and S the row SEs (known, design-based
-times ``sqrt(1 - R2[g])`` with ``R2 ~ Beta``, or latent and interval-censored by a
-significance marker). Prose rows: the sign and an interval for ``z = y / s`` are observed,
-``z ~ Normal(m / s, 1)`` with ``s`` around the design SE from the registry's group sizes.
+(shared by all arms compared with the same control group) is allowed for. Gaussian rows:
+``y ~ MvNormal(m, S R S)`` with R from :func:`bayes_bijstand.covariance.contrast_correlation`
+and S the row SEs (known, design-based times ``sqrt(1 - R2[g])`` with ``R2 ~ Beta``, or
+latent and interval-censored by a significance marker). Prose rows: the sign and an interval
+for ``z = y / s`` are observed, ``z ~ Normal(m / s, 1)`` with ``s`` around the design SE
+from the registry's group sizes.
 
 The correlation prior is written as independent ``tau[c] ~ HalfNormal(tau_sd)`` and an LKJ
-Cholesky factor through canonical partial correlations (:func:`lkj_corr_cholesky`), the
-same prior as ``pm.LKJCholeskyCov`` in a form that pads to more components.
-:mod:`bayes_bijstand.models.padded` holds the same model with fixed (padded) shapes and
-data containers, compiled once and reused across outcomes; this module is the readable
-reference.
+Cholesky factor through canonical partial correlations (:func:`cpc_cholesky`), the same prior
+as ``pm.LKJCholeskyCov`` in a form that pads to more components.
 
 ``kind = "meta_arms"`` keeps arms as they are (each arm its own component, no interaction).
 ``pooling = "full"`` sets ``beta[g] = mu``; ``pooling = "none"`` gives each gemeente its own
 effects with the ``mu`` prior and no pooled mean.
+
+One graph, every sampler
+------------------------
+:func:`build_graph` writes this model once, with every per-outcome quantity (structure,
+priors, pooling weights, rows) in one data container of a fixed, padded shape
+(:class:`PadSizes`), so that one compiled model serves every outcome, both spec kinds and all
+three pooling modes; :func:`model_arrays` turns one outcome into that data and
+:func:`build_model` gives the graph with one outcome's data set. The samplers
+(:mod:`bayes_bijstand.models.backends`: nutpie compiles the graph once per padding, PyMC's
+NUTS samples the same graph) and the predictive draws all use this graph; no other module
+writes the model's mathematics.
+
+Padding keeps the posterior of the real quantities unchanged:
+
+* gemeenten, components, arms and bias terms are slots; an outcome fills the first ones
+  (the priors are exchangeable, so the order does not matter) and the others are
+  prior-only (no row refers to them, ``W`` has zero columns for unused components);
+* the LKJ prior is written through canonical partial correlations with the Beta
+  parameters of LKJ(eta) in the outcome's own dimension for the used block
+  (:func:`lkj_cpc_beta`), so the used components have exactly the LKJ(eta) prior;
+* rows live in two sections with their own slots: the Gaussian rows (SE known,
+  design-based or bounded by a marker) and the prose rows (censored z), so each slot only
+  evaluates its own family's likelihood; a prose row that observes two bands of z (sign
+  unknown, significant) also fills one of the few ``two_band`` slots;
+* padded Gaussian slots have mean 0, SE 1, y 0 and an identity block in the correlation
+  matrix, and padded prose slots weight 0: a constant likelihood. Every per-slot latent
+  (the marker SE, the prose SE) has a proper prior on slots that do not use it, so the
+  posterior stays proper;
+* scale parameters are written as ``scale * raw`` with unit-scale raw variables, so the
+  compiled initial point does not depend on the data.
 """
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -47,7 +76,6 @@ import pandas as pd
 import pymc as pm
 import pytensor.tensor as pt
 
-from ..constants import DIM_ARM, DIM_COMPONENT, DIM_GEMEENTE
 from ..covariance import contrast_correlation
 from ..evidence.grades import COMPONENT_ORDER, components_of
 from ..specs import ModelSpec
@@ -129,35 +157,42 @@ def lkj_cpc_beta(n: int, eta: float) -> np.ndarray:
     return eta + (n - 2 - j) / 2.0
 
 
+# --------------------------------------------------------------------------------------
+# Shared pieces of the model's mathematics
+# --------------------------------------------------------------------------------------
+
+def _mm(a: pt.TensorVariable, b: pt.TensorVariable) -> pt.TensorVariable:
+    """Matrix product written as broadcast multiply and sum.
+
+    The shapes here are tiny (at most 32 x 12 x 8), and numba compiles a fused elemwise
+    and a sum in a fraction of the time it needs for a BLAS gemm/gemv node (about 3 s per
+    gemm and 1 s per gemv on a fresh machine; the gradient adds several per product).
+    """
+    return pt.sum(a[:, :, None] * b[None, :, :], axis=1)
+
+
+def _mv(a: pt.TensorVariable, x: pt.TensorVariable) -> pt.TensorVariable:
+    """Matrix-vector product as broadcast multiply and sum (see :func:`_mm`)."""
+    return pt.sum(a * x[None, :], axis=1)
+
+
 def cpc_cholesky(z: pt.TensorVariable, n: int) -> pt.TensorVariable:
     """Cholesky factor of a correlation matrix from its canonical partial correlations.
 
     ``L[i, j] = z[i, j] * prod_{k<j} sqrt(1 - z[i, k]^2)`` below the diagonal and
     ``L[i, i] = prod_{k<i} sqrt(1 - z[i, k]^2)``; written with constant matrix products
-    (scatter, exclusive cumulative sum), which compile quickly with numba.
+    (scatter, exclusive cumulative sum) without BLAS nodes (see :func:`_mm`), which compile
+    quickly with numba.
     """
     if n == 1:
         return pt.ones((1, 1))
     i, j = np.tril_indices(n, -1)
     scatter = np.zeros((n * n, len(i)))
     scatter[i * n + j, np.arange(len(i))] = 1.0
-    Z = pt.dot(pt.as_tensor_variable(scatter), z).reshape((n, n))
+    Z = _mv(pt.as_tensor_variable(scatter), z).reshape((n, n))
     before = np.triu(np.ones((n, n)), 1)  # before[k, j] = 1 if k < j
-    excl = pt.dot(pt.log1p(-(Z**2)), pt.as_tensor_variable(before))
+    excl = _mm(pt.log1p(-(Z**2)), pt.as_tensor_variable(before))
     return (Z + np.eye(n)) * pt.exp(0.5 * excl)
-
-
-def lkj_corr_cholesky(name: str, beta: object, n: int) -> pt.TensorVariable:
-    """An LKJ-distributed correlation Cholesky factor (n x n); ``beta`` from :func:`lkj_cpc_beta`.
-
-    The CPCs get their Beta priors as free variables ``{name}_cpc_raw`` (logit-transformed by
-    PyMC), so the implied prior on the correlation matrix is LKJ(eta); with n = 1 the
-    factor is [[1]].
-    """
-    if n == 1:
-        return pt.ones((1, 1))
-    u = pm.Beta(f"{name}_cpc_raw", beta, beta, shape=n * (n - 1) // 2)
-    return cpc_cholesky(2.0 * u - 1.0, n)
 
 
 def _std_normal_logcdf(x: pt.TensorVariable) -> pt.TensorVariable:
@@ -219,162 +254,378 @@ def log_interval_prob(a: pt.TensorVariable, b: pt.TensorVariable) -> pt.TensorVa
     return pm.math.logdiffexp(lcdf(hi), lcdf(lo))
 
 
-def build_model(data: MetaData, spec: ModelSpec, *, pooling: str | None = None) -> pm.Model:
-    """Compile the PyMC model for one outcome (no sampling)."""
-    pooling = pooling or spec.pooling
+# --------------------------------------------------------------------------------------
+# Padding and the model's data
+# --------------------------------------------------------------------------------------
+
+CENSORED_SE_SD = 0.35
+"""Log-scale SD of the prose-row SE around the design SE."""
+
+
+@dataclass(frozen=True)
+class PadSizes:
+    """Padded dimension sizes of one compiled model.
+
+    The defaults hold every outcome of the shipped evidence (at most 7 gemeenten, the 4
+    components, 6 arms, 7 Gaussian rows, 18 prose rows of which 1 observes two bands of z,
+    and 1 bias term per outcome) with a little room; an outcome that needs more grows the
+    padding in steps (one more compilation). Every padded slot costs log-density work at
+    each leapfrog step, so the defaults are kept tight, and the two row families have
+    their own slots: a Gaussian row never pays for the censored likelihood or the other
+    way round.
+    """
+
+    gemeente: int = 8
+    component: int = 4
+    arm: int = 6
+    gauss_row: int = 8
+    cens_row: int = 20
+    two_band: int = 2
+    bias: int = 2
+
+
+def _round_up(n: int, step: int) -> int:
+    return int(-(-n // step) * step)
+
+
+def sections(data: MetaData) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Positions in ``data.rows`` of the Gaussian rows, the prose rows, and the prose rows
+    that observe two bands of z (see :func:`~bayes_bijstand.models.summary_level.z_bands`),
+    the last as positions among the prose rows."""
+    fam = data.rows["family"].to_numpy()
+    gauss = np.flatnonzero(fam == "gaussian")
+    cens = np.flatnonzero(fam == "z_censored")
+    c = data.rows.iloc[cens]
+    two = np.flatnonzero(z_bands(c["z_lo"].to_numpy(float), c["z_hi"].to_numpy(float),
+                                 c["sign"].to_numpy(float))[4])
+    return gauss, cens, two
+
+
+def choose_sizes(data: MetaData, base: PadSizes | None = None) -> PadSizes:
+    """The default padding, grown (in steps, so that few sizes occur) where an outcome needs more."""
+    base = base or PadSizes()  # the same default for both kinds: one compilation
+    gauss, cens, two = sections(data)
+    need = {"gemeente": len(data.gemeenten), "component": len(data.components),
+            "arm": len(data.arms), "gauss_row": len(gauss), "cens_row": len(cens),
+            "two_band": len(two), "bias": len(data.biases)}
+    steps = {"gemeente": 4, "component": 2, "arm": 2, "gauss_row": 8, "cens_row": 4,
+             "two_band": 2, "bias": 2}
+    new = {k: max(getattr(base, k), _round_up(v, steps[k])) for k, v in need.items()}
+    return PadSizes(**new)
+
+
+def exact_sizes(data: MetaData) -> PadSizes:
+    """The smallest padding that holds ``data`` (at least one slot per dimension)."""
+    gauss, cens, two = sections(data)
+    return PadSizes(gemeente=len(data.gemeenten), component=len(data.components),
+                    arm=len(data.arms), gauss_row=max(1, len(gauss)),
+                    cens_row=max(1, len(cens)), two_band=max(1, len(two)),
+                    bias=max(1, len(data.biases)))
+
+
+def model_arrays(data: MetaData, spec: ModelSpec, sizes: PadSizes, *,
+                 pooling: str) -> dict[str, np.ndarray]:
+    """Every data array of the model for one outcome at padding ``sizes``.
+
+    Structure (``W``, bundles), priors, pooling weights and the rows (incidence matrices,
+    observed values, SE grades, the z bands of prose rows) all become data, so that one
+    compiled graph serves every outcome.
+    """
+    G, C, A, B = sizes.gemeente, sizes.component, sizes.arm, sizes.bias
+    c_n, a_n, b_n = len(data.components), len(data.arms), len(data.biases)
+    need = exact_sizes(data)
+    if any(getattr(sizes, k) < getattr(need, k) for k in vars(need)):
+        raise ValueError(f"outcome '{data.outcome}' does not fit the padding {sizes}")
     pri = spec.priors(data.kind)
-    G, C, A = len(data.gemeenten), len(data.components), len(data.arms)
     rows = data.rows
-    coords = {DIM_GEMEENTE: list(data.gemeenten), DIM_COMPONENT: list(data.components),
-              DIM_ARM: list(data.arms), "row": list(rows["row_id"])}
-    if data.bundles:
-        coords["bundle"] = list(data.bundles)
-    if data.biases:
-        coords[DIM_BIAS] = list(data.biases)
+    out: dict[str, np.ndarray] = {}
+    # Structure.
+    W = np.zeros((A, C))
+    W[:a_n, :c_n] = data.W
+    out["d_W"] = W
+    bundle = np.zeros(A)
+    for b in data.bundles:
+        bundle[data.arms.index(b)] = 1.0
+    out["d_bundle"] = bundle
+    # LKJ: the used block gets LKJ(eta) in its own dimension; padded rows any proper prior.
+    cpc = lkj_cpc_beta(C, pri.lkj_eta)
+    if c_n > 1:
+        i_c, _ = np.tril_indices(C, -1)
+        cpc[i_c < c_n] = lkj_cpc_beta(c_n, pri.lkj_eta)
+    out["d_cpc_beta"] = cpc
+    # Prior scales.
+    out["d_mu_sd"] = np.asarray(pri.mu_sd, dtype=float)
+    out["d_tau_sd"] = np.asarray(pri.tau_sd, dtype=float)
+    out["d_beta_sd"] = np.asarray(float(np.hypot(pri.mu_sd, pri.tau_sd)))
+    out["d_interaction_sd"] = np.asarray(pri.interaction_sd, dtype=float)
+    bias_sd = np.ones(B)
+    bias_sd[:b_n] = [spec.bias_sd[k] for k in data.biases]
+    out["d_bias_sd"] = bias_sd
+    spill = float(spec.offer_spillover_sd)
+    out["d_spill_sd"] = np.asarray(spill if spill > 0 else 1.0)
+    out["d_r2_a"] = np.asarray(spec.r2_alpha, dtype=float)
+    out["d_r2_b"] = np.asarray(spec.r2_beta, dtype=float)
+    # Rows: two sections, the Gaussian rows (slots gauss_row) and the prose rows (slots
+    # cens_row), each with its own row -> slot incidence matrices (matrix products compile
+    # faster than indexing). Padded slots have mask 0 and harmless values.
+    gpos, cpos, tpos = sections(data)
+    Rg, Rc, Rt = sizes.gauss_row, sizes.cens_row, sizes.two_band
+    takeup = rows["takeup"].to_numpy(float)
+    offer = (rows["estimand"] == "itt_offer").to_numpy() & (takeup < 1) & (spill > 0)
+
+    def pad(x: np.ndarray, n: int, fill: float) -> np.ndarray:
+        a = np.full(n, fill, dtype=float)
+        a[: len(x)] = x
+        return a
+
+    def incidence(prefix: str, pos: np.ndarray, n: int) -> None:
+        Pg, Pa, Pb = np.zeros((n, G)), np.zeros((n, A)), np.zeros((n, B))
+        sub = rows.iloc[pos]
+        for r, (g, a, c, comp) in enumerate(zip(sub["gemeente"], sub["arm"], sub["comparator"],
+                                                sub["comparison"], strict=True)):
+            Pg[r, data.gemeenten.index(g)] = 1.0
+            Pa[r, data.arms.index(a)] += 1.0
+            if c in data.arms:
+                Pa[r, data.arms.index(c)] -= 1.0
+            if comp in data.biases:
+                Pb[r, data.biases.index(comp)] = 1.0
+        out[f"d_{prefix}_Pg"], out[f"d_{prefix}_Pa"], out[f"d_{prefix}_Pb"] = Pg, Pa, Pb
+        out[f"d_{prefix}_mask"] = pad(np.ones(len(pos)), n, 0.0)
+        out[f"d_{prefix}_takeup"] = pad(takeup[pos], n, 1.0)
+        out[f"d_{prefix}_offer"] = pad(np.where(offer[pos], 1.0 - takeup[pos], 0.0), n, 0.0)
+
+    # Gaussian rows: SE known, design-based, or latent from a significance marker.
+    g = rows.iloc[gpos]
+    grade = g["grade"].to_numpy()
+    known = np.isin(grade, ["se", "ci", "p"])
+    counts = grade == "counts"
+    marker = grade == "marker"
+    incidence("g", gpos, Rg)
+    out["d_g_known"] = pad(known.astype(float), Rg, 0.0)
+    out["d_g_counts"] = pad(counts.astype(float), Rg, 0.0)
+    out["d_g_marker"] = pad(marker.astype(float), Rg, 0.0)
+    out["d_n_gauss"] = np.asarray(float(len(gpos)))
+    out["d_g_y"] = pad(g["y"].to_numpy(float), Rg, 0.0)
+    out["d_g_se"] = pad(np.where(known, g["se"].to_numpy(float), 0.0), Rg, 0.0)
+    design = g["se_design"].to_numpy(float)
+    out["d_g_se_design"] = pad(np.where(counts, design, 1.0), Rg, 1.0)
+    # Marker rows: SE ~ LogNormal(log centre, sig) truncated to [lo, hi].
+    lo = g["se_lo"].to_numpy(float)
+    hi = g["se_hi"].to_numpy(float)
+    r2_mean = spec.r2_alpha / (spec.r2_alpha + spec.r2_beta)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        center = np.where(np.isfinite(design), design * np.sqrt(1 - r2_mean),
+                          np.where(np.isfinite(hi), np.sqrt(np.maximum(lo, 1e-6) * hi), lo * 1.5))
+    sig = np.where(np.isfinite(design), 0.5, 1.0)
+    finite = np.isfinite(hi)
+    out["d_mk_lo"] = pad(np.where(marker, lo, 0.0), Rg, 0.0)
+    out["d_mk_width"] = pad(np.where(marker & finite, hi - lo, 1.0), Rg, 1.0)
+    out["d_mk_finite"] = pad(np.where(marker, finite, True).astype(float), Rg, 1.0)
+    out["d_mk_logc"] = pad(np.where(marker, np.log(np.where(marker, center, 1.0)), 0.0), Rg, 0.0)
+    out["d_mk_sig"] = pad(np.where(marker, sig, 1.0), Rg, 1.0)
+    # Correlation of the Gaussian rows: whitening matrix L^-1 (identity on padded slots).
+    Rm = np.eye(Rg)
+    if len(gpos):
+        Rm[: len(gpos), : len(gpos)] = data.corr
+    L = np.linalg.cholesky(Rm)
+    out["d_L_inv"] = np.linalg.solve(L, np.eye(Rg))
+    out["d_logdet_L"] = np.asarray(float(np.log(np.diag(L)).sum()))
+    # Prose rows: the band(s) of z = y / s they observe, and the design SE.
+    c = rows.iloc[cpos]
+    incidence("c", cpos, Rc)
+    lo1, hi1, lo2, hi2, two = z_bands(c["z_lo"].to_numpy(float), c["z_hi"].to_numpy(float),
+                                      c["sign"].to_numpy(float))
+    out["d_c_mu"] = pad(np.log(c["se_design"].to_numpy(float)), Rc, 0.0)
+    out["d_c_lo"] = pad(lo1, Rc, -1.0)
+    out["d_c_hi"] = pad(hi1, Rc, 1.0)
+    out["d_c_one"] = pad((~two).astype(float), Rc, 0.0)  # rows whose likelihood is one band
+    Q = np.zeros((Rt, Rc))
+    Q[np.arange(len(tpos)), tpos] = 1.0
+    out["d_t_Q"] = Q
+    out["d_t_mask"] = pad(np.ones(len(tpos)), Rt, 0.0)
+    out["d_t_lo"] = pad(lo2[tpos], Rt, -1.0)
+    out["d_t_hi"] = pad(hi2[tpos], Rt, 1.0)
+    if pooling not in ("partial", "full", "none"):
+        raise ValueError(f"unknown pooling mode '{pooling}'")
+    out["d_pool_mu"] = np.asarray(float(pooling != "none"))
+    out["d_pool_z"] = np.asarray(float(pooling == "partial"))
+    out["d_pool_none"] = np.asarray(float(pooling == "none"))
+    return out
+
+
+def blank_arrays(sizes: PadSizes) -> dict[str, np.ndarray]:
+    """Valid placeholder arrays (no rows) used to build the model before any outcome."""
+    rows = pd.DataFrame({c: pd.Series(dtype=float) for c in (
+        "y", "se", "se_design", "se_lo", "se_hi", "z_lo", "z_hi", "takeup")})
+    for c in ("family", "grade", "estimand", "gemeente", "arm", "comparator", "comparison"):
+        rows[c] = pd.Series(dtype=object)
+    rows["sign"] = pd.Series(dtype=int)
+    data = MetaData(outcome="blank", kind="binary", rows=rows, gemeenten=(), components=(),
+                    arms=(), W=np.zeros((0, 0)), bundles=(), corr=np.zeros((0, 0)), biases=())
+    return model_arrays(data, ModelSpec(name="blank"), sizes, pooling="partial")
+
+
+# --------------------------------------------------------------------------------------
+# The model
+# --------------------------------------------------------------------------------------
+
+PACKED = "d_packed"
+"""Name of the model's single data container: every array of :func:`model_arrays`, flat."""
+
+
+@functools.lru_cache(maxsize=8)
+def pack_layout(sizes: PadSizes) -> dict[str, tuple[int, tuple[int, ...]]]:
+    """Name -> (offset, shape) of each data array inside the packed vector (sorted names).
+
+    Cached per padding (it builds the blank arrays); callers must not modify it.
+    """
+    layout: dict[str, tuple[int, tuple[int, ...]]] = {}
+    off = 0
+    for k, v in sorted(blank_arrays(sizes).items()):
+        shape = tuple(np.shape(v))
+        layout[k] = (off, shape)
+        off += int(np.prod(shape, dtype=int))
+    return layout
+
+
+def pack(arrays: dict[str, np.ndarray], sizes: PadSizes) -> np.ndarray:
+    """The packed data vector of ``arrays`` (checks every name and shape of the layout)."""
+    layout = pack_layout(sizes)
+    if set(arrays) != set(layout):
+        raise ValueError(f"data arrays {sorted(set(arrays) ^ set(layout))} do not match the layout")
+    parts = []
+    for k, (_, shape) in layout.items():
+        v = np.asarray(arrays[k], dtype=float)
+        if v.shape != shape:
+            raise ValueError(f"data array {k} has shape {v.shape}, the layout says {shape}")
+        parts.append(v.ravel())
+    return np.concatenate(parts)
+
+
+def set_model_data(model: pm.Model, arrays: dict[str, np.ndarray], sizes: PadSizes) -> None:
+    """Put one outcome's arrays into a model built by :func:`build_graph`."""
+    model[PACKED].set_value(pack(arrays, sizes))
+
+
+def build_graph(sizes: PadSizes) -> pm.Model:
+    """The model's graph at padding ``sizes`` (placeholder data; set it with :func:`set_model_data`).
+
+    One model serves every pooling mode: the pooling weights are data, and the variables
+    a mode does not use keep their (proper) priors.
+
+    All data live in one flat ``pm.Data`` vector (:data:`PACKED`) sliced with constant
+    offsets: nutpie's numba wrapper unrolls one extraction per data container, and with the
+    ~45 separate containers this model needs, typing that wrapper took about a minute of
+    every compilation (the sliced vector compiles in seconds and evaluates as fast).
+    """
+    G, C, A, B = sizes.gemeente, sizes.component, sizes.arm, sizes.bias
+    coords = {"g_slot": range(G), "c_slot": range(C), "a_slot": range(A),
+              "gr_slot": range(sizes.gauss_row), "cr_slot": range(sizes.cens_row),
+              "b_slot": range(B)}
+    arrays = blank_arrays(sizes)
+    layout = pack_layout(sizes)
     with pm.Model(coords=coords) as model:
-        W = pt.as_tensor_variable(data.W)
-        if pooling == "none":
-            beta = pm.Normal("beta", 0.0, float(np.hypot(pri.mu_sd, pri.tau_sd)),
-                             dims=(DIM_GEMEENTE, DIM_COMPONENT))
-        else:
-            mu = pm.Normal("mu", 0.0, pri.mu_sd, dims=DIM_COMPONENT)
-            if pooling == "full":
-                beta = pm.Deterministic("beta", pt.tile(mu[None, :], (G, 1)),
-                                        dims=(DIM_GEMEENTE, DIM_COMPONENT))
-                chol = pt.zeros((C, C))
-            else:
-                # Independent half-normal scales times an LKJ correlation Cholesky factor,
-                # written through canonical partial correlations (see lkj_corr_cholesky).
-                tau = pm.HalfNormal("tau", pri.tau_sd, dims=DIM_COMPONENT)
-                L = lkj_corr_cholesky("corr", lkj_cpc_beta(C, pri.lkj_eta), C)
-                chol = tau[:, None] * L
-                if C > 1:
-                    model.add_coord("component_b", list(data.components))
-                    pm.Deterministic("corr", L @ L.T, dims=(DIM_COMPONENT, "component_b"))
-                z = pm.Normal("z_offset", 0.0, 1.0, dims=(DIM_GEMEENTE, DIM_COMPONENT))
-                beta = pm.Deterministic("beta", mu[None, :] + z @ chol.T,
-                                        dims=(DIM_GEMEENTE, DIM_COMPONENT))
-        gamma_full = pt.zeros(A)
-        if data.bundles:
-            gamma = pm.Normal("gamma", 0.0, pri.interaction_sd, dims="bundle")
-            idx = np.array([data.arms.index(b) for b in data.bundles])
-            gamma_full = pt.set_subtensor(gamma_full[idx], gamma)
-        theta = pm.Deterministic("theta", beta @ W.T + gamma_full[None, :],
-                                 dims=(DIM_GEMEENTE, DIM_ARM))
-        if pooling != "none":
-            pm.Deterministic("mu_arm", W @ mu + gamma_full, dims=DIM_ARM)
-            if pooling == "partial":
-                z_new = pm.Normal("z_new_offset", 0.0, 1.0, dims=DIM_COMPONENT)
-                beta_new = mu + chol @ z_new
-                pm.Deterministic("theta_new", W @ beta_new + gamma_full, dims=DIM_ARM)
-                sigma = chol @ chol.T
-                pm.Deterministic("tau_arm", pt.sqrt(pt.diag(W @ sigma @ W.T) + 1e-12), dims=DIM_ARM)
-        # Row means.
-        g_idx = np.array([data.gemeenten.index(g) for g in rows["gemeente"]])
-        a_idx = np.array([data.arms.index(a) for a in rows["arm"]])
-        comp = rows["comparator"].to_numpy()
-        c_idx = np.array([data.arms.index(c) if c in data.arms else -1 for c in comp])
-        contrast = theta[g_idx, a_idx] - pt.where(c_idx >= 0, theta[g_idx, np.maximum(c_idx, 0)], 0.0)
-        takeup = rows["takeup"].to_numpy(dtype=float)
-        m = pt.as_tensor_variable(takeup) * contrast
-        offer = (rows["estimand"] == "itt_offer").to_numpy() & (takeup < 1)
-        if offer.any() and spec.offer_spillover_sd > 0:
-            # Zelen designs: the offer may move those who decline it (or the groups of
-            # decliners may differ by chance), shared by all contrasts with one control group.
-            gem = sorted(set(rows.loc[offer, "gemeente"]))
-            model.add_coord("offer_gemeente", gem)
-            eta = pm.Normal("offer_spillover", 0.0, spec.offer_spillover_sd, dims="offer_gemeente")
-            e_idx = np.array([gem.index(g) if o else 0 for g, o in zip(rows["gemeente"], offer, strict=True)])
-            m = m + pt.where(offer, (1 - takeup) * eta[e_idx], 0.0)
-        if data.biases:
-            b = pm.Normal("bias", 0.0, np.array([spec.bias_sd[k] for k in data.biases]), dims=DIM_BIAS)
-            b_full = pt.concatenate([b, pt.zeros(1)])
-            b_idx = np.array([data.biases.index(c) if c in data.biases else len(data.biases)
-                              for c in rows["comparison"]])
-            m = m + b_full[b_idx]
-        _gaussian_likelihood(data, spec, m, model)
-        _censored_likelihood(data, m)
+        packed = pack(arrays, sizes)
+        # A static shape lets every constant-offset slice have a static shape too: no
+        # SpecifyShape per array, scalars by index and vectors without a reshape (a fifth
+        # fewer nodes in the compiled log density; ~5% less compile time).
+        flat = pm.Data(PACKED, packed, shape=packed.shape)
+
+        def extract(off: int, shape: tuple[int, ...]) -> pt.TensorVariable:
+            if shape == ():
+                return flat[off]
+            n = int(np.prod(shape, dtype=int))
+            return flat[off:off + n] if len(shape) == 1 else flat[off:off + n].reshape(shape)
+
+        d = {k: extract(off, shape) for k, (off, shape) in layout.items()}
+        W = d["d_W"]
+        mu_raw = pm.Normal("mu_raw", 0.0, 1.0, dims="c_slot")
+        mu = pm.Deterministic("mu", d["d_mu_sd"] * mu_raw, dims="c_slot")
+        tau_raw = pm.HalfNormal("tau_raw", 1.0, dims="c_slot")
+        tau = pm.Deterministic("tau", d["d_tau_sd"] * tau_raw, dims="c_slot")
+        u = pm.Beta("corr_cpc_raw", d["d_cpc_beta"], d["d_cpc_beta"], shape=C * (C - 1) // 2)
+        L = cpc_cholesky(2.0 * u - 1.0, C)
+        pm.Deterministic("corr", _mm(L, L.T))
+        chol = tau[:, None] * L
+        z = pm.Normal("z_offset", 0.0, 1.0, dims=("g_slot", "c_slot"))
+        # Pooling is data too: partial beta = mu + L z; full beta = mu (tau, corr, z
+        # prior-only); none beta = beta_sd * z (mu, tau, corr prior-only).
+        beta = pm.Deterministic(
+            "beta", d["d_pool_mu"] * mu[None, :] + d["d_pool_z"] * _mm(z, chol.T)
+            + d["d_pool_none"] * d["d_beta_sd"] * z, dims=("g_slot", "c_slot"))
+        gamma_raw = pm.Normal("gamma_raw", 0.0, 1.0, dims="a_slot")
+        gamma = pm.Deterministic("gamma", d["d_interaction_sd"] * gamma_raw, dims="a_slot")
+        gamma_eff = gamma * d["d_bundle"]
+        theta = pm.Deterministic("theta", _mm(beta, W.T) + gamma_eff[None, :],
+                                 dims=("g_slot", "a_slot"))
+        pm.Deterministic("mu_arm", _mv(W, mu) + gamma_eff, dims="a_slot")
+        z_new = pm.Normal("z_new_offset", 0.0, 1.0, dims="c_slot")
+        pm.Deterministic("theta_new", _mv(W, mu + _mv(chol, z_new)) + gamma_eff, dims="a_slot")
+        sigma = _mm(chol, chol.T)
+        pm.Deterministic("tau_arm", pt.sqrt(pt.sum(_mm(W, sigma) * W, axis=1) + 1e-12),
+                         dims="a_slot")
+        eta_raw = pm.Normal("offer_spillover_raw", 0.0, 1.0, dims="g_slot")
+        eta = pm.Deterministic("offer_spillover", d["d_spill_sd"] * eta_raw, dims="g_slot")
+        bias_raw = pm.Normal("bias_raw", 0.0, 1.0, dims="b_slot")
+        bias = pm.Deterministic("bias", d["d_bias_sd"] * bias_raw, dims="b_slot")
+
+        def row_mean(p: str) -> pt.TensorVariable:
+            # theta of the arm minus theta of the comparator arm (0 for control), times
+            # take-up, plus the offer spill-over and the comparison's bias term.
+            Pg = d[f"d_{p}_Pg"]
+            contrast = pt.sum(_mm(Pg, theta) * d[f"d_{p}_Pa"], axis=1)
+            return d[f"d_{p}_mask"] * (d[f"d_{p}_takeup"] * contrast
+                                       + d[f"d_{p}_offer"] * _mv(Pg, eta)
+                                       + _mv(d[f"d_{p}_Pb"], bias))
+
+        # Gaussian rows: SE known / design-based x sqrt(1 - R2) / latent (marker).
+        m_g = pm.Deterministic("row_mean_g", row_mean("g"), dims="gr_slot")
+        r2 = pm.Beta("r2", d["d_r2_a"], d["d_r2_b"], dims="g_slot")
+        x = pm.Flat("se_marker_raw", dims="gr_slot")
+        finite = d["d_mk_finite"]
+        sig_x = pm.math.sigmoid(x)
+        ex = pt.exp(pt.minimum(x, 50.0))
+        s_mk = pt.where(finite > 0, d["d_mk_lo"] + d["d_mk_width"] * sig_x, d["d_mk_lo"] + ex)
+        log_jac = pt.where(finite > 0, pt.log(d["d_mk_width"]) - pt.softplus(-x) - pt.softplus(x), x)
+        lz = (pt.log(s_mk) - d["d_mk_logc"]) / d["d_mk_sig"]
+        lognormal = -0.5 * lz**2 - pt.log(d["d_mk_sig"]) - pt.log(s_mk) - 0.5 * np.log(2 * np.pi)
+        std_normal = -0.5 * x**2 - 0.5 * np.log(2 * np.pi)
+        mk = d["d_g_marker"]
+        pm.Potential("se_marker_prior",
+                     pt.sum(pt.where(mk > 0, lognormal + log_jac, std_normal)))
+        pm.Deterministic("se_marker", s_mk, dims="gr_slot")
+        gmask = d["d_g_mask"]
+        s = (d["d_g_known"] * d["d_g_se"]
+             + d["d_g_counts"] * d["d_g_se_design"] * pt.sqrt(1.0 - _mv(d["d_g_Pg"], r2))
+             + mk * s_mk + (1.0 - gmask))
+        pm.Deterministic("se_row", s, dims="gr_slot")
+        white = _mv(d["d_L_inv"], (d["d_g_y"] - m_g) / s)
+        pm.Potential("y_loglik", -0.5 * pt.sum(white**2) - pt.sum(gmask * pt.log(s))
+                     - d["d_logdet_L"] - 0.5 * np.log(2 * np.pi) * d["d_n_gauss"])
+        # Prose rows: censored likelihood of z = y / s, one band of z per row (two bands
+        # where the sign is unknown and the row is significant: the extra slots d_t_*).
+        m_c = pm.Deterministic("row_mean_c", row_mean("c"), dims="cr_slot")
+        s_c_raw = pm.Normal("se_censored_raw", 0.0, 1.0, dims="cr_slot")
+        s_c = pm.Deterministic("se_censored", pt.exp(d["d_c_mu"] + CENSORED_SE_SD * s_c_raw),
+                               dims="cr_slot")
+        e = m_c / s_c
+        ll1 = log_interval_prob(d["d_c_lo"] - e, d["d_c_hi"] - e)
+        Q = d["d_t_Q"]
+        e2 = _mv(Q, e)
+        ll2 = log_interval_prob(d["d_t_lo"] - e2, d["d_t_hi"] - e2)
+        pm.Potential("censored_z", pt.sum(d["d_c_one"] * ll1)
+                     + pt.sum(d["d_t_mask"] * pt.logaddexp(_mv(Q, ll1), ll2)))
     return model
 
 
-def _gaussian_likelihood(data: MetaData, spec: ModelSpec, m: pt.TensorVariable,
-                         model: pm.Model) -> None:
-    rows = data.rows
-    gmask = (rows["family"] == "gaussian").to_numpy()
-    if not gmask.any():
-        return
-    g = rows[gmask].reset_index(drop=True)
-    pos = np.flatnonzero(gmask)
-    s = pt.as_tensor_variable(g["se"].to_numpy(dtype=float))
-    counts = (g["grade"] == "counts").to_numpy()
-    if counts.any():
-        gem = sorted(set(g.loc[counts, "gemeente"]))
-        model.add_coord("r2_gemeente", gem)
-        r2 = pm.Beta("r2", spec.r2_alpha, spec.r2_beta, dims="r2_gemeente")
-        gi = np.array([gem.index(x) for x in g.loc[counts, "gemeente"]])
-        s_counts = pt.as_tensor_variable(g.loc[counts, "se_design"].to_numpy(float)) * pt.sqrt(1 - r2[gi])
-        s = pt.set_subtensor(s[np.flatnonzero(counts)], s_counts)
-    marker = (g["grade"] == "marker").to_numpy()
-    if marker.any():
-        mk = g[marker]
-        lo = mk["se_lo"].to_numpy(float)
-        hi = mk["se_hi"].to_numpy(float)
-        design = mk["se_design"].to_numpy(float)
-        r2_mean = spec.r2_alpha / (spec.r2_alpha + spec.r2_beta)
-        center = np.where(np.isfinite(design), design * np.sqrt(1 - r2_mean),
-                          np.where(np.isfinite(hi), np.sqrt(np.maximum(lo, 1e-6) * hi), lo * 1.5))
-        sig = np.where(np.isfinite(design), 0.5, 1.0)
-        model.add_coord("marker_row", list(mk["row_id"]))
-        s_marker = _bounded_lognormal("se_marker", center, sig, lo, hi, dims="marker_row")
-        s = pt.set_subtensor(s[np.flatnonzero(marker)], s_marker)
-    y = g["y"].to_numpy(float)
-    R = data.corr
-    model.add_coord("gaussian_row", list(g["row_id"]))
-    pm.Deterministic("se_row", s, dims="gaussian_row")
-    mg = m[pos]
-    if np.allclose(R, np.eye(len(R))):
-        pm.Normal("y", mu=mg, sigma=s, observed=y, dims="gaussian_row")
-    else:
-        cov = R * pt.outer(s, s)
-        pm.MvNormal("y", mu=mg, cov=cov, observed=y, dims="gaussian_row")
+def build_model(data: MetaData, spec: ModelSpec, *, pooling: str | None = None,
+                sizes: PadSizes | None = None) -> pm.Model:
+    """The model of one outcome: :func:`build_graph` with the outcome's data set.
 
-
-def _bounded_lognormal(name: str, center: np.ndarray, sigma: np.ndarray, lo: np.ndarray,
-                       hi: np.ndarray, *, dims: str) -> pt.TensorVariable:
-    """A LogNormal(log center, sigma) variable truncated to [lo, hi] (hi may be inf).
-
-    Written out by hand (unconstrained ``x``, explicit Jacobian) because the interval
-    comes from a significance marker and may exclude the prior centre; PyMC's
-    ``Truncated`` then starts from an invalid point. The truncation's normalising constant
-    is fixed by the data and omitted.
+    ``sizes`` defaults to :func:`choose_sizes` (the padding the compiled sampler uses), so
+    every sampler runs the same graph with the same data.
     """
-    finite = np.isfinite(hi)
-    x = pm.Flat(f"{name}_raw", dims=dims, initval=np.zeros(len(lo)))
-    width = np.where(finite, hi - lo, 1.0)
-    sig_x = pm.math.sigmoid(x)
-    s = pt.where(finite, lo + width * sig_x, lo + pt.exp(x))
-    log_jac = pt.where(finite, np.log(width) + pt.log(sig_x) + pt.log1p(-sig_x), x)
-    logp = pm.logp(pm.LogNormal.dist(mu=np.log(center), sigma=sigma), s)
-    pm.Potential(f"{name}_prior", (logp + log_jac).sum())
-    return pm.Deterministic(name, s, dims=dims)
-
-
-def _censored_likelihood(data: MetaData, m: pt.TensorVariable) -> None:
-    rows = data.rows
-    cmask = (rows["family"] == "z_censored").to_numpy()
-    if not cmask.any():
-        return
-    c = rows[cmask]
-    pos = np.flatnonzero(cmask)
-    pm.modelcontext(None).add_coord("censored_row", list(c["row_id"]))
-    s = pm.LogNormal("se_censored", mu=np.log(c["se_design"].to_numpy(float)), sigma=0.35,
-                     dims="censored_row")
-    e = m[pos] / s
-    zlo = c["z_lo"].to_numpy(float)
-    zhi = np.minimum(c["z_hi"].to_numpy(float), Z_MAX)
-    pos_ll = log_interval_prob(zlo - e, zhi - e)
-    neg_ll = log_interval_prob(-zhi - e, -zlo - e)
-    sign = c["sign"].to_numpy(int)
-    ll = pt.where(sign > 0, pos_ll, pt.where(sign < 0, neg_ll, pt.logaddexp(pos_ll, neg_ll)))
-    pm.Deterministic("loglik_censored", ll, dims="censored_row")
-    pm.Potential("censored_z", ll.sum())
+    sizes = sizes or choose_sizes(data)
+    model = build_graph(sizes)
+    set_model_data(model, model_arrays(data, spec, sizes, pooling=pooling or spec.pooling), sizes)
+    return model

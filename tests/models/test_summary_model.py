@@ -1,0 +1,280 @@
+"""The one summary-level model: padding keeps the posterior, every sampler runs the same graph.
+
+The log-density tests need no sampling and no numba: the graph is evaluated with PyTensor's
+Python implementations (``FAST_COMPILE``: nothing to compile) at matching parameter points,
+once at the outcome's exact sizes and once at the default padding. Padded slots are
+prior-only, so the two log densities agree up to a constant: the tests compare the
+difference between two parameter points. The closed-form test checks the graph's log
+density against a normal-normal model written out with scipy.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from bayes_bijstand.evidence.load import load_evidence
+from bayes_bijstand.meta import outcome_kind
+from bayes_bijstand.models import backends
+from bayes_bijstand.models.selection import select_rows
+from bayes_bijstand.models.summary_level import (
+    PadSizes,
+    build_graph,
+    build_model,
+    choose_sizes,
+    exact_sizes,
+    model_arrays,
+    prepare,
+)
+from bayes_bijstand.specs import ModelSpec, SamplerSpec
+
+SPEC = ModelSpec(name="test")
+
+
+@pytest.fixture(scope="module")
+def evidence():
+    return load_evidence()
+
+
+def _data(evidence, outcome: str, spec: ModelSpec = SPEC):
+    kind = outcome_kind(outcome)
+    return prepare(select_rows(evidence, outcome, kind, spec), outcome, kind, spec)
+
+
+def _embed(small: dict[str, np.ndarray], base: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """``base`` with each value array's leading corner replaced by ``small``'s array.
+
+    Every dimension of the graph is a list of slots that an outcome fills from the front
+    (the CPCs of the leading k x k block of the correlation come first in row-major order),
+    so the point of a smaller padding sits in the leading corner of a larger one.
+    """
+    out = {k: np.array(v, dtype=float, copy=True) for k, v in base.items()}
+    for k, v in small.items():
+        v = np.asarray(v, dtype=float)
+        out[k][tuple(slice(0, n) for n in v.shape)] = v
+    return out
+
+
+# social_trust: prose rows with and without a sign; wellbeing: a prose row that observes
+# two bands of z (significant, direction not reported).
+@pytest.mark.parametrize(("outcome", "pooling"), [
+    ("work_gt8h", "partial"), ("work_gt12h", "partial"), ("outflow_work", "partial"),
+    ("income_gt70_wml", "partial"), ("social_trust", "partial"), ("wellbeing", "partial"),
+    ("work_gt8h", "full"), ("work_gt8h", "none"), ("wellbeing", "none")])
+def test_padding_keeps_the_log_density(evidence, outcome, pooling):
+    """At the outcome's exact sizes and at the default padding the model is the same."""
+    data = _data(evidence, outcome)
+    small = build_model(data, SPEC, pooling=pooling, sizes=exact_sizes(data))
+    big = build_model(data, SPEC, pooling=pooling, sizes=PadSizes(
+        **{k: v + 3 for k, v in vars(choose_sizes(data)).items()}))
+    lp_small = small.compile_logp(mode="FAST_COMPILE")
+    lp_big = big.compile_logp(mode="FAST_COMPILE")
+    rng = np.random.default_rng(5)
+    base = {k: rng.normal(0, 0.5, np.shape(v)) for k, v in big.initial_point().items()}
+    vals = []
+    for _ in range(2):
+        pt_small = {k: rng.normal(0, 0.7, np.shape(v)) for k, v in small.initial_point().items()}
+        vals.append((lp_small(pt_small), lp_big(_embed(pt_small, base))))
+    (s1, b1), (s2, b2) = vals
+    assert np.isfinite([s1, b1, s2, b2]).all()
+    assert s1 - s2 == pytest.approx(b1 - b2, rel=1e-8, abs=1e-8)
+
+
+def test_log_density_is_the_normal_normal_model(tmp_path):
+    """Gaussian rows with known SEs, one component: the graph's log density is, up to a
+    constant, N(mu; 0, mu_sd) HalfNormal(tau; tau_sd) prod N(z_g) N(y_g; mu + tau z_g, s_g)
+    (written out here with scipy, in the sampler's unconstrained coordinates)."""
+    data, spec = _normal_normal_data(tmp_path)
+    model = build_model(data, spec, sizes=exact_sizes(data))
+    lp = model.compile_logp(mode="FAST_COMPILE")
+    pri = spec.priors(data.kind)
+    y, s = data.rows["y"].to_numpy(float), data.rows["se"].to_numpy(float)
+    rng = np.random.default_rng(1)
+    base = {k: rng.normal(0, 0.5, np.shape(v)) for k, v in model.initial_point().items()}
+    got, want = [], []
+    for _ in range(3):
+        p = dict(base)
+        p["mu_raw"] = rng.normal(size=1)
+        p["tau_raw_log__"] = rng.normal(-0.5, 0.5, size=1)
+        p["z_offset"] = rng.normal(size=(len(y), 1))
+        got.append(lp(p))
+        mu = pri.mu_sd * p["mu_raw"][0]
+        tau = pri.tau_sd * np.exp(p["tau_raw_log__"][0])
+        z = p["z_offset"][:, 0]
+        want.append(stats.norm.logpdf(mu, 0, pri.mu_sd) + np.log(pri.mu_sd)  # d mu / d mu_raw
+                    + stats.halfnorm.logpdf(tau, scale=pri.tau_sd) + np.log(tau)  # log transform
+                    + stats.norm.logpdf(z).sum()
+                    + stats.norm.logpdf(y, mu + tau * z, s).sum())
+    np.testing.assert_allclose(np.diff(got), np.diff(want), rtol=1e-9, atol=1e-9)
+
+
+# --------------------------------------------------------------------------------------
+# Normal-normal configuration: the exact quadrature posterior is the oracle
+# --------------------------------------------------------------------------------------
+
+NN_K = 8  # municipalities: the default padding, so the fit shares the session's compile
+
+
+def _normal_normal_evidence(tmp_path, k: int = NN_K, seed: int = 11):
+    """``k`` municipalities, one arm, one Gaussian row each with its SE (a user's file)."""
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    se = rng.uniform(0.02, 0.05, k)
+    y = 0.03 + 0.03 * rng.standard_normal(k) + se * rng.standard_normal(k)
+    rows = [{"gemeente": f"stad_{i}", "arm": "extra_hulp", "outcome": "work_gt12h",
+             "comparison": "vs_control", "scale": "proportion", "n_treatment": 400,
+             "n_control": 400, "control_mean": 0.25, "estimate": round(float(y[i]), 6),
+             "se": round(float(se[i]), 6)} for i in range(k)]
+    path = tmp_path / "normal_normal.csv"
+    pd.DataFrame(rows).to_csv(path, index=False)
+    return load_evidence(path)
+
+
+def _normal_normal_data(tmp_path, spec: ModelSpec = SPEC):
+    data = _data(_normal_normal_evidence(tmp_path), "work_gt12h", spec)
+    assert set(data.rows["grade"]) == {"se"} and data.components == ("extra_hulp",)
+    return data, spec
+
+
+def test_production_fit_matches_the_exact_posterior(tmp_path):
+    """``fit_meta`` with the default spec's sampler (what the CLI runs) agrees with the
+    exact quadrature posterior of the same normal-normal model within Monte Carlo error."""
+    from arviz_stats import ess
+
+    from bayes_bijstand.meta import fit_meta
+    from bayes_bijstand.models.quadrature import exact_normal_normal
+    from bayes_bijstand.specs import default_spec_path, load_spec
+
+    spec = load_spec(default_spec_path()).with_overrides(draws=1000, tune=1000, chains=2)
+    ev = _normal_normal_evidence(tmp_path)
+    res = fit_meta(ev, spec, "work_gt12h", prior_predictive=False, posterior_predictive=False)
+    assert res.diagnostics.passed, res.diagnostics.problems
+    rows = res.data.rows
+    pri = spec.priors(res.kind)
+    exact = exact_normal_normal(rows["y"].to_numpy(float), rows["se"].to_numpy(float),
+                                mu_prior=(0.0, pri.mu_sd), tau_prior=("halfnormal", pri.tau_sd))
+    post = res.posterior
+    checks = {"mu_arm": (exact.mu_mean, exact.mu_sd),
+              "tau_arm": (exact.tau_mean, exact.tau_sd),
+              "theta_new": (exact.theta_new_mean, exact.theta_new_sd)}
+    for name, (mean, sd) in checks.items():
+        draws = post[name].sel(arm="extra_hulp")
+        n_eff = float(np.asarray(ess(draws.values[..., None], method="mean")).ravel()[0])
+        mcse = sd / np.sqrt(n_eff)
+        got = float(draws.mean())
+        # 4 MCSE: a false alarm in about 1 in 16,000 runs per quantity.
+        assert abs(got - mean) < 4 * mcse, (name, got, mean, mcse)
+    mu = post["mu_arm"].sel(arm="extra_hulp")
+    for q in (0.05, 0.5, 0.95):
+        got = float(np.quantile(mu, q))
+        want = float(exact.mu_quantile(q))
+        n_q = float(np.asarray(ess(mu.values[..., None], method="quantile", prob=q)).ravel()[0])
+        # The quantile's Monte Carlo SE: sqrt(q (1 - q) / n_eff) / density at the quantile.
+        mcse = np.sqrt(q * (1 - q) / n_q) / float(exact.mu_pdf(want))
+        assert abs(got - want) < 4 * mcse, (q, got, want, mcse)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not os.environ.get("BAYES_BIJSTAND_REAL_FITS"),
+                    reason="long (4 x 1000 NUTS draws twice plus compiles); set BAYES_BIJSTAND_REAL_FITS=1")
+def test_nutpie_and_pymc_backends_agree_on_mu_arm(evidence):
+    """Both samplers run the same graph; their posteriors agree within Monte Carlo error."""
+    import arviz as az
+
+    outcome = "outflow_work"
+    trees = {}
+    for name in ("nutpie", "pymc"):
+        spec = ModelSpec(name="test", sampler=SamplerSpec(draws=1000, tune=1000, chains=4,
+                                                          sampler=name))
+        data = _data(evidence, outcome, spec)
+        trees[name] = backends.sample(data, spec, "partial", spec.sampler, cores=2)
+    a = trees["nutpie"]["posterior"]["mu_arm"]
+    b = trees["pymc"]["posterior"]["mu_arm"]
+
+    def mcse(t):
+        m = az.mcse(t, var_names=["mu_arm"])
+        m = m.to_dataset() if hasattr(m, "to_dataset") else m
+        return m["mu_arm"].values
+
+    se = np.sqrt(mcse(trees["nutpie"]) ** 2 + mcse(trees["pymc"]) ** 2)
+    diff = a.mean(("chain", "draw")).values - b.mean(("chain", "draw")).values
+    assert np.all(np.abs(diff) < 5 * se + 1e-3)
+
+
+@pytest.mark.parametrize("pooling", ["partial", "full", "none"])
+@pytest.mark.parametrize("outcome", ["work_gt8h", "wellbeing"])
+def test_real_posterior_maps_slots_back_to_rows(evidence, outcome, pooling):
+    """Draws in padded slots come back with the outcome's own gemeenten, arms and rows.
+
+    Gaussian and prose rows sit in separate padded sections; the reported ``row_mean``
+    must be in the order of ``data.rows`` and equal theta(arm) - theta(comparator), times
+    take-up, plus the bias term of a weaker comparison (checked here from ``theta`` itself).
+    """
+    import xarray as xr
+
+    data = _data(evidence, outcome)
+    sizes = choose_sizes(data)
+    arrays = model_arrays(data, SPEC, sizes, pooling=pooling)
+    model = build_graph(sizes)
+    rng = np.random.default_rng(3)
+    ip = model.initial_point()
+    shapes = {v.name: tuple(ip[model.rvs_to_values[v].name].shape) for v in model.free_RVs}
+    raw = {}
+    for name in backends.STORED:
+        if name in shapes:
+            x = rng.normal(size=(2, 3, *shapes[name]))
+            if name in ("tau_raw",):
+                x = np.abs(x)
+            if name in ("corr_cpc_raw", "r2"):
+                x = rng.uniform(0.2, 0.8, size=(2, 3, *shapes[name]))
+            raw[name] = xr.DataArray(x, dims=("chain", "draw", *[f"{name}_{i}" for i in range(len(shapes[name]))]))
+    post = xr.Dataset(raw).assign_coords(chain=[0, 1], draw=[0, 1, 2])
+    out = backends.to_real_posterior(post, data, pooling, SPEC, arrays)
+    assert list(out["theta"].coords["gemeente"].values) == list(data.gemeenten)
+    assert list(out["row_mean"].coords["row"].values) == list(data.rows["row_id"])
+    theta = out["theta"].values
+    rows = data.rows
+    bias = out["bias"].values if "bias" in out else None
+    for r, row in enumerate(rows.itertuples()):
+        g = data.gemeenten.index(row.gemeente)
+        expect = theta[..., g, data.arms.index(row.arm)]
+        if row.comparator in data.arms:
+            expect = expect - theta[..., g, data.arms.index(row.comparator)]
+        expect = row.takeup * expect
+        if row.comparison in data.biases:
+            expect = expect + bias[..., data.biases.index(row.comparison)]
+        if row.estimand == "itt_offer" and row.takeup < 1:
+            continue  # plus the offer spill-over of its gemeente; not in these outcomes
+        np.testing.assert_allclose(out["row_mean"].values[..., r], expect, rtol=1e-10, atol=1e-12)
+    beta = out["beta"].values
+    if pooling == "full":
+        np.testing.assert_allclose(beta, np.broadcast_to(out["mu"].values[..., None, :], beta.shape))
+    if pooling == "none":
+        assert "mu" not in out and "tau" not in out
+    n_cens = int((rows["family"] == "z_censored").sum())
+    if n_cens:
+        assert out["se_censored"].shape[-1] == n_cens
+
+
+def test_model_compiles_without_fast_math(evidence, monkeypatch):
+    """The compile runs with numba fast-math off, so cold and cached compiles agree.
+
+    A stand-in for ``nutpie.compile_pymc_model`` records the PyTensor flag it sees; no
+    compilation happens. The real cold-versus-warm comparison is the opt-in
+    ``test_real_fit_is_reproducible``.
+    """
+    import nutpie
+    import pytensor
+
+    seen = []
+    monkeypatch.setattr(nutpie, "compile_pymc_model",
+                        lambda *a, **k: seen.append(pytensor.config.numba__fastmath) or object())
+    monkeypatch.setattr(backends, "_CACHE", {})  # do not disturb the session's compiled models
+    before = pytensor.config.numba__fastmath
+    backends.compiled_model(choose_sizes(_data(evidence, "social_trust")))
+    assert seen == [False]
+    assert pytensor.config.numba__fastmath == before  # changed only for the compile
