@@ -70,6 +70,7 @@ class FitOptions:
     figure_formats: tuple[str, ...] = FIGURE_FORMATS
     report: bool = True
     resume: bool = True
+    costs: Path | None = None
     executor: str = "local"
     scheduler: str | None = None
     workers: int = 2
@@ -87,7 +88,8 @@ class FitOptions:
             sampler=self.sampler, compare_pooling=self.compare_pooling,  # type: ignore[arg-type]
             contributions=self.contributions,  # type: ignore[arg-type]
             plots=self.plots, figure_formats=self.figure_formats, report=self.report,
-            resume=self.resume, executor=self.executor,  # type: ignore[arg-type]
+            resume=self.resume, costs=self.costs,
+            executor=self.executor,  # type: ignore[arg-type]
             scheduler=self.scheduler, workers=self.workers)
 
 
@@ -125,6 +127,9 @@ def build_parser() -> argparse.ArgumentParser:
     sel.add_argument("--estimates", type=Path, metavar="FILE",
                      help="your own estimates CSV/Parquet in the evidence schema instead of the "
                           "shipped evidence")
+    sel.add_argument("--costs", type=Path, metavar="FILE", default=None,
+                     help="cost inputs of the net fiscal effect (TOML, see docs/fiscal.md; "
+                          "default: the shipped evidence/data/costs.toml, every amount cited)")
     sel.add_argument("--microdata", type=Path, metavar="FILE",
                      help="person-level data (see docs/person_level.md): fit a bambi model")
     sel.add_argument("--formula", help="bambi formula for --microdata")
@@ -198,6 +203,7 @@ def parse_options(argv: list[str] | None = None) -> FitOptions:
     return FitOptions(
         all_gemeenten=a.all_gemeenten, gemeenten=tuple(a.gemeente), outcomes=tuple(a.outcome),
         arms=tuple(a.arm), model=a.model, estimates=a.estimates, microdata=a.microdata,
+        costs=a.costs,
         formula=a.formula, family=a.family, out=a.out, draws=a.draws, tune=a.tune,
         chains=a.chains, seed=a.seed, sampler=a.sampler, allow_warnings=a.allow_warnings,
         compare_pooling=a.compare_pooling, contributions=a.contributions,

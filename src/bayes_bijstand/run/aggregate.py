@@ -3,15 +3,18 @@ registry municipality what the run used from it."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import xarray as xr
 
 from .. import __version__
 from ..evidence.registry import load_studies
+from ..fiscal import CostInputs, fiscal_table
 from .config import RunConfig
 from .plan import Plan
-from .records import FitRecord, versions
+from .records import FitRecord, table_rows, versions
 
 
 def municipality_table(records: list[FitRecord], plan: Plan, cfg: RunConfig,
@@ -60,6 +63,43 @@ def municipality_table(records: list[FitRecord], plan: Plan, cfg: RunConfig,
     return rows
 
 
+def fiscal_summary(records: list[FitRecord], costs: CostInputs | None, out: Path,
+                   seed: int, ci_prob: float) -> dict[str, Any]:
+    """The net fiscal effect from the first passed fit of the cost file's effect outcomes.
+
+    The effect draws are read back from the fit's netCDF (so a resumed run and a fresh one
+    give the same table); take-up per municipality and arm comes from the registry. Returns
+    ``{"outcome": ..., "rows": [...], "inputs": [...], "note": ...}``; ``rows`` is empty and
+    ``note`` says why when no effect outcome was fitted or passed the diagnostics.
+    """
+    if costs is None:
+        return {}
+    main = {r["outcome"]: r for r in records if r["role"] == "main"}
+    inputs = table_rows(costs.inputs_table())
+    base = {"horizon_months": costs.horizon_months, "effect_profile": costs.effect_profile,
+            "inputs": inputs}
+    for o in costs.effect_outcomes:
+        r = main.get(o)
+        if r is None:
+            continue
+        if r["status"] != "passed":
+            return {**base, "outcome": o, "rows": [],
+                    "note": f"{o} failed the diagnostics: no net fiscal effect is reported"}
+        from ..models.selection import registry_sizes
+
+        tree = xr.open_datatree(out / r["netcdf"], engine="h5netcdf")
+        try:
+            post = tree["posterior"].to_dataset().load()
+        finally:
+            tree.close()
+        observed = {(g["gemeente"], g["arm"]) for g in r["gemeente_effects"]}
+        tab = fiscal_table(post, o, costs, takeup=registry_sizes()[2], observed=observed,
+                           ci_prob=ci_prob, seed=seed)
+        return {**base, "outcome": o, "rows": table_rows(tab), "note": ""}
+    return {**base, "outcome": "", "rows": [],
+            "note": "none of " + ", ".join(costs.effect_outcomes) + " was fitted"}
+
+
 def aggregate(records: list[FitRecord], plan: Plan, cfg: RunConfig) -> dict[str, Any]:
     """The run's ``summary.json``: per fit its status, diagnostics and pooled effects."""
     main = {r["outcome"]: r for r in records if r["role"] == "main"}
@@ -92,4 +132,5 @@ def aggregate(records: list[FitRecord], plan: Plan, cfg: RunConfig) -> dict[str,
         "municipality_coverage": coverage,
         "municipalities": municipality_table(records, plan, cfg, studies),
         "ci": {"prob": 0.9, "kind": "eti"},
+        "fiscal": fiscal_summary(records, plan.costs, cfg.out, plan.spec.sampler.random_seed, 0.9),
     }

@@ -29,7 +29,8 @@ class RunConfig:
     ``estimates`` (a user estimates file; default the shipped evidence), with the sampler
     overrides ``draws``, ``tune``, ``chains``, ``seed``, ``sampler`` (``None``: the spec's).
     Sensitivity refits: ``compare_pooling`` and ``contributions``. Outputs: ``out``,
-    ``plots`` and ``figure_formats``, ``report``, ``resume``. Execution: ``executor``, and
+    ``plots`` and ``figure_formats``, ``report``, ``resume``; ``costs`` (a cost TOML for the
+    net fiscal effect; default the shipped ``evidence/data/costs.toml``). Execution: ``executor``, and
     for Dask ``scheduler`` (``None``: a LocalCluster of ``workers`` workers).
     """
 
@@ -51,6 +52,7 @@ class RunConfig:
     figure_formats: tuple[str, ...] = FIGURE_FORMATS
     report: bool = True
     resume: bool = True
+    costs: Path | None = None
     executor: Executor = "local"
     scheduler: str | None = None
     workers: int = 2

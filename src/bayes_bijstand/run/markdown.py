@@ -73,6 +73,36 @@ def summary_markdown(summary: dict[str, Any], records: list[FitRecord]) -> str:
                   f"{m['rows_used']} | {m['outcomes_pooled']} | {m['reason_none']} |"
                   for m in summary["municipalities"]]
         lines.append("")
+    lines += fiscal_markdown(summary.get("fiscal") or {})
     if summary["not_fitted"]:
         lines += ["## Not pooled", ""] + [f"- `{o}`: {why}" for o, why in summary["not_fitted"].items()]
     return "\n".join(lines) + "\n"
+
+
+def _eur(x: Any) -> str:
+    return "" if x is None else f"{x:,.0f}"
+
+
+def fiscal_markdown(fiscal: dict[str, Any]) -> list[str]:
+    """The net fiscal effect section: per arm, pooled and for a new municipality."""
+    if not fiscal:
+        return []
+    lines = ["## Net fiscal effect", ""]
+    if not fiscal["rows"]:
+        return lines + [f"Not computed: {fiscal['note']}.", ""]
+    lines += [f"Benefit payments saved minus the extra cost of the arm, per participant, over "
+              f"{fiscal['horizon_months']} months (effect profile '{fiscal['effect_profile']}'), "
+              f"from the posterior of `{fiscal['outcome']}` and the cost inputs below "
+              "(docs/fiscal.md). Euros; 90% intervals.", "",
+              "| arm | level | effect (pp) | net saving (EUR) | 90% interval | P(net saving > 0) |",
+              "|---|---|---|---|---|---|"]
+    for r in fiscal["rows"]:
+        if r["per"] != "participant" or r["level"] == "gemeente":
+            continue
+        lines.append(f"| {r['arm']} | {r['level']} | {r['effect_mean_pp']:.1f} | "
+                     f"{_eur(r['mean_eur'])} | [{_eur(r['ci_low_eur'])}, {_eur(r['ci_high_eur'])}] | "
+                     f"{r['prob_net_saving']:.2f} |")
+    lines += ["", "| cost input | low (EUR) | high (EUR) | source |", "|---|---|---|---|"]
+    lines += [f"| {i['input']} | {_eur(i['low_eur'])} | {_eur(i['high_eur'])} | {i['source']} |"
+              for i in fiscal["inputs"]]
+    return lines + [""]

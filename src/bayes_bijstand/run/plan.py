@@ -10,6 +10,7 @@ import pandas as pd
 
 from ..errors import InputError
 from ..evidence.load import evidence_hash, load_evidence
+from ..fiscal import CostInputs, load_costs
 from ..io import sha256_file
 from ..specs import ModelSpec, default_spec_path, load_spec
 from .config import RunConfig
@@ -42,6 +43,7 @@ class Plan:
     inputs: dict[str, str]
     resumed: list[str] = field(default_factory=list)  # filled by run_plan
     usable: dict[str, list[str]] = field(default_factory=dict)  # outcome -> gemeenten with used rows
+    costs: CostInputs | None = None  # cost inputs of the net fiscal effect (validated up front)
 
 
 def _spec(cfg: RunConfig) -> ModelSpec:
@@ -93,6 +95,8 @@ def plan_fits(cfg: RunConfig) -> Plan:
     spec_path = str(cfg.model) if cfg.model else f"models/{Path(spec.path).name}"
     inputs = {"evidence_sha256": evidence_hash(evidence), "spec_path": spec_path,
               "spec_sha256": sha256_file(spec.path) if spec.path else ""}
+    costs = load_costs(cfg.costs)  # a bad cost file fails here, before anything is written
+    inputs["costs_sha256"] = sha256_file(costs.path)
     if cfg.estimates:
         inputs["estimates_file"] = str(cfg.estimates)
         inputs["estimates_sha256"] = sha256_file(cfg.estimates)
@@ -137,7 +141,7 @@ def plan_fits(cfg: RunConfig) -> Plan:
             jobs.append(Job(name=f"{o}.without-{g}", outcome=o, pooling=spec.pooling, grades=keep,
                             role="contribution", dropped_grade=g))
     return Plan(evidence=evidence, spec=spec, jobs=jobs, not_fitted=not_fitted, inputs=inputs,
-                usable=usable)
+                usable=usable, costs=costs)
 
 
 def _grades_used(evidence: pd.DataFrame, spec: ModelSpec, outcome: str) -> list[str]:
