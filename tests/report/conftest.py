@@ -59,6 +59,7 @@ def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     fig.add_subplot().plot([0, 1], [0, 1])
     fig.savefig(figdir / "forest.png")
     fig.savefig(figdir / "forest.svg")
+    fig.savefig(figdir / "rank.png")
     recs = {"work_gt12h": _record("work_gt12h", "passed", "binary",
                                   ["figures/work_gt12h/forest.png", "figures/work_gt12h/forest.svg"]),
             "social_trust": _record("social_trust", "failed", "score", [])}

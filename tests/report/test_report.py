@@ -18,7 +18,7 @@ def test_self_contained(report_file: Path) -> None:
     assert not re.search(r"""(src|href)\s*=\s*["']?\s*(https?:)?//""", text, re.I)
     assert "<script" not in text.lower()
     assert "<link" not in text.lower()
-    assert "data:image/png;base64," in text
+    assert "data:image/webp;base64," in text  # figures embedded as light WebP by default
 
 
 def test_overview_table(report_file: Path) -> None:

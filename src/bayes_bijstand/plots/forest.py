@@ -159,7 +159,7 @@ def plot_forest(*, result: Any, table: pd.DataFrame | None = None, show_values: 
         ]
         grades = [g for g in GRADE_MARKERS if g in set(t["grade"])]
         handles += [Line2D([], [], color=COLORS["published"], marker=GRADE_MARKERS[g], lw=0,
-                           label=f"grade: {GRADE_LABELS[g]}") for g in grades]
+                           label=f"evidence type: {GRADE_LABELS[g]}") for g in grades]
         fig.legend(handles=handles, loc="outside lower center", ncols=2, frameon=False)
         set_title(fig, result, "Effect per municipality, pooled effect and the range for a new "
                   "municipality")

@@ -24,6 +24,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "summary.json")
     p.add_argument("--out", type=Path, metavar="FILE",
                    help="HTML file to write (default: DIR/report.html)")
+    p.add_argument("--full", action="store_true",
+                   help="embed every figure as the original PNG, sampler diagnostics included "
+                        "(several times larger; the default embeds light WebP copies and links "
+                        "the sampler diagnostics as files next to the report)")
     return p
 
 
@@ -34,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
 
     out = args.out or args.posterior / "report.html"
     try:
-        path = write_report(args.posterior, out)
+        path = write_report(args.posterior, out, full=args.full)
     except InputError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

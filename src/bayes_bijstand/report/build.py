@@ -1,19 +1,29 @@
 """``write_report(posterior_dir, out_file)``: one self-contained HTML file from a run's outputs.
 
-The report only reads what the run wrote (``summary.json``, ``fits/*.json``, the CSV tables
-and ``figures/<outcome>/*.png``); it computes nothing new, so it always agrees with the
-tables. Everything is inline (CSS, base64 PNG figures), no script and no external request,
-so the file can be mailed to a municipality, opened offline and archived as is.
-Fits that failed the diagnostics gate are excluded from the overview and announced in a
-red banner at the top.
+The report only reads what the run wrote (``summary.json``, ``fits/*.json``, the CSV tables,
+``figures/<outcome>/*.png`` and the spec text stored in the fits' netCDF attributes); it
+samples nothing, so it always agrees with the tables. It has no script and makes no external
+request, so it can be mailed, opened offline and archived as is.
+
+Top to bottom: the answer (a figure of the pooled effect of every policy on the outcomes that
+matter, and generated sentences per policy in English and Dutch), every result with its
+certainty of evidence, methods and limitations generated from the spec that ran, robustness,
+one collapsed section per outcome with its figures, the municipalities, the sampler
+diagnostics, the evidence appendix and, last, the run metadata. Fits that failed the
+diagnostics gate are excluded from every summary and announced in a red banner at the top.
+
+Size: the default report embeds the figures as screen-size WebP and links the sampler
+diagnostics (funnel, rank, trace, energy) as files next to the report (about 3 MB for the
+shipped evidence); ``full=True`` embeds every original PNG.
 """
 
 from __future__ import annotations
 
-import base64
 import html
+import io
 import json
 import math
+import os
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -23,15 +33,27 @@ import pandas as pd
 from ..errors import InputError
 from ..io import atomic_write_text
 from ..plots._style import arm_name, gemeente_name
+from .certainty import LEVELS
+from .images import ANALYST_FIGURES, light_data_uri, png_data_uri
+from .methods import limitations_html, methods_html, spec_of_run
+from .results import Result, arm_sentences, collect, headline
+from .vocab import (
+    COMPARISON_LABEL,
+    arm_sort_key,
+    evidence_type,
+    outcome_sort_key,
+    policy_en,
+    policy_nl,
+)
 
-FIGURE_ORDER: tuple[str, ...] = ("probability", "forest", "pooling", "influence", "sensitivity",
+FIGURE_ORDER: tuple[str, ...] = ("forest", "probability", "pooling", "influence", "sensitivity",
                                  "prior_posterior", "ppc", "funnel", "rank", "trace", "energy")
 CAPTIONS: dict[str, str] = {
     "probability": "How likely is a positive effect? Probability that the pooled effect is above "
                    "zero and above the minimal important difference, and that the effect in a new "
                    "municipality is above zero.",
     "forest": "Key figure. Per arm: each municipality's published estimate (grey, marker = evidence "
-              "grade) above its estimate after pooling (blue); then the pooled effect (diamond) and "
+              "type) above its estimate after pooling (blue); then the pooled effect (diamond) and "
               "the range to expect in a new municipality (yellow). All intervals 90%.",
     "pooling": "Shrinkage: arrows from the published estimate to the estimate after pooling. Long "
                "arrows = imprecise estimates corrected by the other municipalities.",
@@ -51,24 +73,29 @@ CAPTIONS: dict[str, str] = {
 CSS = """
 body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,Helvetica,Arial,sans-serif;margin:0;
 color:#1a1a1a;background:#fafafa;line-height:1.45}
-main{max-width:1250px;margin:0 auto;padding:1.2rem 1.6rem 3rem;background:#fff}
-h1{font-size:1.7rem;margin:.2rem 0 .4rem}h2{font-size:1.3rem;margin-top:2.2rem;
+main{max-width:1250px;margin:0 auto;padding:.6rem 1.6rem 3rem;background:#fff}
+h1{font-size:1.35rem;margin:.2rem 0 .2rem}h2{font-size:1.3rem;margin-top:2.2rem;
 border-bottom:2px solid #0072B2;padding-bottom:.2rem}h3{font-size:1.08rem;margin-top:1.4rem}
 table{border-collapse:collapse;font-size:.85rem;margin:.6rem 0 1rem;width:100%}
 th,td{border:1px solid #d5d5d5;padding:.25rem .45rem;text-align:left;vertical-align:top}
 th{background:#eef3f8;position:sticky;top:0}td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 tr:nth-child(even) td{background:#f8f8f8}
-.banner{background:#fde8e8;border:2px solid #b00000;color:#7a0000;padding:.7rem 1rem;margin:1rem 0;
-border-radius:4px}.banner strong{color:#b00000}
+.banner{background:#fde8e8;border:2px solid #b00000;color:#7a0000;padding:.35rem .8rem;margin:.4rem 0;
+border-radius:4px;font-size:.88rem}.banner strong{color:#b00000}
 .ok{color:#006b3c;font-weight:600}.failed{color:#b00000;font-weight:700}
 .meta{font-size:.85rem;color:#444}.meta td{border:none;padding:.1rem .6rem .1rem 0}
 figure{margin:1rem 0 1.6rem}figure img{max-width:min(100%,950px);height:auto;border:1px solid #eee}
+#headline figure{margin:.3rem 0 .5rem}#headline svg{max-width:100%;height:auto}
 .scroll{overflow-x:auto;max-width:100%}
 figcaption{font-size:.85rem;color:#333;margin-top:.3rem}
 details{margin:.6rem 0}summary{cursor:pointer;font-weight:600}
-.note{font-size:.85rem;color:#444}.small{font-size:.78rem}
-nav ul{columns:2;font-size:.9rem}
+.note{font-size:.85rem;color:#444}.small{font-size:.78rem}.lede{margin:.1rem 0 .3rem;font-size:.95rem}
+nav ul{columns:3;font-size:.9rem;margin:.3rem 0}
 .freq{background:#f4f4f4}
+.arms{display:grid;grid-template-columns:1fr 1fr;gap:.2rem 1.4rem;font-size:.9rem}
+.arms p{margin:.25rem 0}
+.c-high,.c-moderate{color:#005A8C;font-weight:600}.c-low{color:#B04A00;font-weight:600}
+.c-very-low{color:#7A4A73;font-weight:600}.prior{color:#777;font-style:italic}
 """
 
 
@@ -83,7 +110,7 @@ def _num(x: Any, f: float = 1.0, nd: int = 1) -> str:
         return ""
     if not math.isfinite(v):
         return ""
-    return f"{v * f:.{nd}f}"
+    return f"{v * f:.{nd}f}".replace("-", "\u2212")
 
 
 def _interval(lo: Any, hi: Any, f: float, nd: int = 1) -> str:
@@ -100,24 +127,45 @@ def _read_csv(path: Path) -> pd.DataFrame:
         return pd.DataFrame()
 
 
-def _table(df: pd.DataFrame, *, table_id: str = "", max_rows: int | None = None,
-           cols: list[str] | None = None) -> str:
+HEADERS: dict[str, str] = {
+    "outcome": "Outcome", "row_id": "Row", "gemeente": "Municipality", "arm": "Arm",
+    "comparison": "Comparison", "months": "Months", "grade": "Evidence type", "used": "Used",
+    "reason": "Why not used", "y": "Estimate (model scale)", "se": "SE (model scale)",
+    "takeup": "Take-up", "source": "Source file", "line": "Line", "name": "Fit",
+    "status": "Status", "rhat_max": "max R-hat", "ess_bulk_min": "min bulk ESS",
+    "ess_tail_min": "min tail ESS", "divergences": "Divergences", "ebfmi_min": "min E-BFMI",
+    "pooling": "Pooling", "dropped_grade": "Evidence type left out", "label": "Arm / component",
+    "parameter": "Parameter",
+}
+
+
+def _cell(v: Any, nd: int = 3) -> str:
+    if isinstance(v, bool):
+        return f"<td>{'yes' if v else 'no'}</td>"
+    if isinstance(v, int | float) and not isinstance(v, bool):
+        x = float(v)
+        if not math.isfinite(x):
+            return "<td class='num'></td>"
+        if x == int(x) and abs(x) < 1e9:
+            return f"<td class='num'>{int(x)}</td>"
+        return f"<td class='num'>{x:.{nd}g}</td>".replace("-", "\u2212")
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "<td></td>"
+    return f"<td>{_e(v)}</td>"
+
+
+def _table(df: pd.DataFrame, *, table_id: str = "", cols: list[str] | None = None,
+           headers: dict[str, str] | None = None, nd: int = 3) -> str:
+    """A readable table: plain-word headers, yes/no, numbers rounded to ``nd`` digits."""
     if df.empty:
         return "<p class='note'>(empty)</p>"
     d = df[[c for c in (cols or list(df.columns)) if c in df.columns]]
-    if max_rows is not None:
-        d = d.head(max_rows)
-    head = "".join(f"<th>{_e(c)}</th>" for c in d.columns)
+    names = {**HEADERS, **(headers or {})}
+    head = "".join(f"<th>{_e(names.get(c, str(c).replace('_', ' ').capitalize()))}</th>"
+                   for c in d.columns)
     body = []
-    for _, r in d.iterrows():
-        cells = []
-        for c in d.columns:
-            v = r[c]
-            if isinstance(v, float):
-                cells.append(f"<td class='num'>{'' if not math.isfinite(v) else f'{v:.4g}'}</td>")
-            else:
-                cells.append(f"<td>{_e('' if v is None or (isinstance(v, float) and math.isnan(v)) else v)}</td>")
-        body.append("<tr>" + "".join(cells) + "</tr>")
+    for row in d.itertuples(index=False):
+        body.append("<tr>" + "".join(_cell(v, nd) for v in row) + "</tr>")
     tid = f" id='{_e(table_id)}'" if table_id else ""
     return (f"<div class='scroll'><table{tid}><thead><tr>{head}</tr></thead>"
             f"<tbody>{''.join(body)}</tbody></table></div>")
@@ -138,67 +186,110 @@ def _load_records(root: Path, summary: dict[str, Any]) -> dict[str, dict[str, An
 
 def _label(fit: dict[str, Any], outcome: str) -> str:
     nl, en = fit.get("label_nl") or outcome, fit.get("label_en") or outcome
-    return f"{_e(nl)} <span class='small'>({_e(en)})</span>"
+    return f"{_e(en)} <span class='small'>({_e(nl)})</span>"
 
 
-def _overview(summary: dict[str, Any], records: dict[str, dict[str, Any]]) -> str:
-    rows = []
-    for name, fit in summary.get("fits", {}).items():
-        if fit.get("role") != "main" or fit.get("status") != "passed":
+def _arm_cell(arm: str) -> str:
+    return f"{_e(policy_en(arm))} <span class='small'>({_e(arm_name(arm))})</span>"
+
+
+def _certainty_cell(r: Result) -> str:
+    c = r.certainty
+    cls = "c-" + c.level.replace(" ", "-")
+    why = "; ".join(c.reasons) or "no concern found"
+    prior = " <span class='prior'>mostly prior</span>" if c.mostly_prior else ""
+    ratio = f"{c.sd_ratio:.2f}" if math.isfinite(c.sd_ratio) else "?"
+    return (f"<td><span class='{cls}'>{_e(c.level)}</span>{prior}<br>"
+            f"<span class='small'>{_e(why)}</span></td>"
+            f"<td class='small'>{c.n_gemeenten} mun.: {_e(c.mix())}<br>post/prior SD {ratio}</td>")
+
+
+def _twin_cell(r: Result) -> str:
+    """The frequentist twin in one cell: pooled, single study, or why it cannot enter."""
+    fz = r.freq
+    k = fz.get("freq_k")
+    try:
+        k = int(float(k))
+    except (TypeError, ValueError):
+        k = 0
+    f = r.factor
+    if k == 0:
+        return ("<td class='freq small'>cannot enter: no municipality prints a number with its "
+                "SE (markers or prose only)</td>")
+    est = _num(fz.get("freq_estimate"), f, 1 if r.unit == "pp" else 2)
+    ci = _interval(fz.get("freq_ci_low"), fz.get("freq_ci_high"), f, 1 if r.unit == "pp" else 2)
+    if k == 1:
+        return (f"<td class='freq small'>single study (not pooled): {est} {r.unit} {ci}; "
+                f"{r.certainty.n_gemeenten - 1} other municipalit"
+                f"{'y' if r.certainty.n_gemeenten - 1 == 1 else 'ies'} cannot enter</td>")
+    extra = []
+    for key, _lab, mult in (("freq_tau2", "tau", None), ("freq_I2", "I2", 100.0)):
+        v = fz.get(key)
+        try:
+            x = float(v)
+        except (TypeError, ValueError):
             continue
-        rec = records.get(name, {})
-        f = float(rec.get("display_factor") or (100.0 if fit.get("kind") == "binary" else 1.0))
-        pooled = {(p["parameter"], p["label"]): p for p in (rec.get("pooled") or fit.get("pooled", []))}
-        arms = rec.get("arms") or [lab for (par, lab) in pooled if par == "mu_arm"]
-        unit = "pp" if fit.get("kind") == "binary" else "SMD"
-        fit_rows: list[str] = []
-        for arm in arms:
-            p = pooled.get(("mu_arm", arm))
-            if not p:
-                continue
-            n, t = pooled.get(("theta_new", arm), {}), pooled.get(("tau_arm", arm), {})
-            k = p.get("freq_k")
-            fit_rows.append(
-                f"<td>{_e(arm_name(arm))}</td>"
-                f"<td>{unit}</td><td class='num'><b>{_num(p.get('mean'), f)}</b></td>"
-                f"<td class='num'>{_interval(p.get('ci_low'), p.get('ci_high'), f)}</td>"
-                f"<td class='num'>{_num(p.get('prob_gt_0'), 100, 0)}%</td>"
-                f"<td class='num'>{_num(p.get('prob_gt_mid'), 100, 0)}%</td>"
-                f"<td class='num'>{_interval(n.get('ci_low'), n.get('ci_high'), f)}</td>"
-                f"<td class='num'>{_num(t.get('mean'), f)}</td>"
-                f"<td class='ok'>{_e(fit.get('status'))}</td>"
-                f"<td class='num freq'>{_num(p.get('freq_estimate'), f)}</td>"
-                f"<td class='num freq'>{_interval(p.get('freq_ci_low'), p.get('freq_ci_high'), f)}</td>"
-                f"<td class='num freq'>{'' if k is None or (isinstance(k, float) and math.isnan(k)) else int(k)}</td>")
-        for i, cells in enumerate(fit_rows):
-            first = (f"<td rowspan='{len(fit_rows)}'>{_label(fit, fit['outcome'])}</td>"
+        if not math.isfinite(x):
+            continue
+        if mult is None:
+            extra.append(f"tau {math.sqrt(max(x, 0.0)) * f:.{1 if r.unit == 'pp' else 2}f}")
+        else:
+            extra.append(f"I2 {x * (100.0 if x <= 1 else 1.0):.0f}%")
+    pi = _interval(fz.get("pi_freq_ci_low"), fz.get("pi_freq_ci_high"), f,
+                   1 if r.unit == "pp" else 2)
+    if pi:
+        extra.append(f"prediction {pi}")
+    method = _e(fz.get("freq_method") or "REML+KNHA")
+    return (f"<td class='freq small'>{method}, k = {k}: {est} {r.unit} {ci}"
+            f"{'; ' + ', '.join(extra) if extra else ''}</td>")
+
+
+def _overview(results: list[Result], fits: dict[str, Any]) -> str:
+    """Every result with its certainty, outcomes in importance order (table ``overview``)."""
+    rows: list[str] = []
+    by_outcome: dict[str, list[Result]] = {}
+    for r in results:
+        by_outcome.setdefault(r.outcome, []).append(r)
+    label_of = {f["outcome"]: f for f in fits.values() if f.get("role") == "main"}
+    for outcome, rs in by_outcome.items():
+        for i, r in enumerate(rs):
+            first = (f"<td rowspan='{len(rs)}'>{_label(label_of.get(outcome, {}), outcome)}</td>"
                      if i == 0 else "")
-            rows.append(f"<tr>{first}{cells}</tr>")
-    head = ("<tr><th>Outcome (NL / EN)</th><th>Arm</th><th>Unit</th><th>Pooled mean</th>"
-            "<th>90% interval</th><th>P(effect&gt;0)</th><th>P(effect&gt;MID)</th>"
-            "<th>New municipality 90%</th><th title='standard deviation of the effect between municipalities'>tau (sd between mun.)</th><th>Status</th>"
-            "<th class='freq'>Frequentist estimate</th><th class='freq'>Freq. 90% CI</th>"
-            "<th class='freq'>k (freq.)</th></tr>")
+            nd = 1 if r.unit == "pp" else 2
+            rows.append(
+                f"<tr>{first}<td>{_arm_cell(r.arm)}</td>"
+                f"<td class='num'><b>{_num(r.mean, 1, nd)}</b> {r.unit}<br>"
+                f"{_interval(r.ci_low, r.ci_high, 1, nd)}</td>"
+                f"<td class='num'>{_num(r.p_gt0, 100, 0)}%</td>"
+                f"<td class='num'>{_num(r.p_gt_mid, 100, 0)}%</td>"
+                f"<td class='num'>{_interval(r.new_low, r.new_high, 1, nd)}</td>"
+                f"{_certainty_cell(r)}{_twin_cell(r)}</tr>")
+    head = ("<tr><th>Outcome</th><th>Policy (arm)</th><th>Pooled effect per participant, 90% "
+            "interval</th><th>P(effect&gt;0)</th><th>P(effect&gt;MID)</th>"
+            "<th>New municipality 90%</th><th>Certainty of evidence</th><th>Evidence</th>"
+            "<th class='freq'>Frequentist twin (REML + Knapp-Hartung)</th></tr>")
     if not rows:
-        rows = ["<tr><td colspan='13'>No fit passed the diagnostics: nothing to report.</td></tr>"]
+        rows = ["<tr><td colspan='9'>No fit passed the diagnostics: nothing to report.</td></tr>"]
     return (f"<div class='scroll'><table id='overview'><thead>{head}</thead>"
             f"<tbody>{''.join(rows)}</tbody></table></div>")
 
 
 def _banners(summary: dict[str, Any]) -> str:
-    out = []
-    for name, fit in summary.get("fits", {}).items():
-        if fit.get("status") == "passed":
-            continue
+    failed = [(n, f) for n, f in summary.get("fits", {}).items() if f.get("status") != "passed"]
+    if not failed:
+        return ""
+    items = []
+    for name, fit in failed:
         why = fit.get("excluded_reason") or "; ".join(fit.get("diagnostics", {}).get("problems", []))
-        out.append(f"<div class='banner' role='alert'><strong>FAILED DIAGNOSTICS: {_e(name)}</strong> "
-                   f"({_e(fit.get('label_nl', ''))} / {_e(fit.get('label_en', ''))}, role "
-                   f"{_e(fit.get('role'))}). Excluded from the overview; its figures are exploratory "
-                   f"only. {_e(why)}</div>")
-    return "".join(out)
+        items.append(f"<li><b>{_e(name)}</b> ({_e(fit.get('label_en', ''))}, role "
+                     f"{_e(fit.get('role'))}): {_e(why)}</li>")
+    names = ", ".join(_e(n) for n, _ in failed)
+    return (f"<div class='banner' role='alert'><strong>FAILED DIAGNOSTICS: {names}</strong> - "
+            "excluded from every summary; their figures are exploratory only."
+            f"<details><summary>Why</summary><ul>{''.join(items)}</ul></details></div>")
 
 
-def _figures(root: Path, outcome: str, rec: dict[str, Any]) -> str:
+def _figures(root: Path, outcome: str, rec: dict[str, Any], *, full: bool, link_to: Path) -> str:
     pngs: dict[str, Path] = {}
     for rel in rec.get("figures", []):
         p = root / rel
@@ -213,14 +304,23 @@ def _figures(root: Path, outcome: str, rec: dict[str, Any]) -> str:
     order = [s for s in FIGURE_ORDER if s in pngs] + sorted(s for s in pngs if s not in FIGURE_ORDER)
     parts, analyst = [], []
     for stem in order:
-        data = base64.b64encode(pngs[stem].read_bytes()).decode("ascii")
-        block = (f"<figure id='fig-{_e(outcome)}-{_e(stem)}'><img alt='{_e(stem)} - {_e(outcome)}' "
-                 f"src='data:image/png;base64,{data}'><figcaption>{_e(CAPTIONS.get(stem, stem))}"
-                 "</figcaption></figure>")
-        (analyst if stem in ("funnel", "rank", "trace", "energy") else parts).append(block)
-    if analyst:
+        alt = f"{stem} - {outcome}"
+        cap = f"<figcaption>{_e(CAPTIONS.get(stem, stem))}</figcaption>"
+        if stem in ANALYST_FIGURES and not full:
+            href = Path(os.path.relpath(pngs[stem], link_to)).as_posix()
+            analyst.append(f"<li><a href='{_e(href)}'>{_e(stem)}.png</a>: {_e(CAPTIONS.get(stem, stem))}</li>")
+            continue
+        src = png_data_uri(pngs[stem]) if full else light_data_uri(pngs[stem])
+        block = (f"<figure id='fig-{_e(outcome)}-{_e(stem)}'><img alt='{_e(alt)}' loading='lazy' "
+                 f"decoding='async' src='{src}'>{cap}</figure>")
+        (analyst if stem in ANALYST_FIGURES else parts).append(block)
+    if analyst and full:
         parts.append("<details><summary>Sampler diagnostics (for analysts)</summary>"
                      + "".join(analyst) + "</details>")
+    elif analyst:
+        parts.append("<p class='note'>Sampler diagnostics (for analysts), as files next to this "
+                     "report (rebuild with <code>--full</code> to embed them):</p><ul class='small'>"
+                     + "".join(analyst) + "</ul>")
     return "".join(parts)
 
 
@@ -230,36 +330,40 @@ def _gemeente_table(rec: dict[str, Any]) -> str:
         return ""
     f = float(rec.get("display_factor") or 1.0)
     body = "".join(
-        f"<tr><td>{_e(gemeente_name(g['gemeente']))}</td><td>{_e(arm_name(g['arm']))}</td>"
-        f"<td>{_e(g.get('grade'))}</td><td class='num'>{_num(g.get('published'), f)}</td>"
+        f"<tr><td>{_e(gemeente_name(g['gemeente']))}</td><td>{_arm_cell(g['arm'])}</td>"
+        f"<td>{_e(evidence_type(g.get('grade')))}</td>"
+        f"<td>{_e(COMPARISON_LABEL.get(str(g.get('comparison')), g.get('comparison') or ''))}</td>"
+        f"<td class='num'>{_num(g.get('published'), f)}</td>"
         f"<td class='num'>{_interval(g.get('published_low'), g.get('published_high'), f)}</td>"
         f"<td class='num'>{_num(g.get('mean'), f)}</td>"
         f"<td class='num'>{_interval(g.get('ci_low'), g.get('ci_high'), f)}</td>"
         f"<td class='num'>{_num(g.get('prob_gt_0'), 100, 0)}%</td>"
         f"<td class='num'>{_num(g.get('pooling'), 100, 0)}</td>"
         f"<td class='small'>{_e(g.get('row_id'))}</td></tr>" for g in rows)
-    return ("<table><thead><tr><th>Municipality</th><th>Arm</th><th>Grade</th><th>Published</th>"
-            "<th>Published 90%</th><th>After pooling</th><th>90% interval</th><th>P(&gt;0)</th>"
-            "<th>Pulled to pool (%)</th><th>Row</th></tr></thead><tbody>" + body + "</tbody></table>")
+    return ("<table><thead><tr><th>Municipality</th><th>Arm</th><th>Evidence type</th>"
+            "<th>Comparison</th><th>Published</th><th>Published 90%</th><th>After pooling</th>"
+            "<th>90% interval</th><th>P(&gt;0)</th><th>Pulled to pool (%)</th><th>Row</th></tr>"
+            "</thead><tbody>" + body + "</tbody></table>")
 
 
-def _section(root: Path, name: str, fit: dict[str, Any], rec: dict[str, Any]) -> str:
+def _section(root: Path, name: str, fit: dict[str, Any], rec: dict[str, Any], *, full: bool,
+             link_to: Path) -> str:
     outcome = fit["outcome"]
     status = fit.get("status", "")
     cls = "ok" if status == "passed" else "failed"
     gems = ", ".join(gemeente_name(g) for g in fit.get("gemeenten", []))
     unit = rec.get("unit") or fit.get("unit", "")
-    head = (f"<section id='outcome-{_e(outcome)}'><h2>{_label(fit, outcome)} "
-            f"<span class='small'>- <code>{_e(outcome)}</code></span></h2>"
-            f"<p>Status: <span class='{cls}'>{_e(status)}</span>; "
-            f"{_e(fit.get('n_rows_used', ''))} evidence rows used; municipalities: {_e(gems)}; "
-            f"unit: {_e(unit)}.</p>")
-    if status != "passed":
-        head += ("<div class='banner'><strong>This fit failed the diagnostics gate.</strong> The "
-                 "figures below are shown for diagnosis only; do not use its numbers.</div>")
-    return (head + _figures(root, outcome, rec)
+    warn = ("<div class='banner'><strong>This fit failed the diagnostics gate.</strong> The "
+            "figures below are shown for diagnosis only; do not use its numbers.</div>"
+            if status != "passed" else "")
+    return (f"<section id='outcome-{_e(outcome)}'><details><summary>{_label(fit, outcome)} "
+            f"<span class='small'>- <code>{_e(outcome)}</code> - <span class='{cls}'>"
+            f"{_e(status)}</span></span></summary>"
+            f"<p>{_e(fit.get('n_rows_used', ''))} evidence rows used; municipalities: {_e(gems)}; "
+            f"unit: {_e(unit)}.</p>{warn}"
+            + _figures(root, outcome, rec, full=full, link_to=link_to)
             + "<details><summary>Per-municipality table</summary>" + _gemeente_table(rec)
-            + "</details></section>")
+            + "</details></details></section>")
 
 
 def _meta(summary: dict[str, Any]) -> str:
@@ -287,13 +391,205 @@ def _evidence(root: Path) -> str:
         return "<p class='note'>No evidence_used.csv in this run.</p>"
     if "gemeente" in ev:
         ev["gemeente"] = ev["gemeente"].map(gemeente_name)
+    if "grade" in ev:
+        ev["grade"] = ev["grade"].map(evidence_type)
+    if "comparison" in ev:
+        ev["comparison"] = ev["comparison"].map(lambda c: COMPARISON_LABEL.get(str(c), c))
+    if "used" in ev:
+        ev["used"] = ev["used"].map(lambda v: "yes" if v in (True, "True", 1) else "no")
     cols = ["outcome", "row_id", "gemeente", "arm", "comparison", "months", "grade", "used",
             "reason", "y", "se", "takeup", "source", "line"]
     return _table(ev, table_id="evidence", cols=cols)
 
 
-def render(root: Path) -> str:
-    """The report's HTML text for the run in ``root`` (raises InputError without summary.json)."""
+def _headline_svg(hl: list[Result]) -> str:
+    """The headline figure as inline SVG ("" where matplotlib is missing)."""
+    try:
+        from ..plots._style import style
+        from ..plots.headline import plot_headline
+    except ImportError:  # pragma: no cover - plotting extra not installed
+        return ""
+    arms = sorted({r.arm for r in hl}, key=arm_sort_key)
+    fig = plot_headline(hl, arms=arms, arm_titles={a: policy_en(a).replace(" + ", " +\n")
+                                                   .replace(" (", "\n(") for a in arms})
+    buf = io.StringIO()
+    with style():
+        fig.savefig(buf, format="svg", metadata={"Date": None})
+    svg = buf.getvalue()
+    return svg[svg.index("<svg"):] if "<svg" in svg else ""
+
+
+def _headline(results: list[Result]) -> str:
+    hl = headline(results)
+    if not hl:
+        return ("<section id='headline'><p class='note'>No pooled result passed the diagnostics: "
+                "there is no answer to show.</p></section>")
+    svg = _headline_svg(hl)
+    arms = sorted({r.arm for r in hl}, key=arm_sort_key)
+    sentences = "".join(
+        f"<p lang='en'><b>{_e(policy_en(a))}.</b> {_e(arm_sentences(hl, a))}</p>"
+        f"<p lang='nl'><b>{_e(policy_nl(a))}.</b> {_e(arm_sentences(hl, a, nl=True))}</p>"
+        for a in arms)
+    return (
+        "<section id='headline'>"
+        "<p class='lede'>Does exemption from obligations, intensive coaching or a larger earnings "
+        "disregard raise work, and how sure are we? Pooled effect per participant (dot, 90% "
+        "interval) of each policy on work and income (percentage points) and on the main survey "
+        "outcomes (SD), with the range to expect in a new municipality. Colour = certainty of "
+        "evidence; hollow grey = the prior speaking.</p>"
+        f"<figure id='headline-figure' aria-label='Pooled effects by policy and outcome'>{svg}"
+        "</figure>"
+        f"<div class='arms'>{sentences}</div>"
+        "<p class='note'>English left, Nederlands rechts. \u201cProbability of any gain\u201d is the "
+        "posterior probability that the pooled effect is above zero. Certainty: see "
+        "<a href='#certainty'>how it is rated</a>; every result: <a href='#results'>table</a>.</p>"
+        "</section>")
+
+
+def _certainty_explained() -> str:
+    from . import certainty
+
+    doc = (certainty.__doc__ or "").split("\n\n")
+    items = [" ".join(p.split()) for p in doc[1:] if p.strip()]
+    return ("<h2 id='certainty'>How certainty of evidence is rated</h2>"
+            + "".join(f"<p class='note'>{_e(p).replace('**', '')}</p>" for p in items)
+            + f"<p class='note'>Levels: {', '.join(reversed(LEVELS))}. This is a GRADE-like "
+            "summary computed from the run, not a formal GRADE assessment. \u201cEvidence type\u201d "
+            "(printed SE, CI, p-value, group counts, significance marker, prose) is how a "
+            "municipality's number is known; it is not a certainty rating.</p>")
+
+
+def _robustness(root: Path, fits: dict[str, Any]) -> str:
+    factor = {f["outcome"]: (100.0 if f.get("kind") == "binary" else 1.0)
+              for f in fits.values() if f.get("role") == "main"}
+    unit = {o: ("pp" if v == 100.0 else "SD") for o, v in factor.items()}
+    label = {f["outcome"]: f.get("label_en") or f["outcome"] for f in fits.values()
+             if f.get("role") == "main"}
+    out = ["<h2 id='robustness'>Robustness</h2>"]
+    grade = _read_csv(root / "grade_contributions.csv")
+    if not grade.empty and {"outcome", "mean_with", "mean_without"} <= set(grade.columns):
+        g = grade[grade.get("parameter", "mu_arm") == "mu_arm"].copy() if "parameter" in grade else grade.copy()
+        g["f"] = g["outcome"].map(factor).fillna(1.0)
+        g["Outcome"] = g["outcome"].map(label).fillna(g["outcome"])
+        g["Policy"] = g["label"].map(policy_en) if "label" in g else ""
+        g["Left out"] = g["dropped_grade"].map(lambda x: evidence_type(x)) if "dropped_grade" in g else ""
+        g["Unit"] = g["outcome"].map(unit)
+        g["With all"] = g["mean_with"] * g["f"]
+        g["Without"] = g["mean_without"] * g["f"]
+        g["Shift"] = (g["mean_with"] - g["mean_without"]) * g["f"]
+        if "ci_width_ratio" in g:
+            g["Interval width with / without"] = g["ci_width_ratio"]
+        g = g.sort_values(by="outcome", key=lambda s: s.map(lambda o: outcome_sort_key(o)))
+        out.append("<h3 id='grades'>What each evidence type contributes</h3><p class='note'>Pooled "
+                   "effect with all rows and refitted without the rows of one evidence type. A large "
+                   "shift means the result leans on that kind of evidence; a width ratio near 1 means "
+                   "it added little information.</p>"
+                   + _table(g, table_id="grade-contributions", nd=2,
+                            cols=["Outcome", "Policy", "Left out", "Unit", "With all", "Without",
+                                  "Shift", "Interval width with / without"]))
+    pool = _read_csv(root / "pooling_comparison.csv")
+    if not pool.empty and {"outcome", "pooling", "gemeente", "arm", "mean"} <= set(pool.columns):
+        p = pool.copy()
+        p["f"] = p["outcome"].map(factor).fillna(1.0)
+        p["Outcome"] = p["outcome"].map(label).fillna(p["outcome"])
+        p["Municipality"] = p["gemeente"].map(
+            lambda g: "(pooled)" if str(g).startswith("(") else gemeente_name(g))
+        p["Policy"] = p["arm"].map(policy_en)
+        p["Unit"] = p["outcome"].map(unit)
+        p["Effect"] = p["mean"] * p["f"]
+        p["90% interval"] = [_interval(lo, hi, f) for lo, hi, f in
+                             zip(p.get("ci_low"), p.get("ci_high"), p["f"], strict=True)]
+        p["Pooling"] = p["pooling"]
+        out.append("<h3 id='pooling'>No, partial and full pooling</h3><p class='note'>The same "
+                   "evidence analysed with each municipality on its own (none), the hierarchical "
+                   "model (partial) and one common effect (full).</p>"
+                   + _table(p, table_id="pooling-comparison", nd=2,
+                            cols=["Outcome", "Pooling", "Municipality", "Policy", "Unit", "Effect",
+                                  "90% interval"]))
+    out.append(_refits(root, factor, unit, label))
+    out.append("<p class='note'>Per outcome, the influence figure shows the pooled effect with each "
+               "municipality left out and the sensitivity figure the effect under wider and "
+               "tighter priors (in the outcome sections below).</p>")
+    return "".join(out)
+
+
+def _refit_grid(df: pd.DataFrame, key: str, names: dict[str, str], factor: float, unit: str,
+                table_id: str) -> str:
+    """Rows = ``key`` values (municipality left out, or variant), columns = arms."""
+    arms = sorted({a for a in df["arm"].dropna() if a}, key=arm_sort_key)
+    nd = 1 if unit == "pp" else 2
+    head = ("<tr><th>" + _e(names.get("__key__", key)) + "</th>"
+            + "".join(f"<th>{_arm_cell(a)}</th>" for a in arms) + "</tr>")
+    body = []
+    for k, sub in df.groupby(key, sort=False):
+        cells = []
+        by_arm = {r["arm"]: r for _, r in sub.iterrows()}
+        for a in arms:
+            r = by_arm.get(a)
+            if r is None:
+                st = str(sub["status"].iloc[0]) if "status" in sub else ""
+                cells.append(f"<td class='small'>{_e(st if st.startswith('not') else '')}</td>")
+                continue
+            bad = "" if r.get("status") == "passed" else f" <span class='failed'>{_e(r.get('status'))}</span>"
+            cells.append(f"<td class='num'>{_num(r['mean'], factor, nd)} "
+                         f"{_interval(r['ci_low'], r['ci_high'], factor, nd)}<br>"
+                         f"<span class='small'>P(&gt;0) {_num(r['prob_gt_0'], 100, 0)}%</span>{bad}</td>")
+        body.append(f"<tr><td>{_e(names.get(str(k), str(k)))}</td>{''.join(cells)}</tr>")
+    return (f"<div class='scroll'><table id='{_e(table_id)}'><thead>{head}</thead><tbody>"
+            + "".join(body) + "</tbody></table></div>")
+
+
+def _refits(root: Path, factor: dict[str, float], unit: dict[str, str],
+            label: dict[str, str]) -> str:
+    """The exact leave-one-municipality-out and multiverse refits, where the run has them."""
+    loo = _read_csv(root / "robustness_loo.csv")
+    multi = _read_csv(root / "multiverse.csv")
+    if loo.empty and multi.empty:
+        return ("<p class='note'>No exact refits in this run: <code>python -m "
+                "bayes_bijstand.robustness --posterior OUT</code> adds leave-one-municipality-out "
+                "and multiverse refits of the headline outcomes to this section.</p>")
+    out = []
+    for o in sorted(set(loo.get("outcome", pd.Series(dtype=str))) | set(multi.get("outcome", pd.Series(dtype=str))),
+                    key=outcome_sort_key):
+        f, u = factor.get(o, 1.0), unit.get(o, "")
+        out.append(f"<h3 id='refits-{_e(o)}'>{_e(label.get(o, o))}: exact refits ({_e(u)})</h3>")
+        if not multi.empty and o in set(multi["outcome"]):
+            m = multi[multi["outcome"] == o]
+            names = {"__key__": "Assumption changed"}
+            names.update({str(v): str(w) for v, w in zip(m["variant"], m["what"], strict=True)})
+            out.append("<p class='note'>Multiverse: the pooled effect per participant, 90% interval "
+                       "and P(effect &gt; 0), refitted with one assumption changed at a time.</p>"
+                       + _refit_grid(m, "variant", names, f, u, f"multiverse-{o}"))
+        if not loo.empty and o in set(loo["outcome"]):
+            lo = loo[loo["outcome"] == o].copy()
+            names = {"__key__": "Municipality left out"}
+            names.update({str(g): gemeente_name(g) for g in lo["left_out"]})
+            out.append("<p class='note'>Leave one municipality out: exact refits without every row "
+                       "of one municipality (prose-only municipalities included).</p>"
+                       + _refit_grid(lo, "left_out", names, f, u, f"loo-{o}"))
+    return "".join(out)
+
+
+def _municipalities(summary: dict[str, Any]) -> str:
+    munis = pd.DataFrame(summary.get("municipalities") or [])
+    if munis.empty:
+        return ""
+    munis["gemeente"] = munis["gemeente"].map(gemeente_name)
+    for c in ("outcomes", "outcomes_single_municipality", "evidence_sources"):
+        if c in munis:
+            munis[c] = munis[c].astype(str).str.replace(";", ", ").replace("nan", "")
+    return ("<h2 id='municipalities'>Municipalities</h2><p class='note'>Every municipality in "
+            "the registry, with what this run used from it and, where it contributes nothing, "
+            "why.</p>" + _table(munis, table_id="municipalities-table"))
+
+
+def render(root: Path, *, full: bool = False, link_to: Path | None = None) -> str:
+    """The report's HTML text for the run in ``root`` (raises InputError without summary.json).
+
+    ``full`` embeds every figure as the original PNG (sampler diagnostics included); the
+    default embeds light WebP copies and links the sampler diagnostics, relative to
+    ``link_to`` (the folder the report is written to; default ``root``).
+    """
     sj = root / "summary.json"
     if not sj.is_file():
         raise InputError(str(root), "no summary.json: not a bayes_bijstand output directory")
@@ -301,79 +597,75 @@ def render(root: Path) -> str:
         summary = json.loads(sj.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         raise InputError(str(sj), f"not valid JSON ({exc.msg})") from None
+    link_to = Path(link_to) if link_to is not None else root
     records = _load_records(root, summary)
     fits = summary.get("fits", {})
-    mains = [(n, f) for n, f in fits.items() if f.get("role") == "main"]
-    nav = "".join(f"<li><a href='#outcome-{_e(f['outcome'])}'>{_e(f.get('label_nl', f['outcome']))}"
-                  f" / {_e(f.get('label_en', ''))}</a>"
-                  f"{'' if f.get('status') == 'passed' else ' <span class=failed>(failed)</span>'}</li>"
-                  for _, f in mains)
-    sections = "".join(_section(root, n, f, records.get(n, {})) for n, f in mains)
+    spec, spec_text = spec_of_run(root, summary)
+    results = collect(summary, records, spec)
+    mains = sorted(((n, f) for n, f in fits.items() if f.get("role") == "main"),
+                   key=lambda nf: outcome_sort_key(nf[1]["outcome"]))
+    sections = "".join(_section(root, n, f, records.get(n, {}), full=full, link_to=link_to)
+                       for n, f in mains)
     not_fitted = summary.get("not_fitted") or {}
     nf = ("<h3>Not pooled</h3><ul>" + "".join(f"<li><code>{_e(o)}</code>: {_e(w)}</li>"
                                               for o, w in not_fitted.items()) + "</ul>") if not_fitted else ""
-    munis = pd.DataFrame(summary.get("municipalities") or [])
-    mun = ""
-    if not munis.empty:
-        munis["gemeente"] = munis["gemeente"].map(gemeente_name)
-        for c in ("outcomes", "outcomes_single_municipality", "evidence_sources"):
-            if c in munis:
-                munis[c] = munis[c].str.replace(";", ", ")
-        mun = ("<h2 id='municipalities'>Municipalities</h2><p class='note'>Every municipality in "
-               "the registry, with what this run used from it and, where it contributes nothing, "
-               "why.</p>" + _table(munis, table_id="municipalities-table"))
     diag = _read_csv(root / "diagnostics.csv")
-    grade = _read_csv(root / "grade_contributions.csv")
-    pool = _read_csv(root / "pooling_comparison.csv")
-    if not pool.empty and "gemeente" in pool:
-        pool["gemeente"] = pool["gemeente"].map(lambda g: g if str(g).startswith("(") else gemeente_name(g))
-    extra = ""
-    if not grade.empty:
-        extra += ("<h2 id='grades'>Contribution of each evidence grade</h2><p class='note'>Pooled "
-                  "effects with and without the rows of one evidence grade (model scale: risk "
-                  "difference 0-1 or SMD).</p>" + _table(grade, table_id="grade-contributions"))
-    if not pool.empty:
-        extra += ("<h2 id='pooling'>No, partial and full pooling</h2><p class='note'>Model scale "
-                  "(risk difference 0-1 or SMD).</p>" + _table(pool, table_id="pooling-comparison"))
+    toc = ("<nav><ul><li><a href='#results'>Every result with its certainty</a></li>"
+           "<li><a href='#certainty'>How certainty is rated</a></li>"
+           "<li><a href='#methods'>Methods</a></li><li><a href='#limitations'>Limitations</a></li>"
+           "<li><a href='#robustness'>Robustness</a></li><li><a href='#outcomes'>Per outcome: "
+           "figures</a></li><li><a href='#municipalities'>Municipalities</a></li>"
+           "<li><a href='#diagnostics'>Sampler diagnostics</a></li>"
+           "<li><a href='#evidence-appendix'>Evidence appendix</a></li>"
+           "<li><a href='#run'>Run metadata</a></li></ul></nav>")
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width,initial-scale=1">
 <title>bayes_bijstand - pooled effects of the bijstand experiments</title>
 <style>{CSS}</style></head>
 <body><main>
-<h1>Bijstandsexperimenten: gepoolde effecten / pooled effects of the social-assistance experiments</h1>
-<p class="note">Bayesian meta-analysis of the published estimates of the Dutch bijstand experiments,
-pooled across municipalities, with a frequentist random-effects analysis (REML + Knapp-Hartung) side by
-side. Binary outcomes are shown in percentage points (pp), scores in standardised mean differences
-(SMD). All intervals are 90%. P(effect&gt;0) is a posterior probability, not a p-value.</p>
-{_meta(summary)}
+<h1>Bijstandsexperimenten: werkt het? / Do the social-assistance experiments raise work?</h1>
 {_banners(summary)}
-<h2 id="overview-heading">Overview: pooled effect per arm</h2>
-<p class="note">Only fits that passed every diagnostic are listed. Grey columns: frequentist analysis of the
-rows with a known SE (k = number of rows it could use).</p>
-{_overview(summary, records)}
+{_headline(results)}
+{toc}
+<h2 id="results">Every result with its certainty of evidence</h2>
+<p class="note">Outcomes in order of importance for the policy question; only fits that passed every
+diagnostic. Effects per participant: yes/no outcomes in percentage points (pp), scores in SD. MID =
+minimal important difference. The grey column is the frequentist twin: it can use only rows with a
+printed or design-based SE.</p>
+<span id="overview-heading"></span>
+{_overview(results, fits)}
 {nf}
-{mun}
-<nav><h3>Outcomes</h3><ul>{nav}</ul></nav>
+{_certainty_explained()}
+<h2 id="methods">Methods</h2>
+{methods_html(spec, spec_text, summary)}
+<h2 id="limitations">Limitations</h2>
+{limitations_html(results, summary)}
+{_robustness(root, fits)}
+<h2 id="outcomes">Per outcome: figures and municipalities</h2>
+<p class="note">Click an outcome to open its figures (forest plot first).</p>
 {sections}
+{_municipalities(summary)}
 <h2 id="diagnostics">Sampler diagnostics</h2>
 <p class="note">Gate: R-hat &le; 1.01, bulk and tail ESS &ge; 400, no divergent transitions, E-BFMI &ge; 0.3.</p>
 {_table(diag, table_id="diagnostics-table")}
-{extra}
 <h2 id="evidence-appendix">Evidence appendix</h2>
-<p class="note">Every published estimate considered, with its source file and line, evidence grade, and
-whether it entered the model (and why not).</p>
+<p class="note">Every published estimate considered, with its source file and line, evidence type, and
+whether it entered the model (and why not). Estimates and SEs on the model scale (risk difference 0-1
+or SMD).</p>
 {_evidence(root)}
+<h2 id="run">Run metadata</h2>
+{_meta(summary)}
 </main></body></html>
 """
 
 
-def write_report(posterior_dir: str | Path, out_file: str | Path) -> Path:
+def write_report(posterior_dir: str | Path, out_file: str | Path, *, full: bool = False) -> Path:
     """Write the self-contained HTML report of the run in ``posterior_dir`` to ``out_file``
-    (atomically) and return its path."""
+    (atomically) and return its path. ``full`` embeds every original figure."""
     root = Path(posterior_dir)
-    text = render(root)
     out = Path(out_file)
     out.parent.mkdir(parents=True, exist_ok=True)
+    text = render(root, full=full, link_to=out.parent.resolve())
     atomic_write_text(out, text)
     return out

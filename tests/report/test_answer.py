@@ -1,0 +1,136 @@
+"""The report answers the question first: headline, certainty, methods, size rules."""
+
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+
+import pytest
+from scipy import stats
+
+from bayes_bijstand.report import write_report
+from bayes_bijstand.report.certainty import prior_sd_arm, rate
+from bayes_bijstand.report.images import light_data_uri
+from bayes_bijstand.report.methods import expected_by_chance
+from bayes_bijstand.report.vocab import IMPORTANCE, outcome_sort_key
+from bayes_bijstand.specs import ModelSpec
+
+
+def _g(gemeente: str, arm: str, grade: str, comparison: str = "vs_control",
+       published: float = float("nan")) -> dict[str, object]:
+    return {"gemeente": gemeente, "arm": arm, "grade": grade, "comparison": comparison,
+            "published": published}
+
+
+def test_certainty_high_when_nothing_is_wrong() -> None:
+    rows = [_g(g, "extra_hulp", "se", published=0.05) for g in ("a", "b", "c")]
+    c = rate(arm="extra_hulp", mean=0.05, ci_low=0.03, ci_high=0.07, sd=0.012, mid=0.02,
+             gemeente_effects=rows, prior_sd=0.10)
+    assert c.level == "high" and c.reasons == []
+    assert (c.n_gemeenten, c.n_numbers, c.n_marker, c.n_prose) == (3, 3, 0, 0)
+    assert c.sd_ratio == pytest.approx(0.12)
+
+
+def test_certainty_each_concern_costs_a_level() -> None:
+    base = dict(arm="extra_hulp", mean=0.05, ci_low=0.03, ci_high=0.07, sd=0.012, mid=0.02,
+                prior_sd=0.10)
+    two = [_g("a", "extra_hulp", "se", published=0.05), _g("b", "extra_hulp", "se", published=0.04)]
+    assert rate(gemeente_effects=two, **base).level == "high"
+    # risk of bias: one weaker comparison
+    weak = [two[0], _g("b", "extra_hulp", "se", "vs_reference", 0.04)]
+    c = rate(gemeente_effects=weak, **base)
+    assert c.level == "moderate" and c.weak_comparisons == ["vs_reference"]
+    # inconsistency: opposite directions
+    assert rate(gemeente_effects=[two[0], _g("b", "extra_hulp", "se", published=-0.04)],
+                **base).level == "moderate"
+    # a single municipality
+    assert rate(gemeente_effects=two[:1], **base).level == "moderate"
+    # imprecision: includes 0 and an important gain (one level); both important sides (two)
+    assert rate(gemeente_effects=two, **{**base, "ci_low": -0.01, "ci_high": 0.05}).level == "moderate"
+    assert rate(gemeente_effects=two, **{**base, "ci_low": -0.05, "ci_high": 0.05}).level == "low"
+    # prose and markers only: two levels; the prior speaking: one more
+    c = rate(gemeente_effects=[_g("a", "extra_hulp", "prose"), _g("b", "extra_hulp", "marker")],
+             **{**base, "sd": 0.09})
+    assert c.mostly_prior and c.level == "very low" and c.mix() == "1 marker, 1 prose"
+
+
+def test_bundles_inform_their_components() -> None:
+    rows = [_g("a", "extra_hulp", "se", published=0.1),
+            _g("n", "extra_hulp+werken_loont", "marker", published=0.1),
+            _g("z", "zelf_in_actie", "prose")]
+    c = rate(arm="extra_hulp", mean=0.0, ci_low=-0.01, ci_high=0.01, sd=0.01, mid=0.02,
+             gemeente_effects=rows, prior_sd=0.1)
+    assert c.n_gemeenten == 2 and c.n_numbers == 1 and c.n_marker == 1
+
+
+def test_prior_sd_of_an_arm_matches_the_spec() -> None:
+    spec = ModelSpec(name="t")
+    assert prior_sd_arm("extra_hulp", spec, "binary") == pytest.approx(0.10)
+    assert prior_sd_arm("extra_hulp+werken_loont", spec, "binary") == pytest.approx(
+        math.sqrt(2 * 0.10 ** 2 + 0.05 ** 2))
+    assert prior_sd_arm("keuze", spec, "score") == pytest.approx(0.30)
+
+
+def test_expected_by_chance_is_binomial() -> None:
+    exp, lo, hi = expected_by_chance(100)
+    assert exp == pytest.approx(10.0)
+    assert (lo, hi) == tuple(int(x) for x in stats.binom.ppf([0.05, 0.95], 100, 0.1))
+
+
+def test_outcome_order_puts_work_first() -> None:
+    codes = ["social_trust", "contract_permanent", "work_gt8h", "outflow_work", "zzz_new"]
+    assert sorted(codes, key=outcome_sort_key)[:2] == ["outflow_work", "work_gt8h"]
+    assert sorted(codes, key=outcome_sort_key)[-1] == "zzz_new"
+    assert IMPORTANCE.index("work_gt8h") < IMPORTANCE.index("social_trust")
+
+
+def test_light_figure_is_webp_and_smaller(run_dir: Path) -> None:
+    png = run_dir / "figures" / "work_gt12h" / "forest.png"
+    uri = light_data_uri(png)
+    assert uri.startswith("data:image/webp;base64,")
+    assert len(uri) < 1.4 * png.stat().st_size + 100
+
+
+def test_headline_comes_first(report_file: Path) -> None:
+    text = report_file.read_text(encoding="utf-8")
+    pos = {k: text.find(k) for k in ("id='headline'", "id='headline-figure'", "id='overview'",
+                                     "id=\"methods\"", "id=\"limitations\"", "id=\"run\"",
+                                     "Evidence hash")}
+    assert all(v > 0 for v in pos.values()), pos
+    assert pos["id='headline'"] < pos["id='overview'"] < pos["id=\"methods\""]
+    assert pos["id=\"run\""] > pos["id=\"limitations\""] and pos["Evidence hash"] > pos["id=\"run\""]
+    head = text.split("id='headline'", 1)[1].split("</section>", 1)[0]
+    assert "<svg" in head  # the figure is inline SVG
+    assert "lang='en'" in head and "lang='nl'" in head
+    assert "Exemption from obligations" in head and "Vrijstelling van verplichtingen" in head
+    # pooled 0.04 on the risk-difference scale = +4.0 pp, interval [2.0, 7.0]
+    assert "+4.0 pp [2.0, 7.0]" in head and "+4,0 pp [2,0; 7,0]" in head
+    assert "81% probability of any gain" in head and "certainty" in head
+
+
+def test_certainty_column_and_no_grade_wording(report_file: Path) -> None:
+    text = report_file.read_text(encoding="utf-8")
+    overview = text.split("id='overview'", 1)[1].split("</table>", 1)[0]
+    assert "Certainty of evidence" in overview
+    assert re.search(r"c-(high|moderate|low|very-low)", overview)
+    assert "evidence grade" not in text.lower()
+    assert "Evidence type" in text
+
+
+def test_methods_from_the_spec(report_file: Path) -> None:
+    text = report_file.read_text(encoding="utf-8")
+    methods = text.split('id="methods"', 1)[1].split('id="limitations"', 1)[0]
+    # the fixture has no netCDF: the spec is read from inputs.spec_path when it exists, and
+    # the section says so when it does not
+    assert "could not be read" in methods or "Normal(0, 10 pp)" in methods
+    lim = text.split('id="limitations"', 1)[1].split("</ul>", 1)[0]
+    assert "Multiplicity" in lim and "Outcome reporting" in lim
+
+
+def test_diagnostic_figures_linked_by_default_embedded_with_full(run_dir: Path, tmp_path: Path) -> None:
+    light = write_report(run_dir, run_dir / "report.html").read_text(encoding="utf-8")
+    assert "href='figures/work_gt12h/rank.png'" in light
+    assert "data:image/png;base64," not in light
+    full = write_report(run_dir, tmp_path / "full.html", full=True).read_text(encoding="utf-8")
+    assert "data:image/png;base64," in full and "id='fig-work_gt12h-rank'" in full
