@@ -134,3 +134,16 @@ def test_diagnostic_figures_linked_by_default_embedded_with_full(run_dir: Path, 
     assert "data:image/png;base64," not in light
     full = write_report(run_dir, tmp_path / "full.html", full=True).read_text(encoding="utf-8")
     assert "data:image/png;base64," in full and "id='fig-work_gt12h-rank'" in full
+
+
+def test_figures_beyond_the_budget_are_linked(run_dir: Path) -> None:
+    from bayes_bijstand.report.build import embed_plan
+
+    folder = run_dir / "figures" / "work_gt12h"
+    files = {"work_gt12h": {"forest": folder / "forest.png", "rank": folder / "rank.png"},
+             "other": {"forest": folder / "forest.png"}}
+    one = len(light_data_uri(folder / "forest.png"))
+    plan = embed_plan(files, full=False, budget=one + 10)
+    assert set(plan) == {("work_gt12h", "forest")}  # most important first; diagnostics never
+    assert set(embed_plan(files, full=True)) == {("work_gt12h", "forest"), ("work_gt12h", "rank"),
+                                                 ("other", "forest")}

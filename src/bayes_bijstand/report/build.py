@@ -12,9 +12,9 @@ one collapsed section per outcome with its figures, the municipalities, the samp
 diagnostics, the evidence appendix and, last, the run metadata. Fits that failed the
 diagnostics gate are excluded from every summary and announced in a red banner at the top.
 
-Size: the default report embeds the figures as screen-size WebP and links the sampler
-diagnostics (funnel, rank, trace, energy) as files next to the report (about 3 MB for the
-shipped evidence); ``full=True`` embeds every original PNG.
+Size: the default report embeds the figures as screen-size WebP, most important first, within
+a budget (:data:`FIGURE_BUDGET_BYTES`), and links the rest and the sampler diagnostics (funnel,
+rank, trace, energy) as files next to the report; ``full=True`` embeds every original PNG.
 """
 
 from __future__ import annotations
@@ -48,6 +48,8 @@ from .vocab import (
 
 FIGURE_ORDER: tuple[str, ...] = ("forest", "probability", "pooling", "influence", "sensitivity",
                                  "prior_posterior", "ppc", "funnel", "rank", "trace", "energy")
+FIGURE_BUDGET_BYTES = 4_300_000
+"""Bytes of embedded figures in the default report (the whole file stays under 5 MB)."""
 CAPTIONS: dict[str, str] = {
     "probability": "How likely is a positive effect? Probability that the pooled effect is above "
                    "zero and above the minimal important difference, and that the effect in a new "
@@ -289,7 +291,8 @@ def _banners(summary: dict[str, Any]) -> str:
             f"<details><summary>Why</summary><ul>{''.join(items)}</ul></details></div>")
 
 
-def _figures(root: Path, outcome: str, rec: dict[str, Any], *, full: bool, link_to: Path) -> str:
+def _figure_files(root: Path, outcome: str, rec: dict[str, Any]) -> dict[str, Path]:
+    """The PNG figures of one outcome by stem, in :data:`FIGURE_ORDER`."""
     pngs: dict[str, Path] = {}
     for rel in rec.get("figures", []):
         p = root / rel
@@ -299,21 +302,61 @@ def _figures(root: Path, outcome: str, rec: dict[str, Any], *, full: bool, link_
     if folder.is_dir():
         for p in sorted(q for q in folder.glob("*.png") if not q.name.startswith(".")):
             pngs.setdefault(p.stem, p)
+    order = [s for s in FIGURE_ORDER if s in pngs] + sorted(s for s in pngs if s not in FIGURE_ORDER)
+    return {s: pngs[s] for s in order}
+
+
+def embed_plan(files: dict[str, dict[str, Path]], *, full: bool,
+               budget: int = FIGURE_BUDGET_BYTES) -> dict[tuple[str, str], str]:
+    """Data URIs of the figures to embed, by (outcome, stem); the others are linked.
+
+    ``files``: outcome -> stem -> PNG, outcomes in importance order. ``full`` embeds every
+    original PNG. Otherwise the sampler diagnostics are never embedded and the others are
+    embedded as light WebP in priority order - figure kind first (forest, probability, ...),
+    then outcome importance - while they fit in ``budget`` bytes, so the report stays small
+    however many outcomes a run has.
+    """
+    out: dict[tuple[str, str], str] = {}
+    if full:
+        for o, stems in files.items():
+            for s, p in stems.items():
+                out[(o, s)] = png_data_uri(p)
+        return out
+    kinds = [k for k in FIGURE_ORDER if k not in ANALYST_FIGURES]
+    kinds += sorted({s for stems in files.values() for s in stems} - set(FIGURE_ORDER))
+    used = 0
+    for kind in kinds:
+        for o, stems in files.items():
+            if kind not in stems:
+                continue
+            uri = light_data_uri(stems[kind])
+            if used + len(uri) > budget:
+                continue
+            used += len(uri)
+            out[(o, kind)] = uri
+    return out
+
+
+def _figures(outcome: str, pngs: dict[str, Path], embedded: dict[tuple[str, str], str], *,
+             full: bool, link_to: Path) -> str:
     if not pngs:
         return "<p class='note'>No figures were made for this outcome (run without --no-plots).</p>"
-    order = [s for s in FIGURE_ORDER if s in pngs] + sorted(s for s in pngs if s not in FIGURE_ORDER)
-    parts, analyst = [], []
-    for stem in order:
-        alt = f"{stem} - {outcome}"
-        cap = f"<figcaption>{_e(CAPTIONS.get(stem, stem))}</figcaption>"
-        if stem in ANALYST_FIGURES and not full:
-            href = Path(os.path.relpath(pngs[stem], link_to)).as_posix()
-            analyst.append(f"<li><a href='{_e(href)}'>{_e(stem)}.png</a>: {_e(CAPTIONS.get(stem, stem))}</li>")
+    parts, analyst, linked = [], [], []
+    for stem, path in pngs.items():
+        uri = embedded.get((outcome, stem))
+        if uri is None:
+            href = Path(os.path.relpath(path, link_to)).as_posix()
+            item = f"<li><a href='{_e(href)}'>{_e(stem)}.png</a>: {_e(CAPTIONS.get(stem, stem))}</li>"
+            (analyst if stem in ANALYST_FIGURES else linked).append(item)
             continue
-        src = png_data_uri(pngs[stem]) if full else light_data_uri(pngs[stem])
-        block = (f"<figure id='fig-{_e(outcome)}-{_e(stem)}'><img alt='{_e(alt)}' loading='lazy' "
-                 f"decoding='async' src='{src}'>{cap}</figure>")
+        block = (f"<figure id='fig-{_e(outcome)}-{_e(stem)}'><img alt='{_e(stem)} - {_e(outcome)}' "
+                 f"loading='lazy' decoding='async' src='{uri}'>"
+                 f"<figcaption>{_e(CAPTIONS.get(stem, stem))}</figcaption></figure>")
         (analyst if stem in ANALYST_FIGURES else parts).append(block)
+    if linked:
+        parts.append("<p class='note'>More figures, as files next to this report (left out to keep "
+                     "the report small; rebuild with <code>--full</code> to embed them):</p>"
+                     "<ul class='small'>" + "".join(linked) + "</ul>")
     if analyst and full:
         parts.append("<details><summary>Sampler diagnostics (for analysts)</summary>"
                      + "".join(analyst) + "</details>")
@@ -346,8 +389,8 @@ def _gemeente_table(rec: dict[str, Any]) -> str:
             "</thead><tbody>" + body + "</tbody></table>")
 
 
-def _section(root: Path, name: str, fit: dict[str, Any], rec: dict[str, Any], *, full: bool,
-             link_to: Path) -> str:
+def _section(name: str, fit: dict[str, Any], rec: dict[str, Any], pngs: dict[str, Path],
+             embedded: dict[tuple[str, str], str], *, full: bool, link_to: Path) -> str:
     outcome = fit["outcome"]
     status = fit.get("status", "")
     cls = "ok" if status == "passed" else "failed"
@@ -361,7 +404,7 @@ def _section(root: Path, name: str, fit: dict[str, Any], rec: dict[str, Any], *,
             f"{_e(status)}</span></span></summary>"
             f"<p>{_e(fit.get('n_rows_used', ''))} evidence rows used; municipalities: {_e(gems)}; "
             f"unit: {_e(unit)}.</p>{warn}"
-            + _figures(root, outcome, rec, full=full, link_to=link_to)
+            + _figures(outcome, pngs, embedded, full=full, link_to=link_to)
             + "<details><summary>Per-municipality table</summary>" + _gemeente_table(rec)
             + "</details></details></section>")
 
@@ -604,8 +647,10 @@ def render(root: Path, *, full: bool = False, link_to: Path | None = None) -> st
     results = collect(summary, records, spec)
     mains = sorted(((n, f) for n, f in fits.items() if f.get("role") == "main"),
                    key=lambda nf: outcome_sort_key(nf[1]["outcome"]))
-    sections = "".join(_section(root, n, f, records.get(n, {}), full=full, link_to=link_to)
-                       for n, f in mains)
+    files = {f["outcome"]: _figure_files(root, f["outcome"], records.get(n, {})) for n, f in mains}
+    embedded = embed_plan(files, full=full)
+    sections = "".join(_section(n, f, records.get(n, {}), files[f["outcome"]], embedded, full=full,
+                                link_to=link_to) for n, f in mains)
     not_fitted = summary.get("not_fitted") or {}
     nf = ("<h3>Not pooled</h3><ul>" + "".join(f"<li><code>{_e(o)}</code>: {_e(w)}</li>"
                                               for o, w in not_fitted.items()) + "</ul>") if not_fitted else ""
