@@ -38,6 +38,7 @@ from .images import ANALYST_FIGURES, light_data_uri, png_data_uri
 from .methods import limitations_html, methods_html, spec_of_run
 from .results import Result, arm_sentences, collect, headline
 from .vocab import (
+    ARM_SHORT_EN,
     COMPARISON_LABEL,
     arm_sort_key,
     evidence_type,
@@ -221,9 +222,10 @@ def _twin_cell(r: Result) -> str:
     est = _num(fz.get("freq_estimate"), f, 1 if r.unit == "pp" else 2)
     ci = _interval(fz.get("freq_ci_low"), fz.get("freq_ci_high"), f, 1 if r.unit == "pp" else 2)
     if k == 1:
-        return (f"<td class='freq small'>single study (not pooled): {est} {r.unit} {ci}; "
-                f"{r.certainty.n_gemeenten - 1} other municipalit"
-                f"{'y' if r.certainty.n_gemeenten - 1 == 1 else 'ies'} cannot enter</td>")
+        rest = r.certainty.n_gemeenten - 1
+        tail = (f"; {rest} other municipalit{'y' if rest == 1 else 'ies'} cannot enter (markers "
+                "or prose)" if rest > 0 else "")
+        return f"<td class='freq small'>single study (not pooled): {est} {r.unit} {ci}{tail}</td>"
     extra = []
     for key, _lab, mult in (("freq_tau2", "tau", None), ("freq_I2", "I2", 100.0)):
         v = fz.get(key)
@@ -453,8 +455,8 @@ def _headline_svg(hl: list[Result]) -> str:
     except ImportError:  # pragma: no cover - plotting extra not installed
         return ""
     arms = sorted({r.arm for r in hl}, key=arm_sort_key)
-    fig = plot_headline(hl, arms=arms, arm_titles={a: policy_en(a).replace(" + ", " +\n")
-                                                   .replace(" (", "\n(") for a in arms})
+    fig = plot_headline(hl, arms=arms, arm_titles={a: ARM_SHORT_EN.get(a, policy_en(a))
+                                                   for a in arms})
     buf = io.StringIO()
     with style():
         fig.savefig(buf, format="svg", metadata={"Date": None})
@@ -476,10 +478,9 @@ def _headline(results: list[Result]) -> str:
     return (
         "<section id='headline'>"
         "<p class='lede'>Does exemption from obligations, intensive coaching or a larger earnings "
-        "disregard raise work, and how sure are we? Pooled effect per participant (dot, 90% "
-        "interval) of each policy on work and income (percentage points) and on the main survey "
-        "outcomes (SD), with the range to expect in a new municipality. Colour = certainty of "
-        "evidence; hollow grey = the prior speaking.</p>"
+        "disregard raise work, and how sure are we? Pooled effect per participant of each policy "
+        "(dot and bar: mean and 90% interval; thin yellow bar: a new municipality), in percentage "
+        "points for work and income, in SD for survey outcomes. Colour = certainty of evidence.</p>"
         f"<figure id='headline-figure' aria-label='Pooled effects by policy and outcome'>{svg}"
         "</figure>"
         f"<div class='arms'>{sentences}</div>"

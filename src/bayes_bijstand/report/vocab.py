@@ -29,6 +29,14 @@ ARM_POLICY_NL: dict[str, str] = {
     "extra_hulp+werken_loont": "Intensieve begeleiding + vrijlating",
     "zelf_in_actie+extra_hulp": "Vrijstelling + intensieve begeleiding",
 }
+ARM_SHORT_EN: dict[str, str] = {
+    "zelf_in_actie": "Exemption", "extra_hulp": "Intensive\ncoaching",
+    "werken_loont": "Earnings\ndisregard", "keuze": "Free choice\n(Groningen)",
+    "zelf_in_actie+werken_loont": "Exemption +\ndisregard",
+    "extra_hulp+werken_loont": "Coaching +\ndisregard",
+    "zelf_in_actie+extra_hulp": "Exemption +\ncoaching",
+}
+"""Two-line column titles of the headline figure."""
 ARM_ORDER: tuple[str, ...] = ("zelf_in_actie", "extra_hulp", "werken_loont", "keuze",
                               "zelf_in_actie+werken_loont", "extra_hulp+werken_loont",
                               "zelf_in_actie+extra_hulp")
