@@ -6,11 +6,13 @@
 Builds the report of a run directory (``OUT`` of ``python -m bayes_bijstand.fit``) into a
 temporary folder, copies it with one added line of script that stores the navigation
 timing's ``loadEventStart`` in the DOM, and opens that copy ``--repeat`` times in headless
-Chromium (fresh profile each time) with ``--dump-dom``, which returns after the load event.
-Reported: file size, number of embedded images, load time (ms from navigation start to
-the load event; median and max) and the wall time of the whole browser process, beside the
-same browser on an empty page (start-up cost). Exit code 1 when the median load time or
-the size exceeds the budget (default: 3 s, 5 MB), 2 when Chromium is missing.
+Chromium (fresh profile each time): once with ``--screenshot`` (the wall time to load, lay
+out, decode and paint the first screen) and once with ``--dump-dom`` (returns after the load
+event, which the probe timed). Reported: file size, number of embedded images, load time (ms
+from navigation start to the load event; median and max) and the screenshot wall time, less
+that of the same browser on an empty page (its start-up cost): ``first_screen_s_median``.
+Exit code 1 when either median time or the size exceeds the budget (default: 3 s, 5 MB), 2
+when Chromium is missing.
 The shipped report itself has no script; only the measured copy does.
 """
 
@@ -44,16 +46,25 @@ def chromium() -> str | None:
     return None
 
 
+def _browser(binary: str, prof: str, *args: str) -> list[str]:
+    return [binary, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+            "--no-first-run", "--disable-background-networking", "--disable-component-update",
+            "--disable-sync", f"--user-data-dir={prof}", "--window-size=1280,800", *args]
+
+
 def open_once(binary: str, page: Path) -> tuple[float, float | None]:
-    """(wall seconds of the browser process, load-event ms or None) for one fresh open."""
+    """(wall seconds to a screenshot of the first screen, load-event ms or None): two fresh
+    browser starts, one taking a screenshot (load, layout, decode and paint of the first
+    screen) and one dumping the DOM with the probe's load time."""
     with tempfile.TemporaryDirectory(prefix="bench-report-prof-") as prof:
-        cmd = [binary, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-               "--no-first-run", "--disable-background-networking", "--disable-component-update",
-               "--disable-sync", f"--user-data-dir={prof}", "--window-size=1280,800",
-               "--dump-dom", page.resolve().as_uri()]
+        shot = Path(prof) / "shot.png"
         t0 = time.perf_counter()
-        r = subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=False)
+        subprocess.run(_browser(binary, prof, f"--screenshot={shot}", page.resolve().as_uri()),
+                       capture_output=True, text=True, timeout=300, check=False)
         wall = time.perf_counter() - t0
+    with tempfile.TemporaryDirectory(prefix="bench-report-prof-") as prof:
+        r = subprocess.run(_browser(binary, prof, "--dump-dom", page.resolve().as_uri()),
+                           capture_output=True, text=True, timeout=300, check=False)
     m = re.search(r'data-load-ms="(\d+)"', r.stdout)
     return wall, (float(m.group(1)) if m else None)
 
@@ -100,11 +111,14 @@ def main(argv: list[str] | None = None) -> int:
         "images_embedded": n_img, "build_s": round(build_s, 2),
         "load_ms": loads, "load_ms_median": statistics.median(loads) if loads else None,
         "load_ms_max": max(loads) if loads else None,
-        "browser_wall_s": [round(w, 2) for w, _ in runs],
-        "blank_page_wall_s": [round(w, 2) for w, _ in blanks],
+        "screenshot_wall_s": [round(w, 2) for w, _ in runs],
+        "blank_page_screenshot_wall_s": [round(w, 2) for w, _ in blanks],
+        "first_screen_s_median": round(statistics.median(w for w, _ in runs)
+                                       - statistics.median(w for w, _ in blanks), 2),
         "budget_s": a.budget_s, "budget_mb": a.budget_mb,
     }
-    ok = bool(loads) and res["load_ms_median"] <= 1000 * a.budget_s and size_mb <= a.budget_mb
+    ok = (bool(loads) and res["load_ms_median"] <= 1000 * a.budget_s
+          and res["first_screen_s_median"] <= a.budget_s and size_mb <= a.budget_mb)
     res["within_budget"] = ok
     print(json.dumps(res, indent=1))
     if a.result:

@@ -49,7 +49,7 @@ from .vocab import (
 
 FIGURE_ORDER: tuple[str, ...] = ("forest", "probability", "pooling", "influence", "sensitivity",
                                  "prior_posterior", "ppc", "funnel", "rank", "trace", "energy")
-FIGURE_BUDGET_BYTES = 4_300_000
+FIGURE_BUDGET_BYTES = 3_800_000
 """Bytes of embedded figures in the default report (the whole file stays under 5 MB)."""
 CAPTIONS: dict[str, str] = {
     "probability": "How likely is a positive effect? Probability that the pooled effect is above "
@@ -99,6 +99,7 @@ nav ul{columns:3;font-size:.9rem;margin:.3rem 0}
 .arms p{margin:.25rem 0}
 .c-high,.c-moderate{color:#005A8C;font-weight:600}.c-low{color:#B04A00;font-weight:600}
 .c-very-low{color:#7A4A73;font-weight:600}.prior{color:#777;font-style:italic}
+.later{content-visibility:auto;contain-intrinsic-size:auto 1200px}
 """
 
 
@@ -518,12 +519,16 @@ def _robustness(root: Path, fits: dict[str, Any]) -> str:
         g["Policy"] = g["label"].map(policy_en) if "label" in g else ""
         g["Left out"] = g["dropped_grade"].map(lambda x: evidence_type(x)) if "dropped_grade" in g else ""
         g["Unit"] = g["outcome"].map(unit)
-        g["With all"] = g["mean_with"] * g["f"]
-        g["Without"] = g["mean_without"] * g["f"]
-        g["Shift"] = (g["mean_with"] - g["mean_without"]) * g["f"]
+        nd = g["Unit"].map(lambda u: 1 if u == "pp" else 2)
+        for col, val in (("With all", g["mean_with"] * g["f"]),
+                         ("Without", g["mean_without"] * g["f"]),
+                         ("Shift", (g["mean_with"] - g["mean_without"]) * g["f"])):
+            g[col] = [_num(v, 1, d) for v, d in zip(val, nd, strict=True)]
         if "ci_width_ratio" in g:
-            g["Interval width with / without"] = g["ci_width_ratio"]
-        g = g.sort_values(by="outcome", key=lambda s: s.map(lambda o: outcome_sort_key(o)))
+            g["Interval width with / without"] = g["ci_width_ratio"].map(lambda v: _num(v, 1, 2))
+        g["_o"] = g["outcome"].map(outcome_sort_key)
+        g["_a"] = g["label"].map(arm_sort_key) if "label" in g else 0
+        g = g.sort_values(by=["_o", "dropped_grade", "_a"], kind="mergesort")
         out.append("<h3 id='grades'>What each evidence type contributes</h3><p class='note'>Pooled "
                    "effect with all rows and refitted without the rows of one evidence type. A large "
                    "shift means the result leans on that kind of evidence; a width ratio near 1 means "
@@ -540,16 +545,17 @@ def _robustness(root: Path, fits: dict[str, Any]) -> str:
             lambda g: "(pooled)" if str(g).startswith("(") else gemeente_name(g))
         p["Policy"] = p["arm"].map(policy_en)
         p["Unit"] = p["outcome"].map(unit)
-        p["Effect"] = p["mean"] * p["f"]
+        p["Effect"] = [_num(v, f, 1 if f == 100.0 else 2) for v, f in zip(p["mean"], p["f"], strict=True)]
         p["90% interval"] = [_interval(lo, hi, f) for lo, hi, f in
                              zip(p.get("ci_low"), p.get("ci_high"), p["f"], strict=True)]
         p["Pooling"] = p["pooling"]
         out.append("<h3 id='pooling'>No, partial and full pooling</h3><p class='note'>The same "
                    "evidence analysed with each municipality on its own (none), the hierarchical "
                    "model (partial) and one common effect (full).</p>"
+                   + "<details><summary>Show the table</summary>"
                    + _table(p, table_id="pooling-comparison", nd=2,
                             cols=["Outcome", "Pooling", "Municipality", "Policy", "Unit", "Effect",
-                                  "90% interval"]))
+                                  "90% interval"]) + "</details>")
     out.append(_refits(root, factor, unit, label))
     out.append("<p class='note'>Per outcome, the influence figure shows the pooled effect with each "
                "municipality left out and the sensitivity figure the effect under wider and "
@@ -674,6 +680,7 @@ def render(root: Path, *, full: bool = False, link_to: Path | None = None) -> st
 {_banners(summary)}
 {_headline(results)}
 {toc}
+<div class="later">
 <h2 id="results">Every result with its certainty of evidence</h2>
 <p class="note">Outcomes in order of importance for the policy question; only fits that passed every
 diagnostic. Effects per participant: yes/no outcomes in percentage points (pp), scores in SD. MID =
@@ -682,15 +689,19 @@ printed or design-based SE.</p>
 <span id="overview-heading"></span>
 {_overview(results, fits)}
 {nf}
+</div><div class="later">
 {_certainty_explained()}
 <h2 id="methods">Methods</h2>
 {methods_html(spec, spec_text, summary)}
 <h2 id="limitations">Limitations</h2>
 {limitations_html(results, summary)}
+</div><div class="later">
 {_robustness(root, fits)}
+</div><div class="later">
 <h2 id="outcomes">Per outcome: figures and municipalities</h2>
 <p class="note">Click an outcome to open its figures (forest plot first).</p>
 {sections}
+</div><div class="later">
 {_municipalities(summary)}
 <h2 id="diagnostics">Sampler diagnostics</h2>
 <p class="note">Gate: R-hat &le; 1.01, bulk and tail ESS &ge; 400, no divergent transitions, E-BFMI &ge; 0.3.</p>
@@ -699,9 +710,10 @@ printed or design-based SE.</p>
 <p class="note">Every published estimate considered, with its source file and line, evidence type, and
 whether it entered the model (and why not). Estimates and SEs on the model scale (risk difference 0-1
 or SMD).</p>
-{_evidence(root)}
+<details><summary>Show every evidence row</summary>{_evidence(root)}</details>
 <h2 id="run">Run metadata</h2>
 {_meta(summary)}
+</div>
 </main></body></html>
 """
 
