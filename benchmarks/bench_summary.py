@@ -81,7 +81,8 @@ def _pm_sample(model: Any, method: str, cfg: dict[str, Any], target_accept: floa
 
 def _summary_fit(method: str, outcome: str, cfg: dict[str, Any]) -> dict[str, Any]:
     from bayes_bijstand.evidence.load import load_evidence
-    from bayes_bijstand.meta import fit_meta, outcome_kind
+    from bayes_bijstand.evidence.outcomes import outcome_kind
+    from bayes_bijstand.meta import fit_meta
     from bayes_bijstand.models.selection import select_rows
     from bayes_bijstand.models.summary_level import build_model, prepare
     from bayes_bijstand.specs import load_spec

@@ -20,10 +20,11 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from . import __version__
+from ._version import __version__
 from .constants import CI_PROB
 from .diagnostics import Diagnostics, check
-from .evidence.load import evidence_hash, load_outcomes
+from .evidence.load import evidence_hash
+from .evidence.outcomes import get_scale, outcome_kind
 from .frequentist.twin import twin_summary
 from .io import atomic_path, sha256_text
 from .models.selection import select_rows
@@ -32,23 +33,6 @@ from .specs import ModelSpec, SamplerSpec
 from .summaries import gemeente_table, i2_table, merge_frequentist, pooled_table
 
 log = logging.getLogger(__name__)
-
-
-def outcome_kind(outcome: str) -> str:
-    """``binary`` or ``score`` for a harmonised outcome code (unknown codes: by the data)."""
-    table = load_outcomes().set_index("outcome")
-    if outcome in table.index:
-        kind = table.loc[outcome, "kind"]
-        return "binary" if kind == "binary" else "score"
-    return "binary"
-
-
-def outcome_label(outcome: str) -> tuple[str, str]:
-    """(English, Dutch) display labels of an outcome code."""
-    table = load_outcomes().set_index("outcome")
-    if outcome in table.index:
-        return str(table.loc[outcome, "label_en"]), str(table.loc[outcome, "label_nl"])
-    return outcome, outcome
 
 
 @dataclass(repr=False)
@@ -79,16 +63,16 @@ class MetaResult:
 
     @property
     def display_factor(self) -> float:
-        return 100.0 if self.kind == "binary" else 1.0
+        return get_scale(self.kind).display_factor
 
     @property
     def unit(self) -> str:
-        return "percentage points" if self.kind == "binary" else "SD (SMD)"
+        return get_scale(self.kind).unit
 
     @property
     def scale(self) -> str:
         """The model scale every table value is on: ``risk_difference`` (proportion) or ``smd``."""
-        return "risk_difference" if self.kind == "binary" else "smd"
+        return get_scale(self.kind).name
 
     def mid(self) -> float:
         return self.spec.priors(self.kind).mid

@@ -25,9 +25,9 @@ __all__ = ["format_meta", "format_rma", "scale_label"]
 
 def scale_label(kind: str) -> str:
     """The model scale of an outcome kind, in words (the unit of every table's values)."""
-    if kind == "binary":
-        return "risk difference (proportion, -1 to 1; x100 = percentage points)"
-    return "standardised mean difference (SMD)"
+    from .evidence.outcomes import get_scale
+
+    return get_scale("binary" if kind == "binary" else "score").description
 
 
 def _f(x: Any, digits: int = 4) -> str:
@@ -76,7 +76,7 @@ def format_meta(res: Any, *, ci_prob: float | None = None) -> str:
     All effects are on the model scale (stated in the header); intervals are equal-tailed
     posterior intervals at ``ci_prob`` (default: the package's reporting level).
     """
-    from .meta import outcome_label
+    from .evidence.outcomes import outcome_label
 
     summ = res.summary(ci_prob=ci_prob) if ci_prob is not None else res.summary()
     level = float(summ["ci_prob"].iloc[0]) if len(summ) else float("nan")

@@ -35,20 +35,18 @@ def method_name(text: str) -> str:
 
 def scale_of(outcome: str) -> str:
     """The scale the pooled values are on: a known outcome's model scale, else as given."""
-    from .evidence.load import load_outcomes
+    from .evidence.outcomes import get_outcome
 
-    kinds = load_outcomes().set_index("outcome")["kind"]
-    if outcome not in kinds.index:
-        return "as given"
-    return "risk_difference" if kinds[outcome] == "binary" else "smd"
+    o = get_outcome(outcome)
+    return o.scale.name if o.known else "as given"
 
 
 def pooled_frequentist(evidence: pd.DataFrame, *, method: str = "REML", knha: bool = True,
                        ci_prob: float = 0.9, spec_path: Path | None = None) -> pd.DataFrame:
     """One row per outcome x arm (``mu_arm``) and component (``mu``): REML/DL/... estimates."""
+    from .evidence.outcomes import outcome_kind
     from .frequentist.meta import rma
     from .frequentist.twin import twin_inputs, twin_summary
-    from .meta import outcome_kind
     from .models.selection import select_rows
     from .models.summary_level import prepare
     from .specs import default_spec_path, load_spec

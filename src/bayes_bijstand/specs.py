@@ -17,12 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from .errors import SpecError
+from .evidence.grade_registry import GRADES as GRADES
 from .evidence.schema import COMPARISONS, EXCLUDED_QUALITIES
-
-GRADES: tuple[str, ...] = ("se", "ci", "p", "counts", "marker", "prose")
-"""The evidence grades, strongest first: the same tuple as ``evidence.grades.GRADES`` (a
-test keeps them equal). Repeated here so that parsing a spec - the first thing every run
-does, and all a bad spec needs - does not import SciPy."""
 
 KINDS = ("meta_components", "meta_arms")
 POOLING = ("partial", "none", "full")

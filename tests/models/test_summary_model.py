@@ -17,7 +17,7 @@ import pytest
 from scipy import stats
 
 from bayes_bijstand.evidence.load import load_evidence
-from bayes_bijstand.meta import outcome_kind
+from bayes_bijstand.evidence.outcomes import outcome_kind
 from bayes_bijstand.models import backends
 from bayes_bijstand.models.selection import select_rows
 from bayes_bijstand.models.summary_level import (

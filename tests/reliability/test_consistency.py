@@ -1,20 +1,26 @@
-"""Constants repeated to keep the bad-input path import-light agree with their sources."""
+"""Each vocabulary has one definition: the spec, the selection, the model and the twin read the
+registries instead of repeating their strings."""
 
 from __future__ import annotations
 
 from bayes_bijstand import specs
-from bayes_bijstand.evidence.grades import GRADES
-from bayes_bijstand.evidence.load import load_outcomes
+from bayes_bijstand.evidence import grades, outcomes
+from bayes_bijstand.evidence.grade_registry import GRADES
+from bayes_bijstand.frequentist import twin
 from bayes_bijstand.run import plan
 
 
 def test_spec_grades_are_the_evidence_grades() -> None:
-    assert specs.GRADES == GRADES
+    assert specs.GRADES is GRADES and grades.GRADES is GRADES
     assert specs.ModelSpec(name="x").grades == GRADES
 
 
-def test_planning_outcome_kind_is_meta_outcome_kind() -> None:
+def test_planning_and_fitting_share_one_outcome_kind() -> None:
     from bayes_bijstand import meta
 
-    codes = [*load_outcomes()["outcome"], "not_an_outcome"]
-    assert [plan.outcome_kind(o) for o in codes] == [meta.outcome_kind(o) for o in codes]
+    assert plan.outcome_kind is outcomes.outcome_kind
+    assert meta.outcome_kind is outcomes.outcome_kind
+
+
+def test_twin_grades_come_from_the_registry() -> None:
+    assert twin.FREQ_GRADES == ("se", "ci", "p", "counts")

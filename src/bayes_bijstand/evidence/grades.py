@@ -20,44 +20,24 @@ prose     only a direction and significance in words (seed 003)   censored likel
 Two measurement families follow: ``gaussian`` (an estimate on the model scale with a known,
 design-based or latent-but-bounded standard error) and ``z_censored`` (only the sign and an
 interval for the z statistic are known, e.g. prose, or a score outcome whose scale SD is not
-printed). This module is plain pandas/numpy/scipy; the PyMC model consumes its table.
+printed). This module is plain pandas/numpy/scipy; the PyMC model consumes its table. The
+grades themselves (rank, how the model treats their SE, labels) are registered in
+:mod:`bayes_bijstand.evidence.grade_registry`.
 """
 
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 from scipy import special, stats
 
-GRADES: tuple[str, ...] = ("se", "ci", "p", "counts", "marker", "prose")
-"""Evidence grades from strongest to weakest."""
+from .grade_registry import GRADES as GRADES
 
 BINARY_SCALES = ("proportion", "percent", "log_odds", "odds_ratio")
 DEFAULT_BASE_RATE = 0.25
 """Base rate used for a design-based SE of a binary outcome when no control mean is printed."""
 
 COMPONENT_ORDER = ("zelf_in_actie", "extra_hulp", "werken_loont", "keuze")
-
-
-@dataclass(frozen=True)
-class ScaleInfo:
-    """The model scale of one outcome: risk difference for binary, SMD for scores."""
-
-    kind: str  # "binary" | "score"
-
-    @property
-    def name(self) -> str:
-        return "risk_difference" if self.kind == "binary" else "smd"
-
-    @property
-    def unit_label(self) -> str:
-        return "percentage points" if self.kind == "binary" else "standard deviations"
-
-    @property
-    def display_factor(self) -> float:
-        return 100.0 if self.kind == "binary" else 1.0
 
 
 def grade_of(row: pd.Series, kind: str, *, sizes_known: bool | None = None) -> str | None:

@@ -9,26 +9,17 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
-from importlib import resources
-from pathlib import Path
 
 import pandas as pd
 
 from ..io import read_table, sha256_text
+from .outcomes import load_outcomes
+from .paths import data_dir
+from .registry import load_studies
 from .schema import ESTIMATE_COLUMNS, KNOWN_ARMS, Vocabulary, validate_estimates
 
-DATA = resources.files("bayes_bijstand") / "evidence" / "data"
-
-
-def data_dir() -> Path:
-    """Directory of the shipped evidence files."""
-    return Path(str(DATA))
-
-
-def load_outcomes() -> pd.DataFrame:
-    """The harmonised outcome vocabulary (code, kind binary/score, English and Dutch labels)."""
-    df = pd.read_csv(data_dir() / "outcomes.csv", dtype=str, keep_default_na=False)
-    return df.drop_duplicates("outcome", keep="first").reset_index(drop=True)
+__all__ = ["data_dir", "evidence_hash", "load_evidence", "load_outcome_labels", "load_outcomes",
+           "load_shipped_estimates", "vocabulary"]
 
 
 def load_outcome_labels() -> pd.DataFrame:
@@ -42,8 +33,6 @@ def load_outcome_labels() -> pd.DataFrame:
 
 def vocabulary() -> Vocabulary:
     """Known arm, outcome and gemeente codes."""
-    from .registry import load_studies
-
     return Vocabulary(
         arms=KNOWN_ARMS,
         outcomes=frozenset(load_outcomes()["outcome"]),

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from .load import data_dir
+from .paths import data_dir
 
 _BOOL = {"true": True, "false": False, "1": True, "0": False, "yes": True, "no": False, "": False}
 

@@ -26,10 +26,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ..evidence.grade_registry import grades_with
 from ._common import MetaAnalysisError
 from .meta import rma
 
-FREQ_GRADES = ("se", "ci", "p", "counts")
+FREQ_GRADES = grades_with(frequentist=True)
+"""Grades with a known sampling variance without a prior (se, ci, p, counts)."""
 
 
 WALD_NOTE = "ITT of the offer divided by take-up (Wald rescaling, not a published number)"
@@ -49,7 +51,8 @@ def twin_inputs(rows: pd.DataFrame, *, wald: bool = False) -> pd.DataFrame:
     r["wald"] = _rescaled(r)
     if not wald:
         r = r[~r["wald"]]
-    se = r["se"].where(r["grade"] != "counts", r["se_design"]).astype(float)
+    design = r["grade"].isin(grades_with(se_rule="design"))
+    se = r["se"].where(~design, r["se_design"]).astype(float)
     take = r["takeup"].astype(float)
     r["yi"] = r["y"].astype(float) / take
     r["vi"] = (se / take) ** 2

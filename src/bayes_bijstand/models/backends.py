@@ -26,6 +26,7 @@ import pymc as pm
 import xarray as xr
 
 from ..constants import DIM_ARM, DIM_COMPONENT, DIM_GEMEENTE
+from ..evidence.grade_registry import grades_with
 from ..numerics import exact_float
 from ..specs import ModelSpec, SamplerSpec
 from .summary_level import (
@@ -244,8 +245,8 @@ def to_real_posterior(post: xr.Dataset, data: MetaData, pooling: str, spec: Mode
     fam, grade = rows["family"].to_numpy(), rows["grade"].to_numpy()
     gauss = np.flatnonzero(fam == "gaussian")
     cens = np.flatnonzero(fam == "z_censored")
-    marker = np.flatnonzero((fam == "gaussian") & (grade == "marker"))
-    counts = (fam == "gaussian") & (grade == "counts")
+    marker = np.flatnonzero((fam == "gaussian") & np.isin(grade, grades_with(se_rule="bounded")))
+    counts = (fam == "gaussian") & np.isin(grade, grades_with(se_rule="design"))
     rid = rows["row_id"].to_numpy()
     r2_gem = sorted(set(rows.loc[counts, "gemeente"]))
     takeup = rows["takeup"].to_numpy(float)

@@ -196,12 +196,9 @@ def _survey_sizes(kind: str) -> tuple[dict[tuple[str, str], float], dict[str, fl
 
 def measured_by(outcome: str) -> str:
     """``register``, ``survey`` or ``consultant_survey``: how an outcome was measured."""
-    from ..evidence.load import load_outcomes
+    from ..evidence.outcomes import get_outcome
 
-    table = load_outcomes().set_index("outcome")
-    if outcome in table.index and "measured" in table.columns:
-        return str(table.loc[outcome, "measured"]) or "register"
-    return "register"
+    return get_outcome(outcome).measured
 
 
 ESTIMAND_RANK: dict[str, int] = {"itt": 0, "itt_offer": 0, "participants": 1, "descriptive": 2}

@@ -77,6 +77,7 @@ import pymc as pm
 import pytensor.tensor as pt
 
 from ..covariance import contrast_correlation
+from ..evidence.grade_registry import grades_with
 from ..evidence.grades import COMPONENT_ORDER, components_of
 from ..specs import ModelSpec
 
@@ -397,9 +398,9 @@ def model_arrays(data: MetaData, spec: ModelSpec, sizes: PadSizes, *,
     # Gaussian rows: SE known, design-based, or latent from a significance marker.
     g = rows.iloc[gpos]
     grade = g["grade"].to_numpy()
-    known = np.isin(grade, ["se", "ci", "p"])
-    counts = grade == "counts"
-    marker = grade == "marker"
+    known = np.isin(grade, grades_with(se_rule="printed"))
+    counts = np.isin(grade, grades_with(se_rule="design"))
+    marker = np.isin(grade, grades_with(se_rule="bounded"))
     incidence("g", gpos, Rg)
     out["d_g_known"] = pad(known.astype(float), Rg, 0.0)
     out["d_g_counts"] = pad(counts.astype(float), Rg, 0.0)

@@ -20,6 +20,8 @@ matplotlib.use("Agg", force=True)
 import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
+from ..evidence.grade_registry import REGISTRY as GRADE_REGISTRY  # noqa: E402
+
 # Okabe-Ito: distinguishable with the common colour-vision deficiencies.
 COLORS: dict[str, str] = {
     "published": "#7f7f7f",
@@ -37,13 +39,8 @@ COLORS: dict[str, str] = {
 }
 
 # One marker per evidence grade: the strength of the number a row was built from.
-GRADE_MARKERS: dict[str, str] = {
-    "se": "o", "ci": "s", "p": "D", "counts": "^", "marker": "v", "prose": ">",
-}
-GRADE_LABELS: dict[str, str] = {
-    "se": "printed SE", "ci": "printed CI", "p": "printed p-value", "counts": "group counts",
-    "marker": "significance marker", "prose": "prose (direction only)",
-}
+GRADE_MARKERS: dict[str, str] = {g.name: g.marker for g in GRADE_REGISTRY}
+GRADE_LABELS: dict[str, str] = {g.name: g.label for g in GRADE_REGISTRY}
 
 RC: dict[str, Any] = {
     "font.size": 10,
@@ -93,7 +90,7 @@ def arm_name(code: str) -> str:
 
 def outcome_title(result: Any) -> str:
     """``Dutch label (English label)`` of the result's outcome, for figure titles."""
-    from ..meta import outcome_label
+    from ..evidence.outcomes import outcome_label
 
     en, nl = outcome_label(result.outcome)
     return nl if nl == en else f"{nl} ({en})"

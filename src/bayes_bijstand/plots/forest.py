@@ -20,6 +20,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
+from ..evidence.grade_registry import grades_with
 from ._style import (
     COLORS,
     GRADE_LABELS,
@@ -52,7 +53,7 @@ def forest_table(result: Any) -> pd.DataFrame:
             direction = np.nan
             if not np.isfinite(r["published"]) and r["row_id"] in rows.index:
                 fam = rows.loc[r["row_id"], "family"]
-                if fam == "z_censored" or r["grade"] == "prose":
+                if fam == "z_censored" or r["grade"] in grades_with(se_rule="censored"):
                     direction = float(np.sign(rows.loc[r["row_id"], "sign"]))
             out.append({
                 "arm": arm, "row_kind": "gemeente", "label": gemeente_name(r["gemeente"]),

@@ -9,7 +9,7 @@ from typing import Any
 import pandas as pd
 import xarray as xr
 
-from .. import __version__
+from .._version import __version__
 from ..evidence.registry import load_studies
 from ..fiscal import CostInputs, fiscal_table
 from .config import RunConfig

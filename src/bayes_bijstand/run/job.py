@@ -11,6 +11,7 @@ from typing import Any
 import pandas as pd
 
 from ..constants import FIGURE_FORMATS
+from ..evidence.outcomes import outcome_label
 from ..specs import ModelSpec
 from .figures import draw_figures
 from .plan import Job
@@ -52,7 +53,7 @@ def start_job(job: Job, evidence: pd.DataFrame, spec: ModelSpec, out: Path, *,
     worker passes 1 because the workers already fill the machine). ``formats``: the figure
     file formats (see :data:`bayes_bijstand.plots.FORMATS`).
     """
-    from ..meta import fit_key, fit_meta, outcome_label
+    from ..meta import fit_key, fit_meta
 
     fits = out / "fits"
     key = fit_key(evidence, spec, job.outcome, job.pooling, job.grades)

@@ -10,6 +10,7 @@ import pandas as pd
 
 from ..errors import InputError
 from ..evidence.load import evidence_hash, load_evidence
+from ..evidence.outcomes import outcome_kind
 from ..fiscal import CostInputs, load_costs
 from ..io import sha256_file
 from ..specs import ModelSpec, default_spec_path, load_spec
@@ -51,20 +52,6 @@ def _spec(cfg: RunConfig) -> ModelSpec:
     spec = load_spec(path)
     return spec.with_overrides(draws=cfg.draws, tune=cfg.tune, chains=cfg.chains,
                                random_seed=cfg.seed, sampler=cfg.sampler)
-
-
-def outcome_kind(outcome: str) -> str:
-    """``binary`` or ``score`` for an outcome code: the rule of :func:`bayes_bijstand.meta.outcome_kind`.
-
-    Repeated here so that planning (and ``--dry-run``, and every bad-input exit) does not
-    import PyMC and ArviZ, which takes seconds; a test keeps the two in agreement.
-    """
-    from ..evidence.load import load_outcomes
-
-    table = load_outcomes().set_index("outcome")
-    if outcome in table.index:
-        return "binary" if table.loc[outcome, "kind"] == "binary" else "score"
-    return "binary"
 
 
 def _usable(evidence: pd.DataFrame, spec: ModelSpec,

@@ -7,6 +7,7 @@ from typing import Any
 
 import pandas as pd
 
+from ..evidence.outcomes import get_scale
 from ..io import atomic_write_json, atomic_write_text
 from .markdown import summary_markdown
 from .records import FitRecord
@@ -22,7 +23,7 @@ def write_tables(summary: dict[str, Any], records: list[FitRecord], out: Path) -
     # values are on the model scale (a proportion for binary outcomes): say so, not the
     # display unit ("percentage points") the figures and report use
     pooled = pd.DataFrame([dict(p, label_nl=r["label_nl"],
-                                scale="risk_difference" if r["kind"] == "binary" else "smd")
+                                scale=get_scale(r["kind"]).name)
                            for r in passed for p in r["pooled"]])
     gem = pd.DataFrame([g for r in passed for g in r["gemeente_effects"]])
     if not passed:  # no empty files: say which fits failed and what they need to pass

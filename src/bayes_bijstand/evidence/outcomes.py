@@ -1,0 +1,97 @@
+"""Outcomes and their scales: the one place an outcome code becomes an object.
+
+``data/outcomes.csv`` is the harmonised outcome vocabulary (code, kind, labels, how it was
+measured). :func:`get_outcome` turns a code into an :class:`Outcome`; its :class:`Scale`
+says what scale the model works on (a risk difference for binary outcomes, a standardised
+mean difference for scores), how values are shown to people, and in which unit. An unknown
+code (a user's own outcome) is binary, labelled by its code and measured by register.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+from .paths import data_dir
+
+
+@dataclass(frozen=True)
+class Scale:
+    """The model scale of an outcome kind and how its values are shown."""
+
+    kind: str  # the outcome kind it belongs to: binary | score
+    name: str  # the model scale: risk_difference (proportion) | smd
+    display_factor: float  # model scale -> display unit (x100: percentage points)
+    unit: str  # the display unit
+    description: str  # the model scale in words (printed under summaries)
+
+
+SCALES: dict[str, Scale] = {
+    "binary": Scale(kind="binary", name="risk_difference", display_factor=100.0,
+                    unit="percentage points",
+                    description="risk difference (proportion, -1 to 1; x100 = percentage points)"),
+    "score": Scale(kind="score", name="smd", display_factor=1.0, unit="SD (SMD)",
+                   description="standardised mean difference (SMD)"),
+}
+"""Outcome kind -> its scale (the outcome kinds are the keys)."""
+
+KINDS: tuple[str, ...] = tuple(SCALES)
+
+
+def get_scale(kind: str) -> Scale:
+    """The :class:`Scale` of an outcome kind (``binary`` or ``score``)."""
+    try:
+        return SCALES[kind]
+    except KeyError:
+        raise ValueError(f"unknown outcome kind '{kind}' (known: {', '.join(KINDS)})") from None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One harmonised outcome: code, kind (and so scale), labels, how it was measured."""
+
+    code: str
+    kind: str  # binary | score
+    label_en: str
+    label_nl: str
+    measured: str = "register"  # register | survey | consultant_survey
+    known: bool = True  # False: not in the vocabulary (a user's own code)
+
+    @property
+    def scale(self) -> Scale:
+        """The model scale and display unit of this outcome."""
+        return get_scale(self.kind)
+
+
+def load_outcomes() -> pd.DataFrame:
+    """The harmonised outcome vocabulary (code, kind binary/score, English and Dutch labels)."""
+    df = pd.read_csv(data_dir() / "outcomes.csv", dtype=str, keep_default_na=False)
+    return df.drop_duplicates("outcome", keep="first").reset_index(drop=True)
+
+
+def get_outcome(code: str, table: pd.DataFrame | None = None) -> Outcome:
+    """The :class:`Outcome` of a code (``table``: :func:`load_outcomes`, read if not given).
+
+    Every kind other than ``binary`` in the vocabulary is a score; an unknown code is a
+    binary outcome labelled by its code.
+    """
+    t = (load_outcomes() if table is None else table).set_index("outcome")
+    if code not in t.index:
+        return Outcome(code=code, kind="binary", label_en=code, label_nl=code, known=False)
+    row = t.loc[code]
+    measured = str(row["measured"]) if "measured" in t.columns else ""
+    return Outcome(code=code, kind="binary" if row["kind"] == "binary" else "score",
+                   label_en=str(row["label_en"]), label_nl=str(row["label_nl"]),
+                   measured=measured or "register")
+
+
+def outcome_kind(code: str) -> str:
+    """``binary`` or ``score`` for an outcome code (unknown codes: binary)."""
+    return get_outcome(code).kind
+
+
+def outcome_label(code: str) -> tuple[str, str]:
+    """(English, Dutch) display labels of an outcome code (unknown codes: the code)."""
+    o = get_outcome(code)
+    return o.label_en, o.label_nl
