@@ -202,12 +202,28 @@ def test_layers_import_one_way() -> None:
     assert not bad, "imports against the layers:\n" + "\n".join(bad)
 
 
-@pytest.mark.parametrize("grade_string", ['== "counts"', '== "marker"', '== "prose"',
-                                          '["se", "ci", "p"]', '("se", "ci", "p")'])
-def test_grade_names_are_compared_only_in_the_grade_modules(grade_string: str) -> None:
+GRADE_SPELLINGS = {
+    "a grade compared with a name": re.compile(r'grade\W{0,3}\s*[!=]=\s*"'),
+    "a grade list spelled out": re.compile(r'"se",\s*"ci",\s*"p"'),
+    "a grade-keyed table": re.compile(r'"se":\s*"[^"]*",\s*"ci":\s*"'),
+}
+
+
+@pytest.mark.parametrize("what", sorted(GRADE_SPELLINGS))
+def test_grade_names_are_spelled_only_in_the_grade_modules(what: str) -> None:
     """After parsing, code asks the grade registry; only evidence/grades.py (which decides a
     row's grade) and the registry itself spell grade names."""
     allowed = {"bayes_bijstand.evidence.grades", "bayes_bijstand.evidence.grade_registry"}
+    pattern = GRADE_SPELLINGS[what]
     users = sorted(m for m, p in MODULES.items()
-                   if m not in allowed and grade_string in p.read_text(encoding="utf-8"))
-    assert not users, f"{grade_string} outside the grade registry: {users}"
+                   if m not in allowed and pattern.search(p.read_text(encoding="utf-8")))
+    assert not users, f"{what} outside the grade registry: {users}"
+
+
+def test_grade_spelling_patterns_match() -> None:
+    """The patterns above can fail: each matches the spelling it is meant to catch."""
+    assert GRADE_SPELLINGS["a grade compared with a name"].search('if r["grade"] == "prose":')
+    assert GRADE_SPELLINGS["a grade compared with a name"].search("grade != \"counts\"")
+    assert GRADE_SPELLINGS["a grade list spelled out"].search('np.isin(g, ["se", "ci", "p"])')
+    assert GRADE_SPELLINGS["a grade-keyed table"].search('{"se": "o", "ci": "s"}')
+    assert not GRADE_SPELLINGS["a grade-keyed table"].search('{"se": "SE", "y": "estimate"}')

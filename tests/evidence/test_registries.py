@@ -72,4 +72,4 @@ def test_grade_lookup_names_the_known_grades() -> None:
     with pytest.raises(ValueError, match="unknown evidence grade 't'.*se, ci, p"):
         get_grade("t")
     with pytest.raises(ValueError, match="unknown se_rule 'exact'"):
-        Grade("t", "exact", True, "t statistic", "x", "a t statistic")
+        Grade("t", "exact", True, "t statistic", "x", "a t statistic", "Normal")

@@ -34,6 +34,7 @@ class Grade:
     label: str  # legend text
     marker: str  # matplotlib marker of its rows in the forest plot
     printed: str  # what the report printed, in words
+    likelihood: str  # how the model uses the row, in words (the report's methods section)
 
     def __post_init__(self) -> None:
         if self.se_rule not in SE_RULES:
@@ -42,15 +43,24 @@ class Grade:
 
 
 REGISTRY: tuple[Grade, ...] = (
-    Grade("se", "printed", True, "printed SE", "o", "a standard error"),
-    Grade("ci", "printed", True, "printed CI", "s", "a confidence interval"),
-    Grade("p", "printed", True, "printed p-value", "D", "an exact p-value and the estimate"),
+    Grade("se", "printed", True, "printed SE", "o", "a standard error",
+          "Normal(y | effect, printed SE)"),
+    Grade("ci", "printed", True, "printed CI", "s", "a confidence interval",
+          "Normal, with SE = (upper - lower) / (2 z) of the printed interval"),
+    Grade("p", "printed", True, "printed p-value", "D", "an exact p-value and the estimate",
+          "Normal, with SE = |estimate| / z(p/2) from the printed p-value"),
     Grade("counts", "design", True, "group counts", "^",
-          "group sizes (and the control mean, binary outcome)"),
+          "group sizes (and the control mean, binary outcome)",
+          "Normal, with the design-based binomial SE from the group sizes, reduced by an "
+          "unknown covariate-adjustment credit sqrt(1 - R2)"),
     Grade("marker", "bounded", False, "significance marker", "v",
-          "a significance marker (*, ~, n.s.) and the estimate"),
+          "a significance marker (*, ~, n.s.) and the estimate",
+          "Normal with a latent SE: log-normal around the design-based SE, truncated to the "
+          "band the significance marker implies"),
     Grade("prose", "censored", False, "prose (direction only)", ">",
-          "only a direction and significance in words"),
+          "only a direction and significance in words",
+          "interval-censored z: the probability of the stated direction and significance band, "
+          "with the SE from the registry's group sizes (log-normal spread)"),
 )
 """Every grade, strongest first (the order is the rank)."""
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import SpecError
+from ..evidence.grade_registry import REGISTRY as GRADE_REGISTRY
 from ..specs import ModelSpec, load_spec
 from .vocab import COMPARISON_LABEL, evidence_type
 
@@ -66,17 +67,8 @@ def spec_of_run(root: Path, summary: dict[str, Any]) -> tuple[ModelSpec | None, 
     return spec, text
 
 
-GRADE_LIKELIHOOD: dict[str, str] = {
-    "se": "Normal(y | effect, printed SE)",
-    "ci": "Normal, with SE = (upper - lower) / (2 z) of the printed interval",
-    "p": "Normal, with SE = |estimate| / z(p/2) from the printed p-value",
-    "counts": "Normal, with the design-based binomial SE from the group sizes, reduced by an "
-              "unknown covariate-adjustment credit sqrt(1 - R2)",
-    "marker": "Normal with a latent SE: log-normal around the design-based SE, truncated to the "
-              "band the significance marker implies",
-    "prose": "interval-censored z: the probability of the stated direction and significance band, "
-             "with the SE from the registry's group sizes (log-normal spread)",
-}
+GRADE_LIKELIHOOD: dict[str, str] = {g.name: g.likelihood for g in GRADE_REGISTRY}
+"""How the model uses a row of each evidence grade (the grade registry's words)."""
 
 
 def _pp(x: float, kind: str) -> str:

@@ -11,6 +11,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from ..evidence.grade_registry import grades_with
 from .certainty import Certainty, prior_sd_arm, rate
 from .vocab import (
     HEADLINE_EMPLOYMENT,
@@ -86,7 +87,7 @@ def collect(summary: dict[str, Any], records: dict[str, dict[str, Any]], spec: A
         geff = rec.get("gemeente_effects") or []
         directions = {}
         for e in rec.get("evidence") or []:
-            if e.get("used") in (True, "True", 1) and e.get("grade") == "prose":
+            if e.get("used") in (True, "True", 1) and e.get("grade") in grades_with(se_rule="censored"):
                 d = _f(e.get("direction"))
                 if math.isfinite(d) and d != 0:
                     directions[(str(e.get("gemeente")), str(e.get("arm")))] = 1 if d > 0 else -1

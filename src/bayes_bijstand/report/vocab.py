@@ -9,6 +9,7 @@ separate certainty column; see :mod:`bayes_bijstand.report.certainty`).
 
 from __future__ import annotations
 
+from ..evidence.grade_registry import REGISTRY as GRADE_REGISTRY
 from ..plots._style import arm_name
 
 ARM_POLICY_EN: dict[str, str] = {
@@ -61,14 +62,12 @@ IMPORTANCE: tuple[str, ...] = (
 )
 """Outcome order everywhere in the report; outcomes not listed follow in their file order."""
 
-EVIDENCE_TYPE: dict[str, str] = {
-    "se": "printed SE", "ci": "printed CI", "p": "printed p-value", "counts": "group counts",
-    "marker": "significance marker", "prose": "prose (direction only)",
-}
-EVIDENCE_CLASS: dict[str, str] = {
-    "se": "numbers", "ci": "numbers", "p": "numbers", "counts": "numbers",
-    "marker": "marker", "prose": "prose",
-}
+EVIDENCE_TYPE: dict[str, str] = {g.name: g.label for g in GRADE_REGISTRY}
+"""Reader-facing names of the evidence grades (the grade registry's labels)."""
+
+_CLASS_OF_SE_RULE = {"printed": "numbers", "design": "numbers", "bounded": "marker",
+                     "censored": "prose"}
+EVIDENCE_CLASS: dict[str, str] = {g.name: _CLASS_OF_SE_RULE[g.se_rule] for g in GRADE_REGISTRY}
 """Three classes for the certainty column: printed numbers, a significance marker, prose."""
 
 COMPARISON_LABEL: dict[str, str] = {
