@@ -90,6 +90,17 @@ def test_forest_rows(result: Any) -> None:
     ticks = [lab.get_text() for ax in fig.axes for lab in ax.get_yticklabels()]
     assert len(ticks) == len(t)
     assert "Groningen" in ticks and "Pooled effect" in ticks
+    # Groningen's Zelen rows are ITTs of the offer: the dot on the per-participant axis is
+    # that ITT divided by take-up and is labelled so; printed rows stay "printed".
+    rows = t[t["row_kind"] == "gemeente"].merge(gem[["row_id", "arm", "wald", "published",
+                                                     "per_participant"]],
+                                                on=["row_id", "arm"], suffixes=("", "_g"))
+    wald = rows[rows["wald"]]
+    assert len(wald) and (wald["published_kind"] == "ITT / take-up").all()
+    assert np.allclose(wald["published"], 100 * wald["per_participant"])
+    assert not np.allclose(wald["published"], 100 * wald["published_g"])
+    printed = rows[~rows["wald"] & np.isfinite(rows["published"])]
+    assert (printed["published_kind"] == "printed").all()
 
 
 def test_probability_matches_summary(result: Any) -> None:

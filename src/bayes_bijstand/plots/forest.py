@@ -39,8 +39,11 @@ def forest_table(result: Any) -> pd.DataFrame:
     """The rows behind the forest plot, in plot order and on the display scale.
 
     Columns: ``arm, row_kind`` (``gemeente`` | ``pooled`` | ``predictive``), ``label,
-    gemeente, grade, published, published_low, published_high, direction`` (+1/-1/0 for
-    prose rows, NaN otherwise), ``mean, ci_low, ci_high, prob_gt_0, pooling``.
+    gemeente, grade, published, published_low, published_high, published_kind, direction``
+    (+1/-1/0 for prose rows, NaN otherwise), ``mean, ci_low, ci_high, prob_gt_0, pooling``.
+    ``published`` is on the scale of the shrunken effect (per participant): the printed
+    estimate (``published_kind = "printed"``), or for an ITT of the offer with take-up < 1
+    that estimate divided by take-up (``"ITT / take-up"``, which no report printed).
     """
     f = result.display_factor
     gem = result.gemeenten()
@@ -55,11 +58,15 @@ def forest_table(result: Any) -> pd.DataFrame:
                 fam = rows.loc[r["row_id"], "family"]
                 if fam == "z_censored" or r["grade"] in grades_with(se_rule="censored"):
                     direction = float(np.sign(rows.loc[r["row_id"], "sign"]))
+            wald = bool(r.get("wald", False))
+            col = "per_participant" if "per_participant" in r.index else "published"
+            kind = "" if not np.isfinite(r[col]) else "ITT / take-up" if wald else "printed"
             out.append({
                 "arm": arm, "row_kind": "gemeente", "label": gemeente_name(r["gemeente"]),
                 "gemeente": r["gemeente"], "grade": r["grade"], "row_id": r["row_id"],
-                "published": r["published"] * f, "published_low": r["published_low"] * f,
-                "published_high": r["published_high"] * f, "direction": direction,
+                "published": r[col] * f, "published_low": r[f"{col}_low"] * f,
+                "published_high": r[f"{col}_high"] * f, "published_kind": kind,
+                "direction": direction,
                 "mean": r["mean"] * f, "ci_low": r["ci_low"] * f, "ci_high": r["ci_high"] * f,
                 "prob_gt_0": r["prob_gt_0"], "pooling": r["pooling"],
             })
@@ -72,7 +79,8 @@ def forest_table(result: Any) -> pd.DataFrame:
             out.append({
                 "arm": arm, "row_kind": kind, "label": label, "gemeente": "", "grade": "",
                 "row_id": "", "published": np.nan, "published_low": np.nan,
-                "published_high": np.nan, "direction": np.nan, "mean": q["mean"] * f,
+                "published_high": np.nan, "published_kind": "", "direction": np.nan,
+                "mean": q["mean"] * f,
                 "ci_low": q["ci_low"] * f, "ci_high": q["ci_high"] * f,
                 "prob_gt_0": q["prob_gt_0"], "pooling": np.nan,
             })
@@ -109,8 +117,13 @@ def plot_forest(*, result: Any, table: pd.DataFrame | None = None, show_values: 
                     if np.isfinite(r["published"]):
                         ax.plot([r["published_low"], r["published_high"]], [y + 0.17] * 2,
                                 color=COLORS["published"], lw=1.6, solid_capstyle="butt")
+                        wald = r.get("published_kind") == "ITT / take-up"
                         ax.plot(r["published"], y + 0.17, GRADE_MARKERS.get(r["grade"], "o"),
-                                color=COLORS["published"], ms=6, mec="white", mew=0.6)
+                                color="white" if wald else COLORS["published"], ms=6,
+                                mec=COLORS["published"] if wald else "white", mew=1.2 if wald else 0.6)
+                        if wald:  # not a printed number: the printed ITT divided by take-up
+                            ax.text(r["published"], y + 0.42, "ITT \u00f7 take-up", ha="center",
+                                    va="bottom", fontsize=7, color=COLORS["published"])
                     else:
                         d = r["direction"] if np.isfinite(r["direction"]) else 0.0
                         if d != 0:

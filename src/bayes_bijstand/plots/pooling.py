@@ -55,14 +55,19 @@ def plot_pooling(*, result: Any, no_pooling: pd.DataFrame | None = None) -> Figu
             ys = np.arange(len(sub))[::-1].astype(float)
             for y, (_, r) in zip(ys, sub.iterrows(), strict=True):
                 m = r["mean"] * f
-                if np.isfinite(r["published"]):
-                    x0 = r["published"] * f
+                # Start on the scale of the shrunken effect (per participant); for an ITT of
+                # the offer that is the printed value divided by take-up (said in the text).
+                start = r["per_participant"] if "per_participant" in r.index else r["published"]
+                if np.isfinite(start):
+                    x0 = start * f
                     ax.plot(x0, y, "o", mfc="white", mec=COLORS["published"], mew=1.5, ms=7)
                     ax.annotate("", xy=(m, y), xytext=(x0, y),
                                 arrowprops={"arrowstyle": "-|>", "color": COLORS["shrunken"],
                                             "lw": 1.4, "shrinkA": 4, "shrinkB": 3})
                     txt = (f"pulled {100 * r['pooling']:.0f}% toward the pool"
                            if np.isfinite(r["pooling"]) else "")
+                    if bool(r.get("wald", False)):
+                        txt += " (from ITT \u00f7 take-up, not printed)"
                 else:
                     txt = "no published number (prose)"
                 ax.plot(m, y, "o", color=COLORS["shrunken"], ms=7)
