@@ -91,3 +91,23 @@ def test_rma_prints_like_metafor() -> None:
         assert f"{v:.4f}" in text
     assert f"{res.stat[0]:.3f}" in text and "zval" in text
     assert "Prediction interval (95%)" in text
+
+
+def test_the_results_interval_level_is_used_everywhere_by_default(result: Any) -> None:
+    """A result fitted with ``ci_prob=0.95`` (``fit --ci-prob 0.95``) reports 95% intervals in
+    its tables, printout and frequentist twin without being asked again."""
+    from dataclasses import replace
+
+    r95 = replace(result, ci_prob=0.95)
+    s90, s95 = result.summary(), r95.summary()
+    assert (s95["ci_prob"] == 0.95).all() and (r95.gemeenten()["ci_prob"] == 0.95).all()
+    arm = (s95["parameter"] == "mu_arm") & s95["freq_estimate"].notna()
+    w90 = (s90.loc[arm, "ci_high"] - s90.loc[arm, "ci_low"]).to_numpy()
+    w95 = (s95.loc[arm, "ci_high"] - s95.loc[arm, "ci_low"]).to_numpy()
+    assert (w95 > w90).all()
+    f90 = (s90.loc[arm, "freq_ci_high"] - s90.loc[arm, "freq_ci_low"]).to_numpy()
+    f95 = (s95.loc[arm, "freq_ci_high"] - s95.loc[arm, "freq_ci_low"]).to_numpy()
+    assert (f95 > f90).all()  # the twin is recomputed at the level, not left at 90%
+    text = str(r95)
+    assert "95% equal-tailed credible intervals" in text and "95% CrI" in text
+    assert "90%" not in text

@@ -27,7 +27,7 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .constants import FIGURE_FORMATS
+from .constants import CI_PROB, FIGURE_FORMATS
 from .errors import BayesBijstandError, InputError, SpecError
 from .run.config import NoProgress, Progress, RunConfig
 from .run.plan import HEADLINE
@@ -77,6 +77,7 @@ class FitOptions:
     quiet: bool = False
     dry_run: bool = False
     min_gemeenten: int = 2
+    ci_prob: float = CI_PROB
     extra: dict[str, object] = field(default_factory=dict)
 
     def run_config(self) -> RunConfig:
@@ -90,7 +91,7 @@ class FitOptions:
             plots=self.plots, figure_formats=self.figure_formats, report=self.report,
             resume=self.resume, costs=self.costs,
             executor=self.executor,  # type: ignore[arg-type]
-            scheduler=self.scheduler, workers=self.workers)
+            scheduler=self.scheduler, workers=self.workers, ci_prob=self.ci_prob)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -152,6 +153,9 @@ def build_parser() -> argparse.ArgumentParser:
     out = p.add_argument_group("output")
     out.add_argument("--out", type=Path, default=Path("posterior"), metavar="DIR",
                      help="output directory (default: posterior/)")
+    out.add_argument("--ci-prob", type=float, default=CI_PROB, metavar="P",
+                     help=f"interval level of every table, figure, the report and the "
+                          f"frequentist twin (default {CI_PROB}; e.g. 0.95)")
     out.add_argument("--allow-warnings", action="store_true",
                      help="exit 0 even if a fit fails diagnostics (it is still reported as failed)")
     out.add_argument("--compare-pooling", choices=["headline", "all", "none"], default="headline",
@@ -194,6 +198,8 @@ def parse_options(argv: list[str] | None = None) -> FitOptions:
         v = getattr(a, name)
         if v is not None and v < 1:
             parser.error(f"--{name} must be a positive integer")
+    if not 0.5 <= a.ci_prob < 1:
+        parser.error(f"--ci-prob must be at least 0.5 and below 1 (e.g. 0.95), got {a.ci_prob:g}")
     if a.seed is not None and not 0 <= a.seed < 2**32:
         parser.error("--seed must be between 0 and 2**32 - 1")
     if a.out.exists() and not a.out.is_dir():
@@ -210,7 +216,7 @@ def parse_options(argv: list[str] | None = None) -> FitOptions:
         plots=not a.no_plots, figure_formats=(*FIGURE_FORMATS, "svg") if a.svg else FIGURE_FORMATS,
         report=not a.no_report, resume=not a.no_resume,
         executor=a.executor, scheduler=a.scheduler, workers=a.workers, quiet=a.quiet,
-        dry_run=a.dry_run)
+        dry_run=a.dry_run, ci_prob=a.ci_prob)
 
 
 def _progress(total: int, quiet: bool, desc: str) -> Progress:

@@ -56,6 +56,7 @@ class MetaResult:
     evidence_sha256: str
     pooling: str = "partial"
     extra: dict[str, object] = field(default_factory=dict)
+    ci_prob: float = CI_PROB  # the interval level of its tables, figures and twin by default
 
     @property
     def posterior(self) -> xr.Dataset:
@@ -87,7 +88,7 @@ class MetaResult:
 
         return format_meta(self)
 
-    def summary(self, *, ci_prob: float = CI_PROB, all_rows: bool = False) -> pd.DataFrame:
+    def summary(self, *, ci_prob: float | None = None, all_rows: bool = False) -> pd.DataFrame:
         """Pooled effects with the frequentist columns side by side (model scale, ``scale``).
 
         By default each quantity appears once: a component ``mu``/``tau`` whose arm of the same
@@ -95,8 +96,9 @@ class MetaResult:
         probabilities of the SDs (always 1) are blank. ``all_rows=True`` keeps every row as
         stored (the run's ``summary.json``).
         """
-        pooled = pooled_table(self.posterior, ci_prob=ci_prob, mid=self.mid())
-        out = merge_frequentist(pooled, self.frequentist)
+        level = ci_prob or self.ci_prob
+        pooled = pooled_table(self.posterior, ci_prob=level, mid=self.mid())
+        out = merge_frequentist(pooled, self.twin(ci_prob=level))
         out.insert(0, "outcome", self.outcome)
         out["status"] = self.diagnostics.status
         out["pooling_mode"] = self.pooling
@@ -110,15 +112,25 @@ class MetaResult:
         out.insert(3, "scale", self.scale)
         return out
 
-    def gemeenten(self, *, ci_prob: float = CI_PROB) -> pd.DataFrame:
+    def twin(self, *, ci_prob: float | None = None) -> pd.DataFrame:
+        """The frequentist twin (REML + Knapp-Hartung per arm), at ``ci_prob`` if given."""
+        level = ci_prob or self.ci_prob
+        stored = self.frequentist.get("freq_ci_prob")
+        if stored is not None and len(stored) and (stored == level).all():
+            return self.frequentist
+        return twin_summary(self.data.rows, list(self.data.arms), list(self.data.components),
+                            self.data.W, ci_prob=level)
+
+    def gemeenten(self, *, ci_prob: float | None = None) -> pd.DataFrame:
         """Shrunken gemeente effects beside the published estimates (model scale, ``scale``)."""
-        df = gemeente_table(self.posterior, self.data, ci_prob=ci_prob, mid=self.mid())
+        df = gemeente_table(self.posterior, self.data, ci_prob=ci_prob or self.ci_prob,
+                            mid=self.mid())
         df.insert(0, "outcome", self.outcome)
         df.insert(3, "scale", self.scale)
         return df
 
-    def i2(self, *, ci_prob: float = CI_PROB) -> pd.DataFrame:
-        df = i2_table(self.posterior, self.data, ci_prob=ci_prob)
+    def i2(self, *, ci_prob: float | None = None) -> pd.DataFrame:
+        df = i2_table(self.posterior, self.data, ci_prob=ci_prob or self.ci_prob)
         df.insert(0, "outcome", self.outcome)
         return df
 
@@ -257,11 +269,14 @@ def fit_meta(
     grades: tuple[str, ...] | None = None,
     prior_predictive: bool = True,
     posterior_predictive: bool = True,
+    ci_prob: float = CI_PROB,
 ) -> MetaResult:
     """Fit the summary-level model of ``spec`` to one outcome of ``evidence``.
 
     ``pooling`` overrides the spec's pooling mode (for the no/full-pooling comparison fits);
     ``grades`` restricts the evidence grades (for the grade-contribution refits).
+    ``ci_prob``: the interval level of the result's tables, printout, figures and frequentist
+    twin (default :data:`~bayes_bijstand.constants.CI_PROB`, 90%).
 
     Every sampler runs the same model (:mod:`bayes_bijstand.models.summary_level`):
     ``spec.sampler.sampler == "nutpie"`` compiles its graph once per padding in the process
@@ -277,10 +292,11 @@ def fit_meta(
                       prior_predictive=prior_predictive, posterior_predictive=posterior_predictive)
     tree = _clean(tree)
     tree["evidence"] = _evidence_group(table)
-    freq = twin_summary(data.rows, list(data.arms), list(data.components), data.W, ci_prob=CI_PROB)
+    freq = twin_summary(data.rows, list(data.arms), list(data.components), data.W, ci_prob=ci_prob)
     ev_hash = evidence_hash(evidence[evidence["outcome"] == outcome])
     return MetaResult(outcome=outcome, kind=kind, spec=spec, data=data, table=table, tree=tree,
-                      diagnostics=diag, frequentist=freq, evidence_sha256=ev_hash, pooling=pooling)
+                      diagnostics=diag, frequentist=freq, evidence_sha256=ev_hash, pooling=pooling,
+                      ci_prob=ci_prob)
 
 
 def fit_key(evidence: pd.DataFrame, spec: ModelSpec, outcome: str, pooling: str,

@@ -114,7 +114,7 @@ def format_meta(res: Any, *, ci_prob: float | None = None) -> str:
     if taus:
         lines += ["", *_table(["heterogeneity (tau_arm, SD between municipalities)", "mean",
                                f"{_pct(level)} CrI"], taus)]
-    freq = res.frequentist
+    freq = res.twin(ci_prob=level) if hasattr(res, "twin") else res.frequentist
     if freq is not None and len(freq):
         f = freq[(freq["parameter"] == "mu_arm") & (freq["freq_k"] > 0)]
         if len(f):

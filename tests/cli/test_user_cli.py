@@ -3,6 +3,10 @@ right flag, help and defaults for every option, and a failed gate that says what
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+from typing import Any
+
 import pytest
 
 from bayes_bijstand.fit import build_parser
@@ -54,3 +58,43 @@ def test_failed_gate_table_says_how_many_draws_are_needed() -> None:
     assert t["hint"].iloc[0].startswith("to pass: ESS 150 from 1200 draws")
     assert "3900 draws over all chains" in t["hint"].iloc[0]
     assert "--draws 1000 (per chain, 4 chains)" in d.hint(chains=4)
+
+
+def test_ci_prob_reaches_the_fit_the_tables_and_summary_json(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``fit --ci-prob 0.95``: every fit gets the level (the twin and the tables are computed
+    at it), summary.json and summary.md say 95%, and it is part of the resume key."""
+    import json
+
+    import bayes_bijstand.meta as meta
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "reliability"))
+    import bb_fakes
+
+    seen: list[float] = []
+
+    def fake(*a: Any, ci_prob: float = 0.9, **k: Any) -> Any:
+        seen.append(ci_prob)
+        return bb_fakes.fake_fit_meta(*a, **k)
+
+    monkeypatch.setattr(meta, "fit_meta", fake)
+    monkeypatch.delenv("BB_FAKE_FAIL", raising=False)
+    out = tmp_path / "out"
+    argv = ["--outcome", "work_gt12h", *bb_fakes.TINY, "--out", str(out), "--ci-prob", "0.95"]
+    assert fit_main(argv) == 0
+    assert seen == [0.95]
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    assert summary["ci"]["prob"] == 0.95
+    assert "Intervals are 95% equal-tailed" in (out / "summary.md").read_text(encoding="utf-8")
+    assert fit_main(argv) == 0 and seen == [0.95]  # same level: resumed
+    assert fit_main([*argv[:-1], "0.9"]) == 0 and seen == [0.95, 0.9]  # another level: refit
+    with pytest.raises(SystemExit) as exc:  # argparse: usage line, exit code 2
+        fit_main([*argv[:-1], "1.5"])
+    assert exc.value.code == 2
+
+
+def test_cli_defaults_state_the_interval_level() -> None:
+    from bayes_bijstand.fit import parse_options
+
+    assert parse_options(["--all-gemeenten"]).run_config().ci_prob == 0.9
+    assert parse_options(["--all-gemeenten", "--ci-prob", "0.95"]).run_config().ci_prob == 0.95

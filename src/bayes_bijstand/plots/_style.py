@@ -101,6 +101,11 @@ def effect_label(result: Any, what: str = "Effect") -> str:
     return f"{what} ({result.unit})"
 
 
+def level_text(result: Any) -> str:
+    """The result's interval level as figure text, e.g. ``90%`` (``fit --ci-prob``)."""
+    return f"{100 * float(getattr(result, 'ci_prob', 0.9)):g}%"
+
+
 def status_note(result: Any) -> str:
     """A short suffix that warns when the fit failed the diagnostics gate."""
     return "" if result.diagnostics.passed else "  [FAILED DIAGNOSTICS: not for reporting]"

@@ -28,6 +28,7 @@ from ._style import (
     arm_name,
     effect_label,
     gemeente_name,
+    level_text,
     new_figure,
     no_data,
     set_title,
@@ -163,12 +164,12 @@ def plot_forest(*, result: Any, table: pd.DataFrame | None = None, show_values: 
         axes[-1].set_xlabel(effect_label(result) + "  -  positive = more than the control group")
         handles = [
             Line2D([], [], color=COLORS["published"], marker="o", lw=1.6,
-                   label="Published estimate (derived 90% interval)"),
+                   label=f"Published estimate (derived {level_text(result)} interval)"),
             Line2D([], [], color=COLORS["shrunken"], marker="o", lw=2.4,
-                   label="Municipality, after pooling (90% interval)"),
-            Line2D([], [], color=COLORS["pooled"], marker="D", lw=0, ms=8, label="Pooled effect (90%)"),
+                   label=f"Municipality, after pooling ({level_text(result)} interval)"),
+            Line2D([], [], color=COLORS["pooled"], marker="D", lw=0, ms=8, label=f"Pooled effect ({level_text(result)})"),
             Line2D([], [], color=COLORS["predictive"], lw=5, alpha=0.55,
-                   label="Expected range for a new municipality (90%)"),
+                   label=f"Expected range for a new municipality ({level_text(result)})"),
             Line2D([], [], color=COLORS["mid"], ls="--", label=f"Minimal important difference ({mid:+g} {result.unit})"),
         ]
         grades = [g for g in GRADE_MARKERS if g in set(t["grade"])]

@@ -42,6 +42,7 @@ from ._style import (
     draws,
     effect_label,
     gemeente_name,
+    level_text,
     new_figure,
     no_data,
     set_title,
@@ -65,7 +66,7 @@ def _sigma_draws(tree: Any, n_comp: int) -> np.ndarray | None:
     return t[:, :, None] * c * t[:, None, :]
 
 
-def bayes_loo_table(result: Any, *, ci_prob: float = 0.9) -> pd.DataFrame:
+def bayes_loo_table(result: Any, *, ci_prob: float | None = None) -> pd.DataFrame:
     """Importance-weighted leave-one-municipality-out summaries of ``mu_arm`` (display scale).
 
     The weights delete municipality g at the level of the pooled parameters, with g's own
@@ -85,6 +86,7 @@ def bayes_loo_table(result: Any, *, ci_prob: float = 0.9) -> pd.DataFrame:
     sigma = _sigma_draws(tree, W.shape[1])
     if mu_arm is None or sigma is None:
         return pd.DataFrame(columns=cols)
+    ci_prob = ci_prob or float(getattr(result, "ci_prob", 0.9))
     gem = result.gemeenten(ci_prob=ci_prob)
     z = float(stats.norm.isf((1 - ci_prob) / 2))
     arms = list(result.data.arms)
@@ -118,7 +120,7 @@ def bayes_loo_table(result: Any, *, ci_prob: float = 0.9) -> pd.DataFrame:
     return pd.DataFrame(out, columns=cols)
 
 
-def freq_loo_table(result: Any, *, ci_prob: float = 0.9) -> pd.DataFrame:
+def freq_loo_table(result: Any, *, ci_prob: float | None = None) -> pd.DataFrame:
     """Frequentist (REML + Knapp-Hartung) leave-one-out of each arm's pooled effect.
 
     Columns: ``arm, omitted, mean, ci_low, ci_high, k`` (display scale); with two rows
@@ -128,6 +130,7 @@ def freq_loo_table(result: Any, *, ci_prob: float = 0.9) -> pd.DataFrame:
     from ..frequentist.meta import leave1out, rma
     from ..frequentist.twin import twin_inputs
 
+    ci_prob = ci_prob or float(getattr(result, "ci_prob", 0.9))
     f = result.display_factor
     data = twin_inputs(result.data.rows)
     z = float(stats.norm.isf((1 - ci_prob) / 2))
@@ -232,7 +235,7 @@ def plot_influence(*, result: Any) -> Figure:
             ax.grid(axis="y", visible=False)
         axes[-1].set_xlabel(effect_label(result, "Pooled effect"))
         handles = [
-            Line2D([], [], color=COLORS["pooled"], marker="D", lw=2.4, label="Bayesian, all data (90%)"),
+            Line2D([], [], color=COLORS["pooled"], marker="D", lw=2.4, label=f"Bayesian, all data ({level_text(result)})"),
             Line2D([], [], color=COLORS["shrunken"], marker="o", lw=2.0,
                    label="Bayesian, municipality left out (importance-weighted approximation)"),
             Line2D([], [], color=COLORS["frequentist"], marker="s", lw=1.4,

@@ -25,6 +25,7 @@ from ._style import (
     arm_name,
     effect_label,
     gemeente_name,
+    level_text,
     new_figure,
     no_data,
     set_title,
@@ -88,7 +89,8 @@ def plot_pooling(*, result: Any, no_pooling: pd.DataFrame | None = None) -> Figu
             Line2D([], [], marker="o", lw=0, color=COLORS["shrunken"],
                    label="After partial pooling (posterior mean)"),
             Line2D([], [], color=COLORS["pooled"], lw=1.5, label="Pooled effect (full pooling)"),
-            Patch(color=COLORS["pooled"], alpha=0.15, label="Pooled 90% interval"),
+            Patch(color=COLORS["pooled"], alpha=0.15,
+                  label=f"Pooled {level_text(result)} interval"),
         ]
         if no_pooling is not None and len(no_pooling):
             handles.append(Line2D([], [], marker="x", lw=0, color="black",

@@ -28,6 +28,7 @@ from ._style import (
     arm_name,
     draws,
     effect_label,
+    level_text,
     new_figure,
     no_data,
     set_title,
@@ -40,7 +41,7 @@ ESS_WARN = 0.10
 
 
 def sensitivity_table(result: Any, *, alphas: tuple[float, ...] = ALPHAS,
-                      ci_prob: float = 0.9) -> pd.DataFrame:
+                      ci_prob: float | None = None) -> pd.DataFrame:
     """Pooled arm effects under power-scaled priors of mu and of tau (display scale).
 
     Columns: ``prior`` (``mu`` | ``tau``), ``alpha, prior_sd, arm, mean, ci_low, ci_high,
@@ -62,6 +63,7 @@ def sensitivity_table(result: Any, *, alphas: tuple[float, ...] = ALPHAS,
         logp["tau"] = -0.5 * np.sum((tau / pri.tau_sd) ** 2, axis=0)
         sds["tau"] = pri.tau_sd
     n = mu_arm.shape[-1]
+    ci_prob = ci_prob or float(getattr(result, "ci_prob", 0.9))
     lo, hi = (1 - ci_prob) / 2, 1 - (1 - ci_prob) / 2
     out = []
     for name, lp in logp.items():
@@ -129,7 +131,8 @@ def plot_sensitivity(*, result: Any, alphas: tuple[float, ...] = ALPHAS) -> Figu
         axes[0].set_yticks(ticks, labels, fontsize=7.5)
         handles = [Line2D([], [], color=COLORS["pooled"], marker="D", lw=2, label="Prior as specified"),
                    Line2D([], [], color=COLORS["posterior"], marker="o", lw=2,
-                          label="Power-scaled prior (a<1 wider, a>1 tighter; 90% interval)"),
+                          label="Power-scaled prior (a<1 wider, a>1 tighter; "
+                                f"{level_text(result)} interval)"),
                    Line2D([], [], color=COLORS["posterior"], marker="o", mfc="white", lw=2, alpha=0.5,
                           label="Reweighting unreliable (ESS < 10% of draws)")]
         fig.legend(handles=handles, loc="outside lower center", ncols=1, frameon=False)

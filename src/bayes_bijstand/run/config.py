@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Protocol
 
-from ..constants import FIGURE_FORMATS
+from ..constants import CI_PROB, FIGURE_FORMATS
 
 Selection = Literal["headline", "all", "none"]
 """Which outcomes get a sensitivity refit: the headline outcomes, all, or none."""
@@ -30,8 +30,10 @@ class RunConfig:
     overrides ``draws``, ``tune``, ``chains``, ``seed``, ``sampler`` (``None``: the spec's).
     Sensitivity refits: ``compare_pooling`` and ``contributions``. Outputs: ``out``,
     ``plots`` and ``figure_formats``, ``report``, ``resume``; ``costs`` (a cost TOML for the
-    net fiscal effect; default the shipped ``evidence/data/costs.toml``). Execution: ``executor``, and
-    for Dask ``scheduler`` (``None``: a LocalCluster of ``workers`` workers).
+    net fiscal effect; default the shipped ``evidence/data/costs.toml``); ``ci_prob``: the
+    interval level of every table, figure and the frequentist twin (default 90%).
+    Execution: ``executor``, and for Dask ``scheduler`` (``None``: a LocalCluster of
+    ``workers`` workers).
     """
 
     out: Path = Path("posterior")
@@ -56,6 +58,7 @@ class RunConfig:
     executor: Executor = "local"
     scheduler: str | None = None
     workers: int = 2
+    ci_prob: float = CI_PROB
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "out", Path(self.out))

@@ -51,7 +51,8 @@ def run_locally(plan: Plan, cfg: RunConfig, progress: Progress) -> list[FitRecor
         for i, job in enumerate(plan.jobs):
             progress.set_postfix_str(job.name)
             st = start_job(job, plan.evidence, plan.spec, out, plots=cfg.plots,
-                           resume=cfg.resume, inputs=plan.inputs, formats=cfg.figure_formats)
+                           resume=cfg.resume, inputs=plan.inputs, formats=cfg.figure_formats,
+                           ci_prob=cfg.ci_prob)
             if st.figure_dir is None:
                 records[i] = finish_job(st, out, [])
             else:
@@ -133,7 +134,7 @@ def run_on_dask(plan: Plan, cfg: RunConfig, progress: Progress, *,
     ev = client.scatter(plan.evidence, broadcast=True)
     futures = {client.submit(run_job, job, ev, plan.spec, cfg.out, plots=cfg.plots,
                              resume=cfg.resume, inputs=plan.inputs, cores=1,
-                             formats=cfg.figure_formats, pure=False): i
+                             formats=cfg.figure_formats, ci_prob=cfg.ci_prob, pure=False): i
                for i, job in enumerate(plan.jobs)}
     records: list[FitRecord | None] = [None] * len(plan.jobs)
     try:

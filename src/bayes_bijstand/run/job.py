@@ -10,8 +10,9 @@ from typing import Any
 
 import pandas as pd
 
-from ..constants import FIGURE_FORMATS
+from ..constants import CI_PROB, FIGURE_FORMATS
 from ..evidence.outcomes import outcome_label
+from ..io import sha256_text
 from ..specs import ModelSpec
 from .figures import draw_figures
 from .plan import Job
@@ -42,7 +43,7 @@ class Started:
 def start_job(job: Job, evidence: pd.DataFrame, spec: ModelSpec, out: Path, *,
               plots: bool = True, resume: bool = True,
               inputs: dict[str, str] | None = None, cores: int | None = None,
-              formats: tuple[str, ...] = FIGURE_FORMATS) -> Started:
+              formats: tuple[str, ...] = FIGURE_FORMATS, ci_prob: float = CI_PROB) -> Started:
     """Fit one job and write its netCDF (atomic); figures and the record come after.
 
     With ``resume`` a job whose record in ``OUT/fits/`` carries the same ``fit_key`` (a
@@ -51,12 +52,15 @@ def start_job(job: Job, evidence: pd.DataFrame, spec: ModelSpec, out: Path, *,
     ``inputs`` (hashes of the run's input files) is stored in the record and netCDF attrs.
     ``cores``: parallel chains (default: the CPUs this process may use, at most 4; a Dask
     worker passes 1 because the workers already fill the machine). ``formats``: the figure
-    file formats (see :data:`bayes_bijstand.plots.FORMATS`).
+    file formats (see :data:`bayes_bijstand.plots.FORMATS`). ``ci_prob``: the interval level
+    of the record's tables, the figures and the twin (part of the resume key unless 90%).
     """
     from ..meta import fit_key, fit_meta
 
     fits = out / "fits"
     key = fit_key(evidence, spec, job.outcome, job.pooling, job.grades)
+    if ci_prob != CI_PROB:  # the default level keeps the keys (and summary.json) of before
+        key = sha256_text(f"{key}|ci_prob={ci_prob!r}")[:16]
     rec_path = fits / f"{job.name}.json"
     nc_path = fits / f"{job.name}.nc"
     if resume:
@@ -65,7 +69,7 @@ def start_job(job: Job, evidence: pd.DataFrame, spec: ModelSpec, out: Path, *,
             old["resumed"] = True
             return Started(job=job, record=old, rec_path=rec_path)
     res = fit_meta(evidence, spec, job.outcome, pooling=job.pooling, grades=job.grades,
-                   cores=cores or available_cores())
+                   cores=cores or available_cores(), ci_prob=ci_prob)
     vers = versions()
     res.tree.attrs["fit_key"] = key  # type: ignore[attr-defined]
     res.tree.attrs["run_inputs"] = json.dumps(inputs or {}, sort_keys=True)  # type: ignore[attr-defined]
@@ -108,7 +112,7 @@ def finish_job(started: Started, out: Path, figures: list[Path]) -> FitRecord:
 def run_job(job: Job, evidence: pd.DataFrame, spec: ModelSpec, out: Path, *,
             plots: bool = True, resume: bool = True,
             inputs: dict[str, str] | None = None, cores: int | None = None,
-            formats: tuple[str, ...] = FIGURE_FORMATS) -> FitRecord:
+            formats: tuple[str, ...] = FIGURE_FORMATS, ci_prob: float = CI_PROB) -> FitRecord:
     """Fit one job and write its netCDF, figures and JSON record (all atomic).
 
     :func:`start_job`, the figures in this process, then :func:`finish_job`. (The local
@@ -116,6 +120,6 @@ def run_job(job: Job, evidence: pd.DataFrame, spec: ModelSpec, out: Path, *,
     next fit samples; see :class:`~bayes_bijstand.run.figures.FigureProcess`.)
     """
     st = start_job(job, evidence, spec, out, plots=plots, resume=resume, inputs=inputs,
-                   cores=cores, formats=formats)
+                   cores=cores, formats=formats, ci_prob=ci_prob)
     figures = [] if st.figure_dir is None else draw_figures(st.result, st.figure_dir, st.formats)
     return finish_job(st, out, figures)

@@ -23,10 +23,11 @@ def _interval_md(lo: Any, hi: Any, f: float = 1.0) -> str:
 
 def summary_markdown(summary: dict[str, Any], records: list[FitRecord]) -> str:
     """A readable Markdown overview: pooled effects per outcome and arm, diagnostics."""
+    lev = f"{100 * summary.get('ci', {}).get('prob', 0.9):g}%"
     lines = ["# bayes_bijstand: pooled effects", "",
              f"Model spec `{summary['model_spec']}`, seed {summary['seed']}, "
              f"{summary['sampler']['chains']} chains x {summary['sampler']['draws']} draws. "
-             "Intervals are 90% equal-tailed. Binary outcomes in percentage points, scores in "
+             f"Intervals are {lev} equal-tailed. Binary outcomes in percentage points, scores in "
              "standardised mean differences (SMD). Frequentist: REML + Knapp-Hartung on the rows "
              "with a known or design-based SE.", ""]
     for r in records:
@@ -36,12 +37,16 @@ def summary_markdown(summary: dict[str, Any], records: list[FitRecord]) -> str:
                   f"Status: **{r['status']}**; {r['n_rows_used']} of {r['n_rows_total']} rows "
                   f"used; municipalities: {', '.join(r['gemeenten'])}.", ""]
         if r["status"] != "passed":
+            from ..diagnostics import Diagnostics
+
+            hint = Diagnostics.from_dict(r["diagnostics"]).hint()
             lines += ["**Failed diagnostics (after a retry) - excluded from the pooled "
-                      "summaries:** " + "; ".join(r["diagnostics"].get("problems", [])), ""]
+                      "summaries:** " + "; ".join(r["diagnostics"].get("problems", []))
+                      + (f". {hint[0].upper()}{hint[1:]}." if hint else ""), ""]
             continue
         f = r["display_factor"]
-        lines += ["| arm | pooled mean | 90% interval | new municipality | P(>0) | tau | "
-                  "frequentist | freq. 90% CI | k (freq.) |", "|---|---|---|---|---|---|---|---|---|"]
+        lines += [f"| arm | pooled mean | {lev} interval | new municipality | P(>0) | tau | "
+                  f"frequentist | freq. {lev} CI | k (freq.) |", "|---|---|---|---|---|---|---|---|---|"]
         pooled = {(p["parameter"], p["label"]): p for p in r["pooled"]}
         for arm in r["arms"]:
             p = pooled.get(("mu_arm", arm))
