@@ -12,10 +12,12 @@ shipped data, and fits it.
 from __future__ import annotations
 
 import argparse
+import sys
 import tempfile
 from pathlib import Path
 
 import bayes_bijstand as bb
+from bayes_bijstand.printing import diagnostics_line
 from bayes_bijstand.specs import default_spec_path
 
 CSV = """gemeente;arm;outcome;estimate;se;ci_low;ci_high;p_lower;p_upper;significance;n_treatment;n_control
@@ -25,7 +27,7 @@ emmen;extra_hulp;work_gt12h;0,045;;;;0;0,05;*;180;175
 """
 
 
-def main() -> None:
+def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--draws", type=int, default=1000)
     ap.add_argument("--chains", type=int, default=4)
@@ -42,10 +44,15 @@ def main() -> None:
         spec = bb.load_spec(default_spec_path()).with_overrides(draws=a.draws, tune=a.draws,
                                                                 chains=a.chains, sampler=a.sampler)
         res = bb.fit_meta(ev, spec, "work_gt12h", retry=not a.no_retry)
+        print(res.table[["row_id", "grade", "used", "y", "se", "se_lo", "se_hi"]])
+        print(f"status: work_gt12h: diagnostics {diagnostics_line(res.diagnostics)}")
+        if not res.diagnostics.passed:
+            print("no result: a fit that fails the diagnostics gate is not reported")
+            return 1
         print(res.summary()[["parameter", "label", "mean", "ci_low", "ci_high", "prob_gt_0",
                              "freq_estimate", "freq_ci_low", "freq_ci_high"]].round(3))
-        print(res.table[["row_id", "grade", "used", "y", "se", "se_lo", "se_hi"]])
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -5,19 +5,23 @@ Usage::
     python examples/pooled_meta_analysis.py [OUTCOME] [--draws N]
 
 Fits the default model (models/meta_components.toml) to e.g. ``work_gt12h`` (work > 12 hours a
-week), then prints the pooled effect per arm with its 90% interval, the probability that it is
-positive, the effect to expect in a new municipality, and the frequentist twin beside it.
+week), then prints a status line (the diagnostics gate) and, only if the fit passed, the pooled
+effect per arm with its 90% interval, the probability that it is positive, the effect to expect
+in a new municipality, and the frequentist twin beside it. A failed fit prints what it needs
+to pass instead of numbers, and the script exits with code 1.
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 
 import bayes_bijstand as bb
+from bayes_bijstand.printing import diagnostics_line
 from bayes_bijstand.specs import default_spec_path
 
 
-def main() -> None:
+def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("outcome", nargs="?", default="work_gt12h")
     ap.add_argument("--draws", type=int, default=1000)
@@ -30,8 +34,11 @@ def main() -> None:
     spec = bb.load_spec(default_spec_path()).with_overrides(draws=a.draws, tune=a.draws,
                                                             chains=a.chains, sampler=a.sampler)
     res = bb.fit_meta(bb.load_evidence(), spec, a.outcome, retry=not a.no_retry)
-    print(f"{a.outcome}: diagnostics {res.diagnostics.status}; {res.unit}; "
-          f"municipalities {', '.join(res.data.gemeenten)}")
+    print(f"status: {a.outcome}: diagnostics {diagnostics_line(res.diagnostics)}")
+    if not res.diagnostics.passed:
+        print("no result: a fit that fails the diagnostics gate is not reported")
+        return 1
+    print(f"{a.outcome}: {res.unit}; municipalities {', '.join(res.data.gemeenten)}")
     tab = res.summary()
     arms = tab[tab["parameter"] == "mu_arm"].set_index("label")
     new = tab[tab["parameter"] == "theta_new"].set_index("label")
@@ -41,7 +48,8 @@ def main() -> None:
               f"  P(>0) {r['prob_gt_0']:.2f}  new municipality [{new.loc[arm, 'ci_low'] * f:6.1f}, "
               f"{new.loc[arm, 'ci_high'] * f:6.1f}]  frequentist {r['freq_estimate'] * f:6.1f}"
               f" (k={int(r['freq_k']) if r['freq_k'] == r['freq_k'] else 0})")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
