@@ -47,6 +47,7 @@ from bayes_bijstand.recovery import (
     FitSettings,
     RecoveryDesign,
     coverage_table,
+    nominal_check,
     rank_uniformity,
     run_coverage,
     sbc_interval_coverage,
@@ -67,7 +68,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                     help="true component effects (log-odds), comma-separated k=v")
     ap.add_argument("--tau", type=float, default=0.1, help="true between-gemeente SD")
     ap.add_argument("--sigma-coach", type=float, default=0.2, help="true coach SD")
-    ap.add_argument("--gemeenten", default="oss,nijmegen,wageningen,utrecht")
+    ap.add_argument("--gemeenten", default=None,
+                    help="default: oss,nijmegen,wageningen,utrecht (assigned model) or the "
+                    "six gemeenten with experiment coaches (delivered model)")
+    ap.add_argument("--model", choices=["assigned", "delivered"], default="assigned",
+                    help="assigned: arm + coach intercepts, participants only; delivered: the "
+                    "delivered-treatment model on all clients")
+    ap.add_argument("--sigma-caseworker", type=float, default=None,
+                    help="true SD of caseworker intercepts (default: --sigma-coach)")
     ap.add_argument("--scale", type=float, default=1.0)
     ap.add_argument("--draws", type=int, default=500)
     ap.add_argument("--tune", type=int, default=500)
@@ -110,6 +118,7 @@ def coverage_section(rows: pd.DataFrame, seconds: float) -> dict[str, Any]:
                           for lev, t, arm in zip(tab["level"], tab["term"], tab["arm"],
                                                  strict=True)]
     return {"reps": int(rows["rep"].nunique()),
+            "nominal_check": nominal_check(coverage_table(rows)),
             "seeds": sorted(map(int, rows["rep"].unique())), "seconds": seconds,
             "divergences": int(rows.groupby("rep")["divergences"].first().sum()),
             "table": _records(tab), "replications": _records(rows)}
@@ -134,7 +143,8 @@ def markdown(report: dict[str, Any]) -> str:
     lines += [f"Design: gemeenten {', '.join(d['gemeenten'])}, scale {d['scale']}, "
               f"participants only = {d['participants_only']}; formula `{d['formula']}`; "
               f"true component effects {d['effects']}, tau {d['tau']}, sigma_coach "
-              f"{d['sigma_coach']}. Fit: {f['chains']} chains x {f['draws']} draws "
+              f"{d['sigma_coach']}, sigma_caseworker {d.get('sigma_caseworker')}. "
+              f"Fit: {f['chains']} chains x {f['draws']} draws "
               f"(+{f['tune']} tune), {f['sampler']}, target_accept {f['target_accept']}.", ""]
     cov = report.get("coverage")
     if cov:
@@ -146,7 +156,15 @@ def markdown(report: dict[str, Any]) -> str:
                   "parameters of one replication as independent. `mean_bias`: posterior "
                   "mean minus truth. `post_sd` / `sd_of_means`: average posterior SD and "
                   "the SD of the posterior means over replications (post_sd well above "
-                  "sd_of_means: conservative intervals).", "",
+                  "sd_of_means: conservative intervals).", ""]
+        nc = cov.get("nominal_check")
+        if nc:
+            lines += [f"**Nominal check: {'PASSED' if nc['passed'] else 'FAILED'}** - terms "
+                      f"{', '.join(nc.get('terms', []))}: coverage {nc['coverage']:.3f} ({nc['covered']}/{nc['n']}) vs nominal "
+                      f"{nc['nominal']:.2f}; allowed: within {nc['z']:.0f} binomial SEs at the "
+                      f"nominal rate ({nc['z'] * nc['se_at_nominal']:.3f}).", ""]
+        lines += [
+
                   "| level | term | arm | n_gemeenten | n | covered | coverage | se | "
                   "mean_bias | mean_width | post_sd | sd_of_means |",
                   "|---|---|---|---|---|---|---|---|---|---|---|---|"]
@@ -207,9 +225,13 @@ def main(argv: list[str] | None = None) -> int:
     a = parse_args(argv)
     if a.report_only:
         return report_only(a.out)
-    design = RecoveryDesign(effects=parse_effects(a.effects), tau=a.tau,
-                            sigma_coach=a.sigma_coach,
-                            gemeenten=tuple(a.gemeenten.split(",")), scale=a.scale)
+    kw: dict[str, Any] = {"effects": parse_effects(a.effects), "tau": a.tau,
+                          "sigma_coach": a.sigma_coach, "scale": a.scale,
+                          "sigma_caseworker": a.sigma_caseworker}
+    if a.gemeenten:
+        kw["gemeenten"] = tuple(a.gemeenten.split(","))
+    design = (RecoveryDesign.delivered(**kw) if a.model == "delivered"
+              else RecoveryDesign(**kw))
     fit = FitSettings(draws=a.draws, tune=a.tune, chains=a.chains, sampler=a.sampler,
                       target_accept=a.target_accept)
     report: dict[str, Any] = {"design": design.to_dict(), "fit": fit.kwargs(),

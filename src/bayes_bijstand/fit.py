@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import re
 import sys
 import time
 import warnings
@@ -78,6 +77,7 @@ class FitOptions:
     dry_run: bool = False
     min_gemeenten: int = 2
     ci_prob: float = CI_PROB
+    secure_env: bool = False
     extra: dict[str, object] = field(default_factory=dict)
 
     def run_config(self) -> RunConfig:
@@ -136,6 +136,10 @@ def build_parser() -> argparse.ArgumentParser:
     sel.add_argument("--formula", help="bambi formula for --microdata")
     sel.add_argument("--family", default="bernoulli", choices=["bernoulli", "gaussian"],
                      help="likelihood for --microdata (default: bernoulli)")
+    sel.add_argument("--secure-env", action="store_true",
+                     help="--microdata inside the secure environment only: keep coach ids, "
+                          "observed data and per-cell counts in fits/person_level.nc (default: "
+                          "anonymised coach labels, posterior and sampler statistics only)")
     samp = p.add_argument_group("sampler (override the spec's [sampler] table; defaults are "
                                 "the shipped specs')")
     samp.add_argument("--draws", type=int, metavar="N",
@@ -216,7 +220,7 @@ def parse_options(argv: list[str] | None = None) -> FitOptions:
         plots=not a.no_plots, figure_formats=(*FIGURE_FORMATS, "svg") if a.svg else FIGURE_FORMATS,
         report=not a.no_report, resume=not a.no_resume,
         executor=a.executor, scheduler=a.scheduler, workers=a.workers, quiet=a.quiet,
-        dry_run=a.dry_run, ci_prob=a.ci_prob)
+        dry_run=a.dry_run, ci_prob=a.ci_prob, secure_env=a.secure_env)
 
 
 def _progress(total: int, quiet: bool, desc: str) -> Progress:
@@ -236,22 +240,23 @@ def _validate_person_inputs(opts: FitOptions) -> None:
         from .specs import load_spec
 
         load_spec(opts.model)
-    from .models.person_level import DEFAULT_FORMULA
+    from .models.person_level import DEFAULT_FORMULA, check_formula, prepare
 
     data = load_microdata(opts.microdata)
     formula = opts.formula or DEFAULT_FORMULA
-    lhs, _, rhs = formula.partition("~")
-    lhs = lhs.strip()
-    if not lhs or not rhs.strip():
-        raise InputError("--formula", f"'{formula}' is not a formula like 'y ~ arm'")
-    if lhs not in data.columns:
-        outs = ", ".join(outcome_columns(list(data.columns)))
-        raise InputError(str(opts.microdata), f"the outcome '{lhs}' of the formula is not a "
-                         f"column (outcomes in the file: {outs}); pass --formula", field=lhs)
-    names = re.findall(r"\b([A-Za-z_][A-Za-z0-9_]*)\b(?!\s*[(.])", rhs)
-    unknown = [n for n in names if n not in data.columns and n != "covariates"]
-    if unknown:
-        raise InputError("--formula", f"'{unknown[0]}' is not a column of {opts.microdata}")
+    try:
+        lhs, _ = check_formula(formula, list(data.columns))
+    except ValueError as exc:
+        if "outcome" in str(exc) and "is not a column" in str(exc):
+            outs = ", ".join(outcome_columns(list(data.columns)))
+            raise InputError(str(opts.microdata), f"{exc} (outcomes in the file: {outs}); "
+                             "pass --formula", field=formula.partition("~")[0].strip()
+                             ) from None
+        raise InputError("--formula", str(exc)) from None
+    try:
+        prepare(data, formula=formula, family=opts.family)
+    except ValueError as exc:
+        raise InputError(str(opts.microdata), str(exc), field=lhs) from None
     if opts.dry_run:
         print(f"{opts.microdata}: {len(data)} persons, {data['gemeente'].nunique()} gemeenten; "
               "valid (dry run: nothing fitted or written)")

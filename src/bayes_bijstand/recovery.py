@@ -40,6 +40,7 @@ from scipy import stats
 
 from bayes_bijstand.constants import CI_PROB
 from bayes_bijstand.microdata import validate_microdata
+from bayes_bijstand.models.person_level import COACHED
 from bayes_bijstand.simulate import ARM_COMPONENTS, simulate_microdata, true_arm_effects
 
 LEAN_FORMULA = ("work_gt12h_m24 ~ arm + sex + benefit_duration + (arm | gemeente) "
@@ -47,7 +48,15 @@ LEAN_FORMULA = ("work_gt12h_m24 ~ arm + sex + benefit_duration + (arm | gemeente
 """Two covariates instead of seven: ~170 binomial cells instead of ~1,700 persons, so a
 replication takes seconds of sampling rather than minutes (compilation dominates)."""
 
-RECOVERED_TERMS: tuple[str, ...] = ("arm", "tau", "sigma_coach")
+DELIVERED_FORMULA = ("work_gt12h_m24 ~ delivered + participated + sex + benefit_duration "
+                     "+ (delivered | gemeente) + (1 | gemeente:caseworker) "
+                     "+ (0 + delivered | gemeente:coach)")
+"""The delivered-treatment model with the lean covariates: ``arm`` is then the effect of
+receiving an arm (the simulator's participant-level effect), ``sigma_coach`` the SD of that
+effect across experiment coaches and ``sigma_caseworker`` the SD of caseworker intercepts;
+fitted on all clients (ITT data), not participants only."""
+
+RECOVERED_TERMS: tuple[str, ...] = ("arm", "tau", "sigma_coach", "sigma_caseworker")
 """Summary terms with a known true value (see :func:`true_values`)."""
 
 
@@ -68,12 +77,30 @@ class RecoveryDesign:
     scale: float = 1.0
     participants_only: bool = True
     formula: str = LEAN_FORMULA
+    sigma_caseworker: float | None = None
+    """SD of regular klantmanagers' intercepts (default: ``sigma_coach``)."""
+
+    @classmethod
+    def delivered(cls, **kw: Any) -> RecoveryDesign:
+        """The delivered-treatment design: six gemeenten with experiment coaches (about 40),
+        all clients, :data:`DELIVERED_FORMULA`, coach SD 0.4, caseworker SD 0.2."""
+        base: dict[str, Any] = {
+            "gemeenten": ("utrecht", "tilburg", "wageningen", "deventer", "oss", "nijmegen"),
+            "participants_only": False, "formula": DELIVERED_FORMULA, "sigma_coach": 0.4,
+            "sigma_caseworker": 0.2}
+        return cls(**{**base, **kw})
+
+    @property
+    def is_delivered(self) -> bool:
+        """Whether the fitted formula is the delivered-treatment model."""
+        return "delivered" in self.formula
 
     def simulate(self, seed: int) -> pd.DataFrame:
         """One synthetic data set of this design (validated)."""
         return validate_microdata(simulate_microdata(
             effects=dict(self.effects), tau=self.tau, sigma_coach=self.sigma_coach, seed=seed,
-            scale=self.scale, gemeenten=list(self.gemeenten)))
+            scale=self.scale, gemeenten=list(self.gemeenten),
+            sigma_caseworker=self.sigma_caseworker))
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly settings."""
@@ -111,13 +138,37 @@ def true_values(design: RecoveryDesign, arms: Sequence[str]) -> pd.DataFrame:
     eff = true_arm_effects(design.effects)
     rows = []
     for a in arms:
-        comps = ARM_COMPONENTS.get(a, ())
+        base = a.removesuffix(COACHED)  # delivered model: an arm's coached participants
+        comps = ARM_COMPONENTS.get(base, ())
         if not comps:
             continue
-        rows.append({"term": "arm", "arm": a, "truth": float(eff[a])})
+        rows.append({"term": "arm", "arm": a, "truth": float(eff[base])})
         rows.append({"term": "tau", "arm": a, "truth": design.tau * float(np.sqrt(len(comps)))})
     rows.append({"term": "sigma_coach", "arm": "", "truth": float(design.sigma_coach)})
+    if design.is_delivered:
+        cw = design.sigma_coach if design.sigma_caseworker is None else design.sigma_caseworker
+        rows.append({"term": "sigma_caseworker", "arm": "", "truth": float(cw)})
     return pd.DataFrame(rows, columns=["term", "arm", "truth"])
+
+
+def nominal_check(table: pd.DataFrame, *, nominal: float = CI_PROB, z: float = 2.0,
+                  terms: Sequence[str] = ("arm", "sigma_coach", "sigma_caseworker")
+                  ) -> dict[str, Any]:
+    """Pass/fail: coverage of ``terms`` within ``z`` binomial SEs (at the nominal rate).
+
+    The SE is ``sqrt(nominal (1 - nominal) / n)``, the spread expected if intervals were
+    exactly calibrated; intervals of one replication are treated as independent. ``tau`` is
+    left out by default: with one to three gemeenten per arm its interval is mostly the
+    prior's and covers almost always, which would hide under-coverage elsewhere.
+    """
+    t = table[(table["level"] == "term") & table["term"].isin(list(terms))]
+    n, k = int(t["n"].sum()), int(t["covered"].sum())
+    cov = k / n if n else float("nan")
+    se = binomial_se(nominal, n)
+    ok = abs(cov - nominal) <= z * se
+    return {"terms": list(terms), "n": n, "covered": k, "coverage": cov, "nominal": nominal,
+            "se_at_nominal": se,
+            "z": z, "passed": bool(ok)}
 
 
 def score_intervals(summary: pd.DataFrame, truth: pd.DataFrame) -> pd.DataFrame:
@@ -160,7 +211,8 @@ def recovery_replication(design: RecoveryDesign, seed: int, fit: FitSettings = F
     out = score_intervals(summ, true_values(design, arms))
     sub = data[data["participated"] == 1] if design.participants_only else data
     n_gem = sub.groupby("arm", observed=True)["gemeente"].nunique()
-    out["n_gemeenten"] = [int(n_gem.get(a, 0)) if a else np.nan for a in out["arm"]]
+    out["n_gemeenten"] = [int(n_gem.get(a.removesuffix(COACHED), 0)) if a else np.nan
+                          for a in out["arm"]]
     out.insert(0, "rep", seed)
     out["divergences"] = int(res.tree["sample_stats"]["diverging"].sum())
     out["seconds"] = secs

@@ -302,6 +302,7 @@ def simulate_microdata(
     groningen_fraction: float | None = None,
     months: Sequence[int] = (8, 16, 24),
     score_effect: float = 0.1,
+    sigma_caseworker: float | None = None,
 ) -> pd.DataFrame:
     """Simulate synthetic person-level microdata with known effects (see module docstring).
 
@@ -314,7 +315,9 @@ def simulate_microdata(
     tau
         Between-gemeente SD of the component effects (log-odds).
     sigma_coach
-        SD of the coach random intercepts (log-odds).
+        SD of the coach random intercepts (log-odds). A dedicated coach serves only
+        participants of treated arms, so for them this is the SD of the delivered effect
+        across coaches.
     seed
         Seed of the ``numpy.random.Generator``; the same arguments give identical data.
     scale
@@ -329,6 +332,9 @@ def simulate_microdata(
         also carries ``income_gt50_wml_m24`` and the survey score ``social_trust_m24``).
     score_effect
         Effect of each delivered component on ``social_trust_m24`` (points on a 1-10 scale).
+    sigma_caseworker
+        SD of the intercepts of regular klantmanagers (log-odds); default ``sigma_coach``.
+        The same seed gives the same standard-normal draws whatever the two SDs.
     """
     if scale <= 0:
         raise ValueError(f"scale must be positive, got {scale}")
@@ -345,19 +351,22 @@ def simulate_microdata(
         frac = scale * (groningen_fraction if (g == "groningen" and groningen_fraction is not None)
                         else d.sample_fraction)
         frames.append(_simulate_gemeente(d, rng, frac, eff, tau, sigma_coach, months,
-                                         score_effect))
+                                         score_effect, sigma_caseworker))
     df = pd.concat(frames, ignore_index=True)
     df.insert(0, "person_id", [f"p{i:07d}" for i in range(1, len(df) + 1)])
     df["synthetic"] = True
     df.attrs.update(synthetic=True, generator="bayes_bijstand.simulate",
                     arguments=json.dumps({"effects": eff, "tau": tau, "sigma_coach": sigma_coach,
-                                          "seed": seed, "scale": scale}))
+                                          "seed": seed, "scale": scale}
+                                         | ({} if sigma_caseworker is None
+                                            else {"sigma_caseworker": sigma_caseworker})))
     return df
 
 
 def _simulate_gemeente(d: GemeenteDesign, rng: np.random.Generator, frac: float,
                        eff: Mapping[str, float], tau: float, sigma_coach: float,
-                       months: Sequence[int], score_effect: float) -> pd.DataFrame:
+                       months: Sequence[int], score_effect: float,
+                       sigma_caseworker: float | None = None) -> pd.DataFrame:
     """One gemeente: arms, take-up, coaches, covariates and outcomes (vectorised per arm)."""
     delta = {c: rng.normal(0.0, tau) for c in COMPONENTS}
     sizes = [max(1, round(a.n_assigned.value * frac)) for a in d.arms]
@@ -420,13 +429,16 @@ def _simulate_gemeente(d: GemeenteDesign, rng: np.random.Generator, frac: float,
             _codes(vals, levels)]
     lin -= lin.mean()
     coaches = pd.unique(coach[coach != None])  # noqa: E711 - object array comparison
-    u = dict(zip(coaches, rng.normal(0.0, sigma_coach, len(coaches)), strict=True))
+    s_cw = sigma_coach if sigma_caseworker is None else sigma_caseworker
+    is_reg = np.array(["_km" in str(c) for c in coaches])
+    sd = np.where(is_reg, s_cw, sigma_coach)
+    u = dict(zip(coaches, rng.normal(0.0, 1.0, len(coaches)) * sd, strict=True))
     u_i = np.array([u.get(c, 0.0) if c is not None else 0.0 for c in coach])
     person = rng.normal(0.0, _PERSON_SD, n)
     treat = part * effect
     # Intercept adjusted so the control-group marginal rate matches the cited rate
     # (logit-probit approximation: E[expit(a + e)] ~ expit(a / sqrt(1 + 0.346 var(e)))).
-    v = lin.var() + sigma_coach**2 + _PERSON_SD**2
+    v = lin.var() + s_cw**2 + _PERSON_SD**2
     infl = np.sqrt(1 + 0.346 * v)
     rate24 = d.control_rate_m24.value
     g_rates = DESIGNS["groningen"].extra

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from bayes_bijstand.models.person_level import (
+    ASSIGNED_FORMULA,
     CoachArmConfoundingWarning,
     _additive_terms,
     confounded_arms,
@@ -16,11 +17,12 @@ from bayes_bijstand.models.person_level import (
     identification_report,
     prepare,
 )
+from bayes_bijstand.recovery import LEAN_FORMULA as LEAN
 from bayes_bijstand.simulate import simulate_microdata, true_arm_effects
 
 
 def test_prepare_rewrites_formula_and_collapses(small_data) -> None:
-    p = prepare(small_data)
+    p = prepare(small_data, formula=ASSIGNED_FORMULA)
     assert p.collapsed and p.family == "binomial"
     assert p.formula.startswith("p(successes, trials) ~ arm + age_group")
     assert "(1 | coach_key)" in p.formula and "gemeente:coach" not in p.formula
@@ -43,7 +45,7 @@ def test_identification_report_names_confounded_arms(small_data) -> None:
     conf = confounded_arms(part)
     assert {("nijmegen", "extra_hulp+werken_loont"), ("oss", "extra_hulp")} <= set(
         zip(conf["gemeente"], conf["arm"], strict=True))
-    text = identification_report(part)
+    text = identification_report(part, LEAN)
     assert re.search(r"nijmegen / extra_hulp\+werken_loont: \d coach\(es\)", text)
     assert "without a coach" in text and "Not identified" in text
 
@@ -60,7 +62,8 @@ def test_warns_on_confounding_without_sampling(small_data, monkeypatch) -> None:
     monkeypatch.setattr(bambi.Model, "fit", boom)
     with pytest.warns(CoachArmConfoundingWarning, match="nijmegen/extra_hulp"), \
             pytest.raises(Stop):
-        fit_person(small_data, participants_only=True, draws=10, tune=10, chains=1)
+        fit_person(small_data, formula=ASSIGNED_FORMULA, participants_only=True, draws=10,
+                   tune=10, chains=1)
 
 
 @pytest.mark.slow
