@@ -63,15 +63,21 @@ def main(argv: list[str] | None = None) -> int:
           f"({a.chains} chains x {a.draws} draws, {a.sampler}); scale: {cmp.scale}"
           + (f" (score divided by its pooled within-group SD {cmp.score_sd:.3f})"
              if cmp.score_sd else ""))
+    one_diag = cmp.one_stage.diagnostics()
+    two_diag = cmp.two_stage.diagnostics
+    if not (one_diag.passed and two_diag.passed):
+        failed = [f"{name}: {'; '.join(d.problems)}" for name, d in
+                  (("one-stage", one_diag), ("two-stage", two_diag)) if not d.passed]
+        print(f"status: FAILED diagnostics ({' | '.join(failed)}): no comparison shown; "
+              "rerun with more draws, e.g. --draws 1000")
+        return 0
+    print("status: both fits passed diagnostics")
     print("first stage (per-gemeente differences, outcome scale):")
     print(cmp.estimates[["gemeente", "arm", "estimate", "se", "n_treatment", "n_control"]]
           .round(3).to_string(index=False))
     print(f"\npooled arm effects: one = person-level bambi fit, two = meta_arms on the first "
           f"stage; agree if |diff| <= {DEFAULT_SD_TOL} sd + {DEFAULT_MCSE_TOL:g} mcse")
     print(format_table(cmp.table))
-    print(f"two-stage diagnostics: {cmp.two_stage.diagnostics.status}; "
-          f"one-stage divergences: "
-          f"{int(cmp.one_stage.tree['sample_stats']['diverging'].sum())}")
     print("AGREE" if cmp.agrees else "DISAGREE")
     return 0
 

@@ -19,7 +19,6 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from .diagnostics import check
 from .io import atomic_path, atomic_write_json, atomic_write_text, sha256_file
 from .microdata import disclosure_check, load_microdata
 
@@ -48,8 +47,7 @@ def run_person(opts: Any) -> int:
                          chains=opts.chains or 4, random_seed=seed,
                          sampler=opts.sampler or "nutpie")
     notes = sorted({str(w.message) for w in caught if "confound" in str(w.message).lower()})
-    diag = check(res.tree, var_names=tuple(v for v in res.tree["posterior"].data_vars
-                                           if not v.endswith("_offset")))
+    diag = res.diagnostics()
     summary = res.summary()
     checked = disclosure_check(summary, count_columns=["n"])
     try:
