@@ -21,6 +21,7 @@ import argparse
 import sys
 import time
 
+from bayes_bijstand.person_cli import person_gate
 from bayes_bijstand.simulate import simulate_microdata
 from bayes_bijstand.stages import (
     DEFAULT_MCSE_TOL,
@@ -63,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
           f"({a.chains} chains x {a.draws} draws, {a.sampler}); scale: {cmp.scale}"
           + (f" (score divided by its pooled within-group SD {cmp.score_sd:.3f})"
              if cmp.score_sd else ""))
-    one_diag = cmp.one_stage.diagnostics()
+    one_diag = person_gate(cmp.one_stage)
     two_diag = cmp.two_stage.diagnostics
     if not (one_diag.passed and two_diag.passed):
         failed = [f"{name}: {'; '.join(d.problems)}" for name, d in

@@ -24,6 +24,7 @@ import pandas as pd
 
 from bayes_bijstand.frequentist.person import lpm_cluster
 from bayes_bijstand.models.person_level import fit_person
+from bayes_bijstand.person_cli import person_gate
 from bayes_bijstand.recovery import DELIVERED_FORMULA
 from bayes_bijstand.simulate import simulate_microdata, true_arm_effects
 
@@ -39,7 +40,7 @@ def demo(draws: int) -> int:
         warnings.simplefilter("ignore")
         res = fit_person(data, formula=DELIVERED_FORMULA, draws=draws, tune=draws, chains=2,
                          cores=1, random_seed=1, target_accept=0.9)
-    diag = res.diagnostics()
+    diag = person_gate(res)
     if not diag.passed:
         print(f"status: FAILED diagnostics ({'; '.join(diag.problems)}): no estimates "
               "shown; rerun with more draws, e.g. --draws 1000")
@@ -82,7 +83,7 @@ def benchmark(draws: int, tune: int, chains: int, formula: str | None,
             ess = az.ess(res.tree, var_names=names)
             min_ess = min(float(ess[v].min()) for v in names)
             samp = float(post.attrs.get("sampling_time", res.sampling_seconds))
-            diag = res.diagnostics()
+            diag = person_gate(res)
             rows.append({"collapsed": collapse, "sampler": sampler, "rows": res.n_rows,
                          "wall_s": round(wall, 1), "sampling_s": round(samp, 1),
                          "min_ess_bulk": round(min_ess), "ess_per_s_wall": round(min_ess / wall, 1),

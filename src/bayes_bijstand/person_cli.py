@@ -19,10 +19,18 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from .diagnostics import Diagnostics, check
 from .io import atomic_path, atomic_write_json, atomic_write_text, sha256_file
 from .microdata import disclosure_check, load_microdata
 
 DEFAULT_SEED = 2017
+
+
+def person_gate(res: Any) -> Diagnostics:
+    """The package's gate (R-hat, ESS, divergences, E-BFMI) over a person-level fit's
+    parameters (bambi's non-centred ``*_offset`` helpers excluded)."""
+    return check(res.tree, var_names=tuple(v for v in res.tree["posterior"].data_vars
+                                           if not v.endswith("_offset")))
 
 
 def run_person(opts: Any) -> int:
@@ -47,11 +55,12 @@ def run_person(opts: Any) -> int:
                          chains=opts.chains or 4, random_seed=seed,
                          sampler=opts.sampler or "nutpie")
     notes = sorted({str(w.message) for w in caught if "confound" in str(w.message).lower()})
-    diag = res.diagnostics()
-    summary = res.summary()
+    diag = person_gate(res)
+    ci_prob = getattr(opts, "ci_prob", None)
+    summary = res.summary(ci_prob=ci_prob)
     checked = disclosure_check(summary, count_columns=["n"])
     try:
-        coaches = res.coach_effects()
+        coaches = res.coach_effects(ci_prob=ci_prob)
     except ValueError:
         coaches = None
     atomic_write_text(out / "person_summary.csv", checked.to_csv(index=False))

@@ -650,14 +650,6 @@ class PersonLevelResult:
         """Whether this is the delivered-treatment model."""
         return self.prepared is not None and self.prepared.delivered
 
-    def diagnostics(self) -> Any:
-        """The package's gate (R-hat, ESS, divergences, E-BFMI) over the model's parameters
-        (bambi's non-centred ``*_offset`` helpers excluded)."""
-        from bayes_bijstand.diagnostics import check
-
-        return check(self.tree, var_names=tuple(v for v in self.tree["posterior"].data_vars
-                                                if not v.endswith("_offset")))
-
     def summary(self, ci_prob: float | None = None) -> pd.DataFrame:
         """Tidy table of the reported quantities, with the persons behind each row.
 
