@@ -140,7 +140,7 @@ def merge_frequentist(pooled: pd.DataFrame, freq: pd.DataFrame) -> pd.DataFrame:
     pred["freq_ci_high"] = pred["freq_pi_high"]
     f = pd.concat([f, pred], ignore_index=True)
     cols = ["parameter", "label", "freq_estimate", "freq_ci_low", "freq_ci_high", "freq_k",
-            "freq_method", "freq_note"]
+            "freq_method", "freq_note", "freq_tau2", "freq_I2", "freq_Q", "freq_Q_p"]
     for c in cols:
         if c not in f:
             f[c] = np.nan

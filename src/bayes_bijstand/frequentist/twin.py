@@ -82,8 +82,8 @@ def twin_summary(rows: pd.DataFrame, arms: list[str], components: list[str], W: 
     """Frequentist pooled effects per arm (``mu_arm``) and per component (``mu``).
 
     Returns columns ``parameter, label, freq_estimate, freq_ci_low, freq_ci_high, freq_pi_low,
-    freq_pi_high, freq_tau2, freq_I2, freq_k, freq_method, freq_note, freq_se, freq_stat``
-    (z or t), ``freq_p`` and ``freq_ci_prob`` (NaN where k is too small). ``freq_method`` is
+    freq_pi_high, freq_tau2, freq_I2, freq_Q, freq_Q_p, freq_k, freq_method, freq_note, freq_se,
+    freq_stat`` (z or t), ``freq_p`` and ``freq_ci_prob`` (NaN where k is too small). ``freq_method`` is
     the method actually used (``single study`` for k = 1).
     """
     data = twin_inputs(rows, wald=wald)
@@ -106,6 +106,7 @@ def twin_summary(rows: pd.DataFrame, arms: list[str], components: list[str], W: 
                            freq_pi_low=float(pred["pi_low"].iloc[0]) if "pi_low" in pred else np.nan,
                            freq_pi_high=float(pred["pi_high"].iloc[0]) if "pi_high" in pred else np.nan,
                            freq_tau2=float(res.tau2), freq_I2=float(res.I2),
+                           freq_Q=float(res.QE), freq_Q_p=float(res.QE_p),
                            freq_method=_method_label(len(sub), used, test) + suffix)
             except (MetaAnalysisError, ValueError, np.linalg.LinAlgError) as exc:
                 rec["freq_note"] = "; ".join(x for x in (str(rec["freq_note"]), str(exc)) if x)
@@ -142,7 +143,8 @@ def twin_summary(rows: pd.DataFrame, arms: list[str], components: list[str], W: 
                        freq_tau2=float(res.tau2), freq_method=label)
         out.append(rec)
     cols = ["parameter", "label", "freq_estimate", "freq_ci_low", "freq_ci_high", "freq_pi_low",
-            "freq_pi_high", "freq_tau2", "freq_I2", "freq_k", "freq_method", "freq_note",
+            "freq_pi_high", "freq_tau2", "freq_I2", "freq_Q", "freq_Q_p", "freq_k", "freq_method",
+            "freq_note",
             "freq_se", "freq_stat", "freq_p", "freq_ci_prob"]
     df = pd.DataFrame(out)
     df["freq_ci_prob"] = ci_prob
