@@ -20,7 +20,9 @@ def _pooled(arms: list[str], mean: float) -> list[dict[str, object]]:
             out.append({"parameter": par, "label": a, "mean": mean, "ci_low": mean - 0.02,
                         "ci_high": mean + 0.03, "prob_gt_0": 0.81, "prob_gt_mid": 0.55,
                         "freq_estimate": mean + 0.005 if par != "tau_arm" else None,
-                        "freq_ci_low": mean - 0.03, "freq_ci_high": mean + 0.04, "freq_k": 2})
+                        "freq_ci_low": mean - 0.03, "freq_ci_high": mean + 0.04, "freq_k": 2,
+                        "freq_method": "REML+KNHA", "freq_tau2": 0.0004, "freq_I2": 35.0,
+                        "freq_Q": 1.54, "freq_Q_p": 0.21})
     return out
 
 

@@ -147,3 +147,11 @@ def test_figures_beyond_the_budget_are_linked(run_dir: Path) -> None:
     assert set(plan) == {("work_gt12h", "forest")}  # most important first; diagnostics never
     assert set(embed_plan(files, full=True)) == {("work_gt12h", "forest"), ("work_gt12h", "rank"),
                                                  ("other", "forest")}
+
+
+def test_frequentist_twin_shows_heterogeneity(report_file: Path) -> None:
+    overview = report_file.read_text(encoding="utf-8").split("id='overview'", 1)[1].split("</table>", 1)[0]
+    # tau2 = 0.0004 on the risk-difference scale -> tau 2.0 pp
+    assert "REML+KNHA, k = 2" in overview and "tau 2.0 pp" in overview
+    assert "I\u00b2 35%" in overview and "Q 1.54 (df 1, p 0.21)" in overview
+    assert "prediction [" in overview

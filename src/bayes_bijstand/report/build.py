@@ -218,8 +218,11 @@ def _twin_cell(r: Result) -> str:
         k = 0
     f = r.factor
     if k == 0:
-        return ("<td class='freq small'>cannot enter: no municipality prints a number with its "
-                "SE (markers or prose only)</td>")
+        note = str(fz.get("freq_note") or "")
+        note = "" if note in ("nan", "None") else note
+        return ("<td class='freq small'>no frequentist estimate: "
+                + (_e(note) if note else "no municipality prints a number with its SE (markers "
+                   "or prose only), which a frequentist analysis cannot use") + "</td>")
     est = _num(fz.get("freq_estimate"), f, 1 if r.unit == "pp" else 2)
     ci = _interval(fz.get("freq_ci_low"), fz.get("freq_ci_high"), f, 1 if r.unit == "pp" else 2)
     if k == 1:
@@ -228,18 +231,21 @@ def _twin_cell(r: Result) -> str:
                 "or prose)" if rest > 0 else "")
         return f"<td class='freq small'>single study (not pooled): {est} {r.unit} {ci}{tail}</td>"
     extra = []
-    for key, _lab, mult in (("freq_tau2", "tau", None), ("freq_I2", "I2", 100.0)):
-        v = fz.get(key)
+    nd = 1 if r.unit == "pp" else 2
+
+    def fl(key: str) -> float:
         try:
-            x = float(v)
+            return float(fz.get(key))  # type: ignore[arg-type]
         except (TypeError, ValueError):
-            continue
-        if not math.isfinite(x):
-            continue
-        if mult is None:
-            extra.append(f"tau {math.sqrt(max(x, 0.0)) * f:.{1 if r.unit == 'pp' else 2}f}")
-        else:
-            extra.append(f"I2 {x * (100.0 if x <= 1 else 1.0):.0f}%")
+            return math.nan
+
+    tau2, i2, q, qp = fl("freq_tau2"), fl("freq_I2"), fl("freq_Q"), fl("freq_Q_p")
+    if math.isfinite(tau2):
+        extra.append(f"tau {math.sqrt(max(tau2, 0.0)) * f:.{nd}f} {r.unit}")
+    if math.isfinite(i2):
+        extra.append(f"I\u00b2 {i2:.0f}%")
+    if math.isfinite(q):
+        extra.append(f"Q {q:.2f} (df {k - 1}" + (f", p {qp:.2f})" if math.isfinite(qp) else ")"))
     pi = _interval(fz.get("pi_freq_ci_low"), fz.get("pi_freq_ci_high"), f,
                    1 if r.unit == "pp" else 2)
     if pi:
