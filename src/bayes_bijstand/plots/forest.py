@@ -1,8 +1,9 @@
 """The forest plot: what each municipality published, what the model believes, and the pool.
 
 This is the key figure. Per arm, one row per municipality shows the published estimate
-with its derived interval (grey; marker = evidence grade) directly above the shrunken
-municipality posterior (blue; mean and 90% interval). Below them, the pooled effect
+with its derived interval (grey; marker = evidence type) directly above the shrunken
+municipality posterior (blue; mean and 90% interval), both also as text on the right, and
+every panel has its own effect axis. Below them, the pooled effect
 (``mu_arm``) and the predictive interval for a new municipality (``theta_new``). A reader
 sees at once whether the municipalities agree, how much each estimate was pulled toward
 the pool, and how wide the range is that another municipality should expect.
@@ -147,10 +148,24 @@ def plot_forest(*, result: Any, table: pd.DataFrame | None = None, show_values: 
                     ax.plot([r["ci_low"], r["ci_high"]], [y, y], color=COLORS["predictive"],
                             lw=5, alpha=0.55, solid_capstyle="butt")
                     ax.plot(r["mean"], y, "|", color=COLORS["predictive"], ms=12, mew=2)
-                if show_values:
+                if show_values and r["row_kind"] == "gemeente":
+                    if np.isfinite(r["published"]):
+                        pub = (f"published {_fmt(r['published'])} "
+                               f"[{_fmt(r['published_low'])}, {_fmt(r['published_high'])}]")
+                    else:
+                        d = r["direction"] if np.isfinite(r["direction"]) else 0.0
+                        pub = "published: prose, " + ("higher" if d > 0 else "lower" if d < 0
+                                                      else "no direction")
+                    ax.text(1.01, y + 0.17, pub, transform=ax.get_yaxis_transform(), va="center",
+                            ha="left", fontsize=7.5, color=COLORS["published"])
+                    ax.text(1.01, y - 0.17,
+                            f"pooled {_fmt(r['mean'])} [{_fmt(r['ci_low'])}, {_fmt(r['ci_high'])}]",
+                            transform=ax.get_yaxis_transform(), va="center", ha="left",
+                            fontsize=7.5, color=COLORS["shrunken"])
+                elif show_values:
                     ax.text(1.01, y, f"{_fmt(r['mean'])} [{_fmt(r['ci_low'])}, {_fmt(r['ci_high'])}]",
                             transform=ax.get_yaxis_transform(), va="center", ha="left", fontsize=8,
-                            color=COLORS["shrunken"] if r["row_kind"] == "gemeente" else "black")
+                            color="black")
             sep = int((sub["row_kind"] == "gemeente").sum())
             if 0 < sep < len(sub):
                 ax.axhline(ys[sep - 1] - 0.5, color="black", lw=0.6, alpha=0.5)
@@ -161,6 +176,7 @@ def plot_forest(*, result: Any, table: pd.DataFrame | None = None, show_values: 
             ax.set_ylim(-0.7, len(sub) - 0.3)
             ax.set_title(f"Arm: {arm_name(arm)}", loc="left", fontsize=10, fontweight="bold")
             ax.grid(axis="y", visible=False)
+            ax.tick_params(axis="x", labelbottom=True)  # the axis on every panel
         axes[-1].set_xlabel(effect_label(result) + "  -  positive = more than the control group")
         handles = [
             Line2D([], [], color=COLORS["published"], marker="o", lw=1.6,
