@@ -150,7 +150,9 @@ def plot_forest(*, result: Any, table: pd.DataFrame | None = None, show_values: 
                     ax.plot(r["mean"], y, "|", color=COLORS["predictive"], ms=12, mew=2)
                 if show_values and r["row_kind"] == "gemeente":
                     if np.isfinite(r["published"]):
-                        pub = (f"published {_fmt(r['published'])} "
+                        what = ("ITT \u00f7 take-up" if r.get("published_kind") == "ITT / take-up"
+                                else "published")
+                        pub = (f"{what} {_fmt(r['published'])} "
                                f"[{_fmt(r['published_low'])}, {_fmt(r['published_high'])}]")
                     else:
                         d = r["direction"] if np.isfinite(r["direction"]) else 0.0
