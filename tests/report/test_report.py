@@ -75,3 +75,19 @@ def test_cli_help() -> None:
     r = subprocess.run([sys.executable, "-m", "bayes_bijstand.report", "--help"],
                        capture_output=True, text=True, check=False)
     assert r.returncode == 0 and "--posterior" in r.stdout and "--out" in r.stdout
+
+
+def test_report_states_the_runs_interval_level(run_dir: Path, tmp_path: Path) -> None:
+    """A run fitted with ``fit --ci-prob 0.95`` gets a report whose tables say 95%."""
+    import json
+    import shutil
+
+    run = tmp_path / "run95"
+    shutil.copytree(run_dir, run, ignore=shutil.ignore_patterns("report.html"))
+    sj = run / "summary.json"
+    summary = json.loads(sj.read_text(encoding="utf-8"))
+    summary["ci"] = {"prob": 0.95, "kind": "eti"}
+    sj.write_text(json.dumps(summary), encoding="utf-8")
+    text = write_report(run, run / "report.html").read_text(encoding="utf-8")
+    assert "Pooled effect per participant, 95% interval" in text
+    assert "New municipality 95%" in text and "New municipality 90%" not in text

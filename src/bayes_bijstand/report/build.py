@@ -19,6 +19,7 @@ rank, trace, energy) as files next to the report; ``full=True`` embeds every ori
 
 from __future__ import annotations
 
+import contextvars
 import html
 import io
 import json
@@ -57,7 +58,8 @@ CAPTIONS: dict[str, str] = {
                    "municipality is above zero.",
     "forest": "Key figure. Per arm: each municipality's published estimate (grey, marker = evidence "
               "type) above its estimate after pooling (blue); then the pooled effect (diamond) and "
-              "the range to expect in a new municipality (yellow). All intervals 90%.",
+              "the range to expect in a new municipality (yellow). Intervals at the run's level "
+              "(90% unless fit --ci-prob said otherwise).",
     "pooling": "Shrinkage: arrows from the published estimate to the estimate after pooling. Long "
                "arrows = imprecise estimates corrected by the other municipalities.",
     "influence": "Pooled effect with one municipality left out (Bayesian importance-weighted "
@@ -101,6 +103,14 @@ nav ul{columns:3;font-size:.9rem;margin:.3rem 0}
 .c-very-low{color:#7A4A73;font-weight:600}.prior{color:#777;font-style:italic}
 .later{content-visibility:auto;contain-intrinsic-size:auto 1200px}
 """
+
+
+#: the run's interval level as text ("90%"; ``fit --ci-prob``), set by :func:`render`
+_LEVEL: contextvars.ContextVar[str] = contextvars.ContextVar("report_level", default="90%")
+
+
+def _lev() -> str:
+    return _LEVEL.get()
 
 
 def _e(x: Any) -> str:
@@ -275,9 +285,9 @@ def _overview(results: list[Result], fits: dict[str, Any]) -> str:
                 f"<td class='num'>{_num(r.p_gt_mid, 100, 0)}%</td>"
                 f"<td class='num'>{_interval(r.new_low, r.new_high, 1, nd)}</td>"
                 f"{_certainty_cell(r)}{_twin_cell(r)}</tr>")
-    head = ("<tr><th>Outcome</th><th>Policy (arm)</th><th>Pooled effect per participant, 90% "
-            "interval</th><th>P(effect&gt;0)</th><th>P(effect&gt;MID)</th>"
-            "<th>New municipality 90%</th><th>Certainty of evidence</th><th>Evidence</th>"
+    head = ("<tr><th>Outcome</th><th>Policy (arm)</th><th>Pooled effect per participant, "
+            f"{_lev()} interval</th><th>P(effect&gt;0)</th><th>P(effect&gt;MID)</th>"
+            f"<th>New municipality {_lev()}</th><th>Certainty of evidence</th><th>Evidence</th>"
             "<th class='freq'>Frequentist twin (REML + Knapp-Hartung)</th></tr>")
     if not rows:
         rows = ["<tr><td colspan='9'>No fit passed the diagnostics: nothing to report.</td></tr>"]
@@ -393,8 +403,8 @@ def _gemeente_table(rec: dict[str, Any]) -> str:
         f"<td class='num'>{_num(g.get('pooling'), 100, 0)}</td>"
         f"<td class='small'>{_e(g.get('row_id'))}</td></tr>" for g in rows)
     return ("<table><thead><tr><th>Municipality</th><th>Arm</th><th>Evidence type</th>"
-            "<th>Comparison</th><th>Published</th><th>Published 90%</th><th>After pooling</th>"
-            "<th>90% interval</th><th>P(&gt;0)</th><th>Pulled to pool (%)</th><th>Row</th></tr>"
+            f"<th>Comparison</th><th>Published</th><th>Published {_lev()}</th><th>After pooling</th>"
+            f"<th>{_lev()} interval</th><th>P(&gt;0)</th><th>Pulled to pool (%)</th><th>Row</th></tr>"
             "</thead><tbody>" + body + "</tbody></table>")
 
 
@@ -486,7 +496,7 @@ def _headline(results: list[Result]) -> str:
         "<section id='headline'>"
         "<p class='lede'>Does exemption from obligations, intensive coaching or a larger earnings "
         "disregard raise work, and how sure are we? Pooled effect per participant of each policy "
-        "(dot and bar: mean and 90% interval; thin yellow bar: a new municipality), in percentage "
+        f"(dot and bar: mean and {_lev()} interval; thin yellow bar: a new municipality), in percentage "
         "points for work and income, in SD for survey outcomes. Colour = certainty of evidence.</p>"
         f"<figure id='headline-figure' aria-label='Pooled effects by policy and outcome'>{svg}"
         "</figure>"
@@ -552,7 +562,7 @@ def _robustness(root: Path, fits: dict[str, Any]) -> str:
         p["Policy"] = p["arm"].map(policy_en)
         p["Unit"] = p["outcome"].map(unit)
         p["Effect"] = [_num(v, f, 1 if f == 100.0 else 2) for v, f in zip(p["mean"], p["f"], strict=True)]
-        p["90% interval"] = [_interval(lo, hi, f) for lo, hi, f in
+        p[f"{_lev()} interval"] = [_interval(lo, hi, f) for lo, hi, f in
                              zip(p.get("ci_low"), p.get("ci_high"), p["f"], strict=True)]
         p["Pooling"] = p["pooling"]
         out.append("<h3 id='pooling'>No, partial and full pooling</h3><p class='note'>The same "
@@ -561,7 +571,7 @@ def _robustness(root: Path, fits: dict[str, Any]) -> str:
                    + "<details><summary>Show the table</summary>"
                    + _table(p, table_id="pooling-comparison", nd=2,
                             cols=["Outcome", "Pooling", "Municipality", "Policy", "Unit", "Effect",
-                                  "90% interval"]) + "</details>")
+                                  f"{_lev()} interval"]) + "</details>")
     out.append(_refits(root, factor, unit, label))
     out.append("<p class='note'>Per outcome, the influence figure shows the pooled effect with each "
                "municipality left out and the sensitivity figure the effect under wider and "
@@ -654,6 +664,7 @@ def render(root: Path, *, full: bool = False, link_to: Path | None = None) -> st
     except json.JSONDecodeError as exc:
         raise InputError(str(sj), f"not valid JSON ({exc.msg})") from None
     link_to = Path(link_to) if link_to is not None else root
+    _LEVEL.set(f"{100 * float(summary.get('ci', {}).get('prob', 0.9)):g}%")
     records = _load_records(root, summary)
     fits = summary.get("fits", {})
     spec, spec_text = spec_of_run(root, summary)
