@@ -91,3 +91,12 @@ def test_report_states_the_runs_interval_level(run_dir: Path, tmp_path: Path) ->
     text = write_report(run, run / "report.html").read_text(encoding="utf-8")
     assert "Pooled effect per participant, 95% interval" in text
     assert "New municipality 95%" in text and "New municipality 90%" not in text
+
+
+def test_report_ci_prob_must_match_the_run(run_dir: Path, tmp_path: Path,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "r.html"
+    assert main(["--posterior", str(run_dir), "--out", str(out), "--ci-prob", "0.9"]) == 0
+    assert main(["--posterior", str(run_dir), "--out", str(out), "--ci-prob", "0.95"]) == 2
+    err = capsys.readouterr().err
+    assert "rerun fit --ci-prob 0.95" in err and "90% intervals" in err

@@ -28,7 +28,25 @@ def build_parser() -> argparse.ArgumentParser:
                    help="embed every figure as the original PNG, sampler diagnostics included "
                         "(several times larger; the default embeds light WebP copies and links "
                         "the sampler diagnostics as files next to the report)")
+    p.add_argument("--ci-prob", type=float, metavar="P",
+                   help="check that the run's intervals are at this level (they are computed "
+                        "by fit --ci-prob, which the report states; default: the run's)")
     return p
+
+
+def _check_level(posterior: Path, ci_prob: float) -> None:
+    """The report cannot recompute intervals: a different level is a one-line error."""
+    import json
+
+    try:
+        level = float(json.loads((posterior / "summary.json").read_text(encoding="utf-8"))
+                      .get("ci", {}).get("prob", 0.9))
+    except (OSError, ValueError):
+        return  # write_report gives the one-line error for a missing or broken summary.json
+    if abs(level - ci_prob) > 1e-9:
+        raise InputError("--ci-prob", f"the run in {posterior} has {100 * level:g}% intervals; "
+                         f"rerun fit --ci-prob {ci_prob:g} --out {posterior} for "
+                         f"{100 * ci_prob:g}% (it refits)")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -38,6 +56,8 @@ def main(argv: list[str] | None = None) -> int:
 
     out = args.out or args.posterior / "report.html"
     try:
+        if args.ci_prob is not None:
+            _check_level(args.posterior, args.ci_prob)
         path = write_report(args.posterior, out, full=args.full)
     except InputError as exc:
         print(f"error: {exc}", file=sys.stderr)
