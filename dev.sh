@@ -53,6 +53,11 @@ case "$cmd" in
     setup
     if [ "$#" -eq 0 ]; then set -- --all-gemeenten; fi
     exec .venv/bin/python -m bayes_bijstand.fit "$@" ;;
+  robustness)
+    # exact leave-one-municipality-out and multiverse refits of a finished run (default:
+    # posterior/, the headline employment outcomes); adds them to its report.html
+    setup
+    exec .venv/bin/python -m bayes_bijstand.robustness --posterior posterior "$@" ;;
   test)
     setup; browser
     exec .venv/bin/python -m pytest "$@" ;;
@@ -60,6 +65,6 @@ case "$cmd" in
     setup
     exec .venv/bin/python benchmarks/run_all.py "$@" ;;
   *)
-    echo "usage: ./dev.sh fit [FLAGS] | ./dev.sh test [PYTEST ARGS] | ./dev.sh bench" >&2
+    echo "usage: ./dev.sh fit [FLAGS] | ./dev.sh robustness [FLAGS] | ./dev.sh test [PYTEST ARGS] | ./dev.sh bench" >&2
     exit 2 ;;
 esac

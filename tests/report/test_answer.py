@@ -155,3 +155,29 @@ def test_frequentist_twin_shows_heterogeneity(report_file: Path) -> None:
     assert "REML+KNHA, k = 2" in overview and "tau 2.0 pp" in overview
     assert "I\u00b2 35%" in overview and "Q 1.54 (df 1, p 0.21)" in overview
     assert "prediction [" in overview
+
+
+def test_refits_shown_when_the_run_has_them(run_dir: Path, tmp_path: Path) -> None:
+    import shutil
+
+    import pandas as pd
+
+    from bayes_bijstand.report import render
+
+    root = tmp_path / "run"
+    shutil.copytree(run_dir, root)
+    assert "No exact refits in this run" in render(root)
+    base = {"outcome": "work_gt12h", "arm": "extra_hulp", "ci_low": -0.05, "ci_high": 0.03,
+            "prob_gt_0": 0.3, "status": "passed"}
+    pd.DataFrame([{**base, "variant": "baseline", "what": "the spec as it ran", "mean": -0.01},
+                  {**base, "variant": "no_prose", "what": "without prose rows", "mean": -0.04}]
+                 ).to_csv(root / "multiverse.csv", index=False)
+    pd.DataFrame([{**base, "left_out": "groningen", "mean": 0.02}]).to_csv(
+        root / "robustness_loo.csv", index=False)
+    text = render(root)
+    assert "id='multiverse-work_gt12h'" in text and "id='loo-work_gt12h'" in text
+    mv = text.split("id='multiverse-work_gt12h'", 1)[1].split("</table>", 1)[0]
+    assert "without prose rows" in mv and "\u22124.0 [\u22125.0, 3.0]" in mv  # pp on display scale
+    assert "<figure class='refits'><svg" in text
+    loo = text.split("id='loo-work_gt12h'", 1)[1].split("</table>", 1)[0]
+    assert "Groningen" in loo and "2.0 [" in loo

@@ -94,3 +94,53 @@ def plot_headline(results: Sequence[Any], *, arms: Sequence[str], arm_titles: di
         fig.legend(handles=handles, loc="outside lower center", ncol=len(handles), fontsize=8,
                    frameon=False)
     return fig
+
+
+def plot_refits(rows: Sequence[dict[str, Any]], *, arms: Sequence[str], arm_titles: dict[str, str],
+                keys: Sequence[str], key_labels: dict[str, str], unit: str,
+                baseline: str | None = None, width: float = 12.0) -> Figure:
+    """Compact robustness figure: one column per arm, one row per refit (``keys`` order).
+
+    ``rows``: dicts with ``key, arm, mean, ci_low, ci_high, passed`` on the display scale.
+    The ``baseline`` row's interval is drawn as a shaded band across its column, so a refit
+    that leaves the band is visible at once; a refit that failed the diagnostics is hollow.
+    """
+    with style():
+        fig = new_figure(width, 0.8 + 0.26 * len(keys))
+        if not rows or not arms:
+            return no_data_fig(fig)
+        vals = [v for r in rows for v in (r["ci_low"], r["ci_high"]) if v == v]
+        lo, hi = (min(vals), max(vals)) if vals else (-1.0, 1.0)
+        pad = 0.05 * (hi - lo or 1.0)
+        axes = fig.subplots(1, len(arms), squeeze=False)[0]
+        for j, (ax, arm) in enumerate(zip(axes, arms, strict=True)):
+            ax.set_xlim(lo - pad, hi + pad)
+            ax.set_ylim(len(keys) - 0.5, -0.5)
+            ax.axvline(0, color="black", lw=0.9)
+            ax.grid(axis="y", visible=False)
+            ax.set_title(arm_titles.get(arm, arm), fontsize=9.5, fontweight="bold")
+            ax.set_xlabel(unit, fontsize=8.5)
+            ax.set_yticks(range(len(keys)))
+            ax.set_yticklabels([key_labels.get(k, k) for k in keys] if j == 0 else [])
+            ax.tick_params(axis="y", length=0)
+            base = next((r for r in rows if r["arm"] == arm and r["key"] == baseline), None)
+            if base is not None:
+                ax.axvspan(base["ci_low"], base["ci_high"], color=COLORS["pooled"], alpha=0.12, lw=0)
+                ax.axvline(base["mean"], color=COLORS["pooled"], lw=0.8, alpha=0.6)
+            for r in rows:
+                if r["arm"] != arm or r["key"] not in keys or r["mean"] != r["mean"]:
+                    continue
+                y = list(keys).index(r["key"])
+                col = COLORS["pooled"] if r["key"] == baseline else COLORS["shrunken"]
+                ax.plot([r["ci_low"], r["ci_high"]], [y, y], color=col, lw=2.2, solid_capstyle="butt")
+                ax.plot([r["mean"]], [y], "o", color=col, ms=4.5,
+                        markerfacecolor=col if r.get("passed", True) else "white")
+    return fig
+
+
+def no_data_fig(fig: Figure) -> Figure:
+    """A labelled empty figure."""
+    ax = fig.add_subplot()
+    ax.axis("off")
+    ax.text(0.5, 0.5, "No refits to show.", ha="center")
+    return fig

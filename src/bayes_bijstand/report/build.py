@@ -90,7 +90,7 @@ border-radius:4px;font-size:.88rem}.banner strong{color:#b00000}
 .ok{color:#006b3c;font-weight:600}.failed{color:#b00000;font-weight:700}
 .meta{font-size:.85rem;color:#444}.meta td{border:none;padding:.1rem .6rem .1rem 0}
 figure{margin:1rem 0 1.6rem}figure img{max-width:min(100%,950px);height:auto;border:1px solid #eee}
-#headline figure{margin:.3rem 0 .5rem}#headline svg{max-width:100%;height:auto}
+#headline figure{margin:.3rem 0 .5rem}#headline svg,.refits svg{max-width:100%;height:auto}
 .scroll{overflow-x:auto;max-width:100%}
 figcaption{font-size:.85rem;color:#333;margin-top:.3rem}
 details{margin:.6rem 0}summary{cursor:pointer;font-weight:600}
@@ -594,7 +594,7 @@ def _refit_grid(df: pd.DataFrame, key: str, names: dict[str, str], factor: float
             r = by_arm.get(a)
             if r is None:
                 st = str(sub["status"].iloc[0]) if "status" in sub else ""
-                cells.append(f"<td class='small'>{_e(st if st.startswith('not') else '')}</td>")
+                cells.append(f"<td class='small'>{_e(st if st.startswith('not') else 'not estimable: no other evidence for this arm')}</td>")
                 continue
             bad = "" if r.get("status") == "passed" else f" <span class='failed'>{_e(r.get('status'))}</span>"
             cells.append(f"<td class='num'>{_num(r['mean'], factor, nd)} "
@@ -603,6 +603,30 @@ def _refit_grid(df: pd.DataFrame, key: str, names: dict[str, str], factor: float
         body.append(f"<tr><td>{_e(names.get(str(k), str(k)))}</td>{''.join(cells)}</tr>")
     return (f"<div class='scroll'><table id='{_e(table_id)}'><thead>{head}</thead><tbody>"
             + "".join(body) + "</tbody></table></div>")
+
+
+def _refit_svg(df: pd.DataFrame, key: str, names: dict[str, str], factor: float, unit: str,
+               baseline: str | None) -> str:
+    """The compact robustness figure of one outcome as inline SVG ("" without matplotlib)."""
+    try:
+        from ..plots._style import style
+        from ..plots.headline import plot_refits
+    except ImportError:  # pragma: no cover - plotting extra not installed
+        return ""
+    arms = sorted({a for a in df["arm"].dropna() if a}, key=arm_sort_key)
+    keys = [str(k) for k in dict.fromkeys(df[key])]
+    rows = [{"key": str(r[key]), "arm": r["arm"], "mean": float(r["mean"]) * factor,
+             "ci_low": float(r["ci_low"]) * factor, "ci_high": float(r["ci_high"]) * factor,
+             "passed": r.get("status") == "passed"}
+            for _, r in df.iterrows() if isinstance(r.get("arm"), str) and r["arm"]]
+    fig = plot_refits(rows, arms=arms, arm_titles={a: ARM_SHORT_EN.get(a, policy_en(a)) for a in arms},
+                      keys=keys, key_labels=names, unit="pp" if unit == "pp" else "SD",
+                      baseline=baseline)
+    buf = io.StringIO()
+    with style():
+        fig.savefig(buf, format="svg", metadata={"Date": None})
+    svg = buf.getvalue()
+    return ("<figure class='refits'>" + svg[svg.index("<svg"):] + "</figure>") if "<svg" in svg else ""
 
 
 def _refits(root: Path, factor: dict[str, float], unit: dict[str, str],
@@ -624,8 +648,11 @@ def _refits(root: Path, factor: dict[str, float], unit: dict[str, str],
             names = {"__key__": "Assumption changed"}
             names.update({str(v): str(w) for v, w in zip(m["variant"], m["what"], strict=True)})
             out.append("<p class='note'>Multiverse: the pooled effect per participant, 90% interval "
-                       "and P(effect &gt; 0), refitted with one assumption changed at a time.</p>"
-                       + _refit_grid(m, "variant", names, f, u, f"multiverse-{o}"))
+                       "and P(effect &gt; 0), refitted with one assumption changed at a time (orange "
+                       "band: the result as reported).</p>"
+                       + _refit_svg(m, "variant", names, f, u, "baseline")
+                       + "<details><summary>The numbers</summary>"
+                       + _refit_grid(m, "variant", names, f, u, f"multiverse-{o}") + "</details>")
         if not loo.empty and o in set(loo["outcome"]):
             lo = loo[loo["outcome"] == o].copy()
             names = {"__key__": "Municipality left out"}
