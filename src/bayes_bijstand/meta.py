@@ -142,6 +142,28 @@ class MetaResult:
             tree.to_netcdf(tmp, engine="h5netcdf", mode="w")
         return Path(path)
 
+    @classmethod
+    def from_netcdf(cls, path: str | Path) -> MetaResult:
+        """The result written by :meth:`to_netcdf`: its tables and figures equal the original's.
+
+        The draws, diagnostics and provenance are read back; the evidence rows come from the
+        ``evidence`` group and the model's data and frequentist twin are recomputed from them
+        (both are deterministic functions of the rows and the spec).
+        """
+        tree = xr.open_datatree(path, engine="h5netcdf").load()
+        a = tree.attrs
+        spec = _spec_from_attrs(a)
+        table = _table_from_group(tree["evidence"].to_dataset())
+        outcome, kind = str(a["outcome"]), str(a["outcome_kind"])
+        data = prepare(table, outcome, kind, spec)
+        ci_prob = float(a.get("ci_prob", CI_PROB))
+        freq = twin_summary(data.rows, list(data.arms), list(data.components), data.W,
+                            ci_prob=ci_prob)
+        diag = Diagnostics.from_dict(json.loads(str(a["diagnostics"])))
+        return cls(outcome=outcome, kind=kind, spec=spec, data=data, table=table, tree=tree,
+                   diagnostics=diag, frequentist=freq, evidence_sha256=str(a["evidence_sha256"]),
+                   pooling=str(a["pooling"]), ci_prob=ci_prob)
+
 
 def _versions() -> dict[str, str]:
     import arviz
@@ -158,7 +180,12 @@ def _versions() -> dict[str, str]:
 
 
 def _attrs(res: MetaResult) -> dict[str, str]:
+    from dataclasses import asdict
+
     return {
+        "sampler_settings": json.dumps(asdict(res.spec.sampler), sort_keys=True),
+        "ci_prob": repr(float(res.ci_prob)),
+        "grades": json.dumps(list(res.spec.grades)),
         "outcome": res.outcome, "outcome_kind": res.kind, "model_spec_toml": res.spec.source_text,
         "model_spec_name": res.spec.name, "pooling": res.pooling,
         "evidence_sha256": res.evidence_sha256, "random_seed": str(res.spec.sampler.random_seed),
@@ -176,9 +203,62 @@ def _clean(tree: object) -> object:
     return tree
 
 
+def _spec_from_attrs(attrs: dict[str, object]) -> ModelSpec:
+    """The spec of a stored fit: its TOML text, sampler settings and evidence grades."""
+    import tempfile
+
+    from .specs import load_spec
+
+    name = str(attrs.get("model_spec_name", "spec")) or "spec"
+    with tempfile.TemporaryDirectory() as tmp:
+        file = Path(tmp) / f"{name}.toml"
+        file.write_text(str(attrs["model_spec_toml"]), encoding="utf-8")
+        spec = load_spec(file)
+    if "sampler_settings" in attrs:
+        spec = replace(spec, sampler=SamplerSpec(**json.loads(str(attrs["sampler_settings"]))))
+    if "grades" in attrs:
+        spec = replace(spec, grades=tuple(json.loads(str(attrs["grades"]))))
+    return replace(spec, path="")
+
+
+def _table_from_group(ds: xr.Dataset) -> pd.DataFrame:
+    """Inverse of :func:`_evidence_group`: the table with its columns, dtypes and missing values."""
+    dtypes = json.loads(str(ds.attrs.get("dtypes", "{}")))
+    t = pd.DataFrame({"row_id": ds["estimate"].values.astype(str)})
+    for c in ds.data_vars:
+        if c.endswith("__isna"):
+            continue
+        v = ds[c].values
+        if v.dtype.kind in "OUS":
+            col = pd.Series([_typed(x, ds[c].attrs.get("types", "")) for x in v.astype(str)],
+                            dtype=object)
+            if f"{c}__isna" in ds:
+                na = pd.NA if ds[c].attrs.get("na") == "NA" else np.nan
+                col = col.where(~ds[f"{c}__isna"].values.astype(bool), na)
+            t[c] = col
+        else:
+            t[c] = v
+    for c, dt in dtypes.items():
+        if c in t and dt != "object" and str(t[c].dtype) != dt:
+            t[c] = t[c].astype(dt)
+    return t[[c for c in dtypes if c in t] or list(t.columns)]
+
+
+def _typed(x: str, types: str) -> object:
+    """A stored string back as the int or float it was in an object column (``types``)."""
+    if types == "int" and x != "":
+        return int(x)
+    if types == "float" and x != "":
+        return float(x)
+    return x
+
+
 def _evidence_group(table: pd.DataFrame) -> xr.Dataset:
+    """The evidence table as a netCDF-friendly group (dtypes and missing strings recorded,
+    so that :func:`_table_from_group` gives the same table back)."""
     t = table.reset_index(drop=True).copy()
     ds = xr.Dataset(coords={"estimate": t["row_id"].astype(str).to_numpy()})
+    ds.attrs["dtypes"] = json.dumps({c: str(t[c].dtype) for c in t.columns})
     for c in t.columns:
         if c == "row_id":
             continue
@@ -189,6 +269,14 @@ def _evidence_group(table: pd.DataFrame) -> xr.Dataset:
             ds[c] = ("estimate", pd.to_numeric(col, errors="coerce").astype(float).to_numpy())
         else:
             ds[c] = ("estimate", col.astype(object).where(col.notna(), "").astype(str).to_numpy())
+            vals = [x for x in col if not pd.isna(x)]
+            if vals and all(isinstance(x, (int, np.integer)) and not isinstance(x, bool) for x in vals):
+                ds[c].attrs["types"] = "int"
+            elif vals and all(isinstance(x, (float, np.floating)) for x in vals):
+                ds[c].attrs["types"] = "float"
+            if col.isna().any():
+                ds[f"{c}__isna"] = ("estimate", col.isna().to_numpy())
+                ds[c].attrs["na"] = "NA" if any(x is pd.NA for x in col) else "nan"
     return ds
 
 
@@ -241,16 +329,12 @@ def _fit(data: MetaData, spec: ModelSpec, pooling: str, *, cores: int, progressb
     from .models import backends
 
     tree, diag = _sample_with_retries(
-        lambda s: backends.sample(data, spec, pooling, s, cores=cores, progressbar=progressbar),
+        lambda s: backends.sample(data, spec, pooling, s, cores=cores, progressbar=progressbar,
+                                  posterior_predictive=posterior_predictive),
         spec.sampler, rungs=len(RETRY_LADDER) if retry else 0)
     post = tree["posterior"].to_dataset()  # type: ignore[index]
-    seed = spec.sampler.random_seed
-    if posterior_predictive:
-        pp = backends.posterior_predictive(post, data, seed)
-        if pp is not None:
-            tree["posterior_predictive"] = pp  # type: ignore[index]
     if prior_predictive:
-        pr = backends.prior_draws(data, spec, pooling, seed)
+        pr = backends.prior_draws(data, spec, pooling, spec.sampler.random_seed)
         if pr is not None:
             tree["prior"] = pr  # type: ignore[index]
     tree["posterior"] = post.drop_vars("row_mean")  # type: ignore[index]

@@ -28,6 +28,7 @@ from bayes_bijstand.models.summary_level import (
     exact_sizes,
     model_arrays,
     prepare,
+    set_model_data,
 )
 from bayes_bijstand.specs import ModelSpec, SamplerSpec
 
@@ -140,18 +141,25 @@ def _normal_normal_data(tmp_path, spec: ModelSpec = SPEC):
     return data, spec
 
 
-def test_production_fit_matches_the_exact_posterior(tmp_path):
+@pytest.fixture(scope="module")
+def nn_fit(tmp_path_factory):
+    """The normal-normal configuration fitted as the CLI fits it (default spec, its sampler)."""
+    from bayes_bijstand.meta import fit_meta
+    from bayes_bijstand.specs import default_spec_path, load_spec
+
+    spec = load_spec(default_spec_path()).with_overrides(draws=1000, tune=1000, chains=2)
+    ev = _normal_normal_evidence(tmp_path_factory.mktemp("nn"))
+    return fit_meta(ev, spec, "work_gt12h")
+
+
+def test_production_fit_matches_the_exact_posterior(nn_fit):
     """``fit_meta`` with the default spec's sampler (what the CLI runs) agrees with the
     exact quadrature posterior of the same normal-normal model within Monte Carlo error."""
     from arviz_stats import ess
 
-    from bayes_bijstand.meta import fit_meta
     from bayes_bijstand.models.quadrature import exact_normal_normal
-    from bayes_bijstand.specs import default_spec_path, load_spec
 
-    spec = load_spec(default_spec_path()).with_overrides(draws=1000, tune=1000, chains=2)
-    ev = _normal_normal_evidence(tmp_path)
-    res = fit_meta(ev, spec, "work_gt12h", prior_predictive=False, posterior_predictive=False)
+    res, spec = nn_fit, nn_fit.spec
     assert res.diagnostics.passed, res.diagnostics.problems
     rows = res.data.rows
     pri = spec.priors(res.kind)
@@ -176,6 +184,81 @@ def test_production_fit_matches_the_exact_posterior(tmp_path):
         # The quantile's Monte Carlo SE: sqrt(q (1 - q) / n_eff) / density at the quantile.
         mcse = np.sqrt(q * (1 - q) / n_q) / float(exact.mu_pdf(want))
         assert abs(got - want) < 4 * mcse, (q, got, want, mcse)
+
+
+@pytest.mark.filterwarnings("ignore:Estimated shape parameter of Pareto")
+def test_stored_fit_carries_log_likelihood_and_log_prior(nn_fit, tmp_path):
+    """A fit written to netCDF and read back has per-municipality ``log_likelihood`` and a
+    ``log_prior`` group: ``arviz_stats.loo`` (leave one municipality out), ``compare`` and
+    ``psense`` run on it; the predictive groups come from the graph."""
+    import xarray as xr
+    from arviz_stats import compare, loo, psense
+
+    path = nn_fit.to_netcdf(tmp_path / "fit.nc")
+    tree = xr.open_datatree(path, engine="h5netcdf")
+    ll = tree["log_likelihood"].to_dataset()
+    assert list(ll.data_vars) == [backends.LOGLIK]
+    assert list(ll[backends.LOGLIK].coords["gemeente"].values) == list(nn_fit.data.gemeenten)
+    res = loo(tree)
+    assert np.isfinite(res.elpd) and res.pareto_k.shape[-1] == NN_K
+    # The sum over municipalities is the log-likelihood of all rows; with one row each it is
+    # the normal density of the row given the draw's theta.
+    post = tree["posterior"].to_dataset()
+    rows = nn_fit.data.rows
+    theta = post["theta"].sel(arm="extra_hulp").values
+    want = stats.norm.logpdf(rows["y"].to_numpy(float), theta, rows["se"].to_numpy(float))
+    np.testing.assert_allclose(ll[backends.LOGLIK].values, want, rtol=1e-9, atol=1e-9)
+    assert set(tree["log_prior"].to_dataset().data_vars) >= {"mu_raw", "tau_raw", "z_offset"}
+    sens = psense(tree, var_names=["mu_arm", "tau_arm"])
+    assert np.isfinite(np.asarray(sens["mu_arm"])).all()
+    assert compare({"a": tree, "b": tree}).shape[0] == 2
+    pp = tree["posterior_predictive"].to_dataset()["y"]
+    assert pp.shape == (2, 1000, NN_K)
+    # Replicated rows: mean theta, spread SE (per row, over all draws).
+    resid = (pp.values - theta) / rows["se"].to_numpy(float)
+    assert abs(resid.mean()) < 0.05 and abs(resid.std() - 1) < 0.05
+    prior = tree["prior"].to_dataset()
+    assert prior["mu"].shape == (1, 1000, 1)
+
+
+@pytest.mark.parametrize("outcome", ["work_gt12h", "social_trust"])
+def test_evidence_group_round_trips(evidence, outcome):
+    """The stored evidence table reads back with the same columns, values and dtypes."""
+    import pandas as pd
+
+    from bayes_bijstand.meta import _evidence_group, _table_from_group
+
+    kind = outcome_kind(outcome)
+    table = select_rows(evidence, outcome, kind, SPEC).reset_index(drop=True)
+    group = _evidence_group(table)
+    path_free = group.copy()
+    back = _table_from_group(path_free)
+    pd.testing.assert_frame_equal(back, table)
+
+
+def test_result_round_trips_through_netcdf(nn_fit, tmp_path):
+    """``MetaResult.from_netcdf`` gives back the tables and figures of the original."""
+    import pandas as pd
+
+    from bayes_bijstand.meta import MetaResult
+    from bayes_bijstand.plots import make_figures
+
+    path = nn_fit.to_netcdf(tmp_path / "fit.nc")
+    back = MetaResult.from_netcdf(path)
+    assert (back.outcome, back.kind, back.pooling) == (nn_fit.outcome, nn_fit.kind, nn_fit.pooling)
+    assert back.diagnostics.to_dict() == nn_fit.diagnostics.to_dict()
+    assert back.spec.sampler == nn_fit.spec.sampler
+    assert back.spec.priors(back.kind) == nn_fit.spec.priors(nn_fit.kind)
+    pd.testing.assert_frame_equal(back.summary(), nn_fit.summary())
+    pd.testing.assert_frame_equal(back.summary(all_rows=True), nn_fit.summary(all_rows=True))
+    pd.testing.assert_frame_equal(back.gemeenten(), nn_fit.gemeenten(), check_dtype=False)
+    assert str(back) == str(nn_fit)
+    only = ("forest", "prior_posterior", "ppc")
+    a = make_figures(nn_fit, tmp_path / "live", only=only)
+    b = make_figures(path, tmp_path / "from_path", only=only)
+    assert [p.name for p in a] == [p.name for p in b] and len(a) == len(only)
+    for x, y in zip(a, b, strict=True):
+        assert x.read_bytes() == y.read_bytes(), x.name
 
 
 @pytest.mark.slow
@@ -233,7 +316,7 @@ def test_real_posterior_maps_slots_back_to_rows(evidence, outcome, pooling):
                 x = rng.uniform(0.2, 0.8, size=(2, 3, *shapes[name]))
             raw[name] = xr.DataArray(x, dims=("chain", "draw", *[f"{name}_{i}" for i in range(len(shapes[name]))]))
     post = xr.Dataset(raw).assign_coords(chain=[0, 1], draw=[0, 1, 2])
-    out = backends.to_real_posterior(post, data, pooling, SPEC, arrays)
+    out = backends.to_real_posterior(post, data, pooling, SPEC, sizes, arrays)
     assert list(out["theta"].coords["gemeente"].values) == list(data.gemeenten)
     assert list(out["row_mean"].coords["row"].values) == list(data.rows["row_id"])
     theta = out["theta"].values
@@ -258,6 +341,65 @@ def test_real_posterior_maps_slots_back_to_rows(evidence, outcome, pooling):
     n_cens = int((rows["family"] == "z_censored").sum())
     if n_cens:
         assert out["se_censored"].shape[-1] == n_cens
+
+
+def _random_draws(model, rng, lead=(2, 3)):
+    """Random draws (constrained space) of the stored free variables of the graph."""
+    ip = model.initial_point()
+    raw = {}
+    for name in backends.STORED:
+        shape = ip[model.rvs_to_values[model[name]].name].shape
+        x = rng.normal(size=(*lead, *shape))
+        if name in ("tau_raw",):
+            x = np.abs(x)
+        if name in ("corr_cpc_raw", "r2"):
+            x = rng.uniform(0.2, 0.8, size=(*lead, *shape))
+        raw[name] = x
+    return raw
+
+
+@pytest.mark.parametrize("outcome", ["work_gt8h", "wellbeing", "social_trust", "outflow_work"])
+def test_pointwise_log_likelihood_adds_up_to_the_likelihood(evidence, outcome):
+    """Per-municipality log-likelihoods (the log_likelihood group) sum to the likelihood
+    terms of the sampled graph at every draw; the log_prior terms are finite."""
+    import pytensor
+
+    data = _data(evidence, outcome)
+    sizes = choose_sizes(data)
+    arrays = model_arrays(data, SPEC, sizes, pooling="partial")
+    model = build_graph(sizes)
+    set_model_data(model, arrays, sizes)
+    rng = np.random.default_rng(7)
+    raw = _random_draws(model, rng, lead=(1, 4))
+    out = backends.graph_outputs(sizes, arrays, raw, seed=1)
+    pots = [model["y_loglik"], model["censored_z"]]
+    fn = pytensor.function([model[n] for n in backends.STORED], pots, mode="FAST_COMPILE",
+                           on_unused_input="ignore")
+    for k in range(4):
+        want = sum(fn(*[raw[n][0, k] for n in backends.STORED]))
+        got = out["loglik_gemeente"][0, k].sum()
+        assert got == pytest.approx(want, rel=1e-10, abs=1e-9)
+        # Padded gemeente slots carry no rows.
+        np.testing.assert_allclose(out["loglik_gemeente"][0, k, len(data.gemeenten):], 0.0,
+                                   atol=1e-12)
+    for v in backends.STORED:
+        assert np.isfinite(out[f"logprior_{v}"]).all() or v == "se_marker_raw"
+
+
+def test_prior_draws_come_from_the_graph(evidence):
+    """Prior draws of mu, tau and theta_new have the spec's prior moments."""
+    data = _data(evidence, "work_gt12h")
+    pri = SPEC.priors(data.kind)
+    prior = backends.prior_draws(data, SPEC, "partial", seed=3, draws=4000)
+    mu = prior["mu"].values.ravel()
+    tau = prior["tau"].values.ravel()
+    n = mu.size
+    assert abs(mu.mean()) < 4 * pri.mu_sd / np.sqrt(n)
+    assert mu.std() == pytest.approx(pri.mu_sd, rel=4 / np.sqrt(2 * n))
+    # HalfNormal(s): mean s sqrt(2 / pi).
+    assert tau.mean() == pytest.approx(pri.tau_sd * np.sqrt(2 / np.pi), rel=0.05)
+    again = backends.prior_draws(data, SPEC, "partial", seed=3, draws=4000)
+    np.testing.assert_array_equal(again["mu"].values, prior["mu"].values)  # seeded
 
 
 def test_model_compiles_without_fast_math(evidence, monkeypatch):

@@ -30,23 +30,21 @@ from ..evidence.grade_registry import grades_with
 from ..numerics import exact_float
 from ..specs import ModelSpec, SamplerSpec
 from .summary_level import (
-    CENSORED_SE_SD,
     DIM_BIAS,
     PACKED,
     MetaData,
     PadSizes,
     build_graph,
     choose_sizes,
-    lkj_cpc_beta,
     model_arrays,
     pack,
-    sections,
 )
 
 log = logging.getLogger(__name__)
 
-#: computed from them in numpy by :func:`deterministics` (a small numba expand function
-#: compiles much faster than one with every deterministic).
+#: Free variables stored per draw (padded, constrained space); the reported quantities are
+#: computed from them by the graph itself (:func:`graph_outputs`), after sampling: a small
+#: numba expand function compiles much faster than one with every deterministic.
 STORED = ("mu_raw", "tau_raw", "corr_cpc_raw", "z_offset", "z_new_offset", "gamma_raw", "offer_spillover_raw", "bias_raw", "r2", "se_marker_raw",
           "se_censored_raw")
 
@@ -136,9 +134,14 @@ SAMPLERS = {"nutpie": _sample_nutpie, "pymc": _sample_pymc}
 
 
 def sample(data: MetaData, spec: ModelSpec, pooling: str, sampler: SamplerSpec, *,
-           cores: int = 2, progressbar: bool = False,
-           sizes: PadSizes | None = None) -> xr.DataTree:
-    """Sample one outcome with ``sampler.sampler``'s backend; real coordinates in the output."""
+           cores: int = 2, progressbar: bool = False, sizes: PadSizes | None = None,
+           posterior_predictive: bool = True) -> xr.DataTree:
+    """Sample one outcome with ``sampler.sampler``'s backend; real coordinates in the output.
+
+    The tree holds ``posterior``, ``sample_stats``, ``log_likelihood`` (one value per
+    municipality and draw), ``log_prior``, ``observed_data`` and, when asked,
+    ``posterior_predictive`` (replicated Gaussian rows); all computed from the graph.
+    """
     if sampler.sampler not in SAMPLERS:
         raise ValueError(f"unknown sampler '{sampler.sampler}' (one of {', '.join(SAMPLERS)})")
     sizes = sizes or choose_sizes(data)
@@ -146,214 +149,297 @@ def sample(data: MetaData, spec: ModelSpec, pooling: str, sampler: SamplerSpec, 
     flat = pack(arrays, sizes)
     raw, stats = SAMPLERS[sampler.sampler](sizes, flat, sampler, cores=cores,
                                            progressbar=progressbar)
-    post = to_real_posterior(raw, data, pooling, spec, arrays)
-    groups = {"posterior": post, "sample_stats": stats}
+    out = graph_outputs(sizes, arrays, {k: raw[k].values for k in STORED if k in raw},
+                        seed=sampler.random_seed)
+    layout = RealLayout(data, pooling, spec)
+    post = layout.dataset(out, POSTERIOR_VARS, raw)
+    groups = {"posterior": post, "sample_stats": stats,
+              "log_likelihood": layout.dataset(out, (LOGLIK,), raw),
+              "log_prior": layout.log_prior(out, raw)}
     if (data.rows["family"] == "gaussian").any():
         g = data.gaussian
         groups["observed_data"] = xr.Dataset(
             {"y": ("gaussian_row", g["y"].to_numpy(float))},
             coords={"gaussian_row": list(g["row_id"])})
+        if posterior_predictive:
+            groups["posterior_predictive"] = layout.dataset(out, ("y",), raw)
     tree = xr.DataTree.from_dict(groups)
     tree.attrs["sampler"] = ("nutpie (padded, compiled once)" if sampler.sampler == "nutpie"
                              else "pymc (the same padded graph)")
     return tree
 
 
-def _cholesky_np(u: np.ndarray, C: int) -> np.ndarray:
-    """Numpy twin of :func:`~bayes_bijstand.models.summary_level.cpc_cholesky` (batched)."""
-    batch = u.shape[:-1]
-    if C == 1:
-        return np.ones((*batch, 1, 1))
-    i, j = np.tril_indices(C, -1)
-    Z = np.zeros((*batch, C, C))
-    Z[..., i, j] = 2.0 * u - 1.0
-    lr = np.log1p(-(Z**2))
-    return (Z + np.eye(C)) * np.exp(0.5 * (np.cumsum(lr, axis=-1) - lr))
+# --------------------------------------------------------------------------------------
+# Quantities computed by the graph from draws of its free variables
+# --------------------------------------------------------------------------------------
+
+LOGLIK = "y_gemeente"
+"""Name of the ``log_likelihood`` variable: the log-likelihood of each municipality's rows."""
+
+_FNS: dict[tuple[object, ...], tuple[object, list[object], list[str]]] = {}
+_GRAPHS: dict[PadSizes, pm.Model] = {}
 
 
-def deterministics(raw: dict[str, np.ndarray], arrays: dict[str, np.ndarray],
-                   pooling: str) -> dict[str, np.ndarray]:
-    """The model's deterministic quantities from draws of its free variables (padded shapes).
+def _graph(sizes: PadSizes) -> pm.Model:
+    """The graph with its pointwise outputs (:func:`build_graph`), built once per padding."""
+    if sizes not in _GRAPHS:
+        _GRAPHS[sizes] = build_graph(sizes, pointwise=True)
+    return _GRAPHS[sizes]
 
-    ``raw[name]`` has leading sample dims (chain, draw); the formulas are those of
-    :func:`build_graph`.
+
+def _unwrap(outputs: list[object]) -> list[object]:
+    """The outputs with PyMC's Deterministic wrappers (view ops) replaced by their inputs
+    (vectorised, a view op would loop in Python over the draws)."""
+    from pytensor.compile.ops import ViewOp
+    from pytensor.graph.replace import graph_replace
+    from pytensor.graph.traversal import ancestors
+
+    out = [v.owner.inputs[0] if v.owner is not None and isinstance(v.owner.op, ViewOp) else v
+           for v in outputs]
+    while True:
+        views = [v for v in ancestors(out) if v.owner is not None and isinstance(v.owner.op, ViewOp)]
+        if not views:
+            return out
+        out = graph_replace(out, {v: v.owner.inputs[0] for v in views}, strict=False)
+
+
+def _function(sizes: PadSizes, kind: str) -> tuple[object, list[object], list[str]]:
+    """A compiled function of the graph, vectorised over draws; cached per padding.
+
+    ``kind = "posterior"``: inputs are draws of the free variables of :data:`STORED`, outputs
+    every deterministic, the pointwise log-likelihood, the replicated rows and each free
+    variable's log prior density. ``kind = "prior"``: the input is the number of draws,
+    the outputs are :data:`PRIOR_VARS` with every free variable drawn from its prior. PyTensor's Python implementations
+    (``FAST_COMPILE``) evaluate each node once on arrays of all draws: nothing to compile.
     """
-    a = arrays
-    W, bundle = a["d_W"], a["d_bundle"]
-    out: dict[str, np.ndarray] = {}
-    gamma = a["d_interaction_sd"] * raw["gamma_raw"]
-    out["gamma"] = gamma
-    gamma_eff = gamma * bundle
-    if pooling == "none":
-        beta = a["d_beta_sd"] * raw["z_offset"]
+    key = (sizes, kind)
+    if key in _FNS:
+        return _FNS[key]
+    import pytensor
+    import pytensor.tensor as pt
+    from pymc.distributions.shape_utils import change_dist_size
+    from pymc.pytensorf import find_rng_nodes
+    from pytensor.graph.replace import vectorize_graph
+
+    model = _graph(sizes)
+    free = [model[n] for n in STORED]
+    names = [d.name for d in model.deterministics]
+    outputs = [model[n] for n in names]
+    if kind == "posterior":
+        inputs = [pt.tensor(name=n, shape=(None, *rv.type.shape), dtype=rv.dtype)
+                  for n, rv in zip(STORED, free, strict=True)]
+        n = inputs[0].shape[0]
+        replace: dict[object, object] = dict(zip(free, inputs, strict=True))
+        # Log prior density of each free variable, elementwise, without the Jacobian of
+        # the sampler's transforms (as ArviZ's log_prior group expects).
+        priors = model.logp(vars=free, jacobian=False, sum=False)
+        values = [model.rvs_to_values[rv] for rv in free]
+        priors = pytensor.graph.replace.graph_replace(priors, dict(zip(values, free, strict=True)),
+                                                     strict=False)
+        outputs = outputs + list(priors)
+        names = names + [f"logprior_{v}" for v in STORED]
     else:
-        mu = a["d_mu_sd"] * raw["mu_raw"]
-        out["mu"] = mu
-        out["mu_arm"] = mu @ W.T + gamma_eff
-        if pooling == "full":
-            G = a["d_g_Pg"].shape[1]
-            beta = np.repeat(mu[..., None, :], G, axis=-2)
-        else:
-            C = W.shape[1]
-            tau = a["d_tau_sd"] * raw["tau_raw"]
-            L = _cholesky_np(raw["corr_cpc_raw"], C)
-            out["tau"] = tau
-            out["corr"] = L @ np.swapaxes(L, -1, -2)
-            chol = tau[..., :, None] * L
-            beta = mu[..., None, :] + raw["z_offset"] @ np.swapaxes(chol, -1, -2)
-            beta_new = mu + np.einsum("...ij,...j->...i", chol, raw["z_new_offset"])
-            out["theta_new"] = beta_new @ W.T + gamma_eff
-            sigma = chol @ np.swapaxes(chol, -1, -2)
-            out["tau_arm"] = np.sqrt(np.einsum("ac,...cb,ab->...a", W, sigma, W) + 1e-12)
-    out["beta"] = beta
-    theta = beta @ W.T + gamma_eff[..., None, :]
-    out["theta"] = theta
-    eta = a["d_spill_sd"] * raw["offer_spillover_raw"]
-    bias = a["d_bias_sd"] * raw["bias_raw"]
-    out["offer_spillover"], out["bias"] = eta, bias
-    for p in ("g", "c"):
-        Pg = a[f"d_{p}_Pg"]
-        contrast = np.einsum("rg,...ga,ra->...r", Pg, theta, a[f"d_{p}_Pa"])
-        out[f"row_mean_{p}"] = a[f"d_{p}_mask"] * (a[f"d_{p}_takeup"] * contrast
-                                                   + a[f"d_{p}_offer"] * (eta @ Pg.T)
-                                                   + bias @ a[f"d_{p}_Pb"].T)
-    out["r2"] = raw["r2"]
-    x = raw["se_marker_raw"]
-    with np.errstate(over="ignore"):
-        s_mk = np.where(a["d_mk_finite"] > 0,
-                        a["d_mk_lo"] + a["d_mk_width"] / (1.0 + np.exp(-x)),
-                        a["d_mk_lo"] + np.exp(np.minimum(x, 50.0)))
-    out["se_marker"] = s_mk
-    out["se_row"] = (a["d_g_known"] * a["d_g_se"]
-                     + a["d_g_counts"] * a["d_g_se_design"] * np.sqrt(1.0 - raw["r2"] @ a["d_g_Pg"].T)
-                     + a["d_g_marker"] * s_mk + (1.0 - a["d_g_mask"]))
-    out["se_censored"] = np.exp(a["d_c_mu"] + CENSORED_SE_SD * raw["se_censored_raw"])
+        # The pooled quantities only (the marker SEs have a flat raw variable whose prior
+        # is a potential, and cannot be drawn forward).
+        names = list(PRIOR_VARS)
+        outputs = [model[n] for n in names]
+        n = pt.scalar("draws", dtype="int64")
+        inputs = [n]
+        replace = {}
+    random = [v for v in pytensor.graph.traversal.ancestors(outputs)
+              if v.owner is not None and isinstance(v.owner.op, pt.random.op.RandomVariable)
+              and v not in replace]
+    for rv in random:
+        replace[rv] = change_dist_size(rv, new_size=(n,), expand=True)
+    outs = vectorize_graph(_unwrap(outputs), replace=replace)
+    fn = pytensor.function(inputs, outs, mode="FAST_COMPILE", on_unused_input="ignore")
+    rngs = find_rng_nodes(fn.maker.fgraph.inputs)
+    _FNS[key] = (fn, rngs, names)
+    return _FNS[key]
+
+
+def _call(sizes: PadSizes, kind: str, arrays: dict[str, np.ndarray], args: list[object],
+          seed: int) -> dict[str, np.ndarray]:
+    from pymc.pytensorf import reseed_rngs
+
+    fn, rngs, names = _function(sizes, kind)
+    _graph(sizes)[PACKED].set_value(pack(arrays, sizes))
+    reseed_rngs(rngs, seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return dict(zip(names, fn(*args), strict=True))  # type: ignore[operator]
+
+
+def graph_outputs(sizes: PadSizes, arrays: dict[str, np.ndarray], raw: dict[str, np.ndarray],
+                  seed: int) -> dict[str, np.ndarray]:
+    """Every output of the graph at draws ``raw`` (free variables, leading dims chain, draw).
+
+    Deterministics, ``loglik_gemeente``, ``y_rep`` (replicated rows, drawn with ``seed``) and
+    ``logprior_<free variable>``, with the leading (chain, draw) dims and padded slots.
+    """
+    lead = next(iter(raw.values())).shape[:2]
+    flat = [np.asarray(raw[k], dtype=float).reshape(-1, *np.shape(raw[k])[2:]) for k in STORED]
+    out = _call(sizes, "posterior", arrays, flat, seed)
+    out = {k: np.asarray(v).reshape(*lead, *np.shape(v)[1:]) for k, v in out.items()}
+    out.update({k: np.asarray(raw[k]) for k in ("r2",)})
     return out
 
 
+def prior_outputs(sizes: PadSizes, arrays: dict[str, np.ndarray], seed: int,
+                  draws: int) -> dict[str, np.ndarray]:
+    """Prior draws of every deterministic of the graph (leading dims (1, draws), padded)."""
+    out = _call(sizes, "prior", arrays, [draws], seed)
+    return {k: np.asarray(v)[None] for k, v in out.items()}
+
+
+# --------------------------------------------------------------------------------------
+# Real coordinates
+# --------------------------------------------------------------------------------------
+
+POSTERIOR_VARS = ("mu", "tau", "corr", "beta", "gamma", "theta", "mu_arm", "theta_new",
+                  "tau_arm", "offer_spillover", "bias", "r2", "se_marker", "se_row",
+                  "se_censored", "row_mean")
+"""Reported posterior variables (those a pooling mode and outcome use)."""
+
+PRIOR_VARS = ("mu", "tau", "mu_arm", "theta_new", "tau_arm")
+"""Variables of the ``prior`` group (the pooled quantities)."""
+
+
+class RealLayout:
+    """Where each reported variable of one outcome sits in the padded slots."""
+
+    def __init__(self, data: MetaData, pooling: str, spec: ModelSpec) -> None:
+        rows = data.rows
+        fam, grade = rows["family"].to_numpy(), rows["grade"].to_numpy()
+        gauss = np.flatnonzero(fam == "gaussian")
+        cens = np.flatnonzero(fam == "z_censored")
+        marker = np.flatnonzero((fam == "gaussian") & np.isin(grade, grades_with(se_rule="bounded")))
+        counts = (fam == "gaussian") & np.isin(grade, grades_with(se_rule="design"))
+        rid = rows["row_id"].to_numpy()
+        r2_gem = sorted(set(rows.loc[counts, "gemeente"]))
+        takeup = rows["takeup"].to_numpy(float)
+        offer = (rows["estimand"] == "itt_offer").to_numpy() & (takeup < 1)
+        offer_gem = sorted(set(rows.loc[offer, "gemeente"])) if spec.offer_spillover_sd > 0 else []
+        gi = {g: i for i, g in enumerate(data.gemeenten)}
+        C = len(data.components)
+        self.data, self.pooling, self.gauss, self.cens = data, pooling, gauss, cens
+        self.coords = {
+            DIM_GEMEENTE: list(data.gemeenten), DIM_COMPONENT: list(data.components),
+            "component_b": list(data.components), DIM_ARM: list(data.arms),
+            "bundle": list(data.bundles), DIM_BIAS: list(data.biases),
+            "gaussian_row": list(rid[gauss]), "marker_row": list(rid[marker]),
+            "censored_row": list(rid[cens]), "r2_gemeente": r2_gem, "offer_gemeente": offer_gem,
+            "row": list(rid), "corr_cpc": list(range(C * (C - 1) // 2)),
+        }
+        self.idx = {
+            DIM_GEMEENTE: np.arange(len(data.gemeenten)),
+            DIM_COMPONENT: np.arange(C), "component_b": np.arange(C),
+            DIM_ARM: np.arange(len(data.arms)),
+            "bundle": np.array([data.arms.index(b) for b in data.bundles], dtype=int),
+            # Section slots: the i-th Gaussian (prose) row sits in slot i of its section.
+            DIM_BIAS: np.arange(len(data.biases)), "gaussian_row": np.arange(len(gauss)),
+            "marker_row": np.searchsorted(gauss, marker), "censored_row": np.arange(len(cens)),
+            "r2_gemeente": np.array([gi[g] for g in r2_gem], dtype=int),
+            "offer_gemeente": np.array([gi[g] for g in offer_gem], dtype=int),
+            "row": np.arange(len(rid)),
+            # The CPCs of the leading C x C block come first (row-major lower triangle).
+            "corr_cpc": np.arange(C * (C - 1) // 2),
+        }
+        partial = pooling == "partial"
+        self.vars: dict[str, tuple[tuple[str, ...], bool]] = {
+            "mu": ((DIM_COMPONENT,), pooling != "none"),
+            "tau": ((DIM_COMPONENT,), partial),
+            "corr": ((DIM_COMPONENT, "component_b"), partial and C > 1),
+            "beta": ((DIM_GEMEENTE, DIM_COMPONENT), True),
+            "gamma": (("bundle",), bool(data.bundles)),
+            "theta": ((DIM_GEMEENTE, DIM_ARM), True),
+            "mu_arm": ((DIM_ARM,), pooling != "none"),
+            "theta_new": ((DIM_ARM,), partial),
+            "tau_arm": ((DIM_ARM,), partial),
+            "offer_spillover": (("offer_gemeente",), bool(offer_gem)),
+            "bias": ((DIM_BIAS,), bool(data.biases)),
+            "r2": (("r2_gemeente",), bool(r2_gem)),
+            "se_marker": (("marker_row",), len(marker) > 0),
+            "se_row": (("gaussian_row",), len(gauss) > 0),
+            "se_censored": (("censored_row",), len(cens) > 0),
+            "row_mean": (("row",), True),
+            LOGLIK: ((DIM_GEMEENTE,), True),
+            "y": (("gaussian_row",), len(gauss) > 0),
+        }
+        # Free variable -> (dims of its real slots, used): the log_prior group. The
+        # marker SEs' prior is a potential of the graph and the pooling modes' unused
+        # variables are prior-only, so neither is listed.
+        self.free: dict[str, tuple[tuple[str, ...], bool]] = {
+            "mu_raw": ((DIM_COMPONENT,), pooling != "none"),
+            "tau_raw": ((DIM_COMPONENT,), partial),
+            "corr_cpc_raw": (("corr_cpc",), partial and C > 1),
+            "z_offset": ((DIM_GEMEENTE, DIM_COMPONENT), pooling != "full"),
+            "gamma_raw": (("bundle",), bool(data.bundles)),
+            "offer_spillover_raw": (("offer_gemeente",), bool(offer_gem)),
+            "bias_raw": ((DIM_BIAS,), bool(data.biases)),
+            "r2": (("r2_gemeente",), bool(r2_gem)),
+            "se_censored_raw": (("censored_row",), len(cens) > 0),
+        }
+
+    def _take(self, v: np.ndarray, dims: tuple[str, ...]) -> np.ndarray:
+        for k, dim in enumerate(dims):
+            v = np.take(v, self.idx[dim], axis=2 + k)
+        return v
+
+    def real(self, out: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """``out`` with ``row_mean`` (all rows, in the order of ``data.rows``) added."""
+        out = dict(out)
+        gpos, cpos = self.gauss, self.cens
+        mean = np.zeros((*out["row_mean_g"].shape[:-1], len(self.data.rows)))
+        mean[..., gpos] = out["row_mean_g"][..., : len(gpos)]
+        mean[..., cpos] = out["row_mean_c"][..., : len(cpos)]
+        out["row_mean"] = mean
+        out[LOGLIK] = out["loglik_gemeente"]
+        if "y_rep" in out:
+            out["y"] = out["y_rep"]
+        return out
+
+    def dataset(self, out: dict[str, np.ndarray], names: tuple[str, ...],
+                like: xr.Dataset | None = None) -> xr.Dataset:
+        """The variables ``names`` that this outcome and pooling mode use, real coordinates."""
+        full = self.real(out) if "row_mean_g" in out else out
+        ds = {}
+        for name in names:
+            dims, present = self.vars[name]
+            if present and name in full:
+                ds[name] = xr.DataArray(self._take(full[name], dims), dims=("chain", "draw", *dims),
+                                        coords={d: self.coords[d] for d in dims})
+        res = xr.Dataset(ds)
+        if like is not None:
+            res = res.assign_coords(chain=like["chain"].values, draw=like["draw"].values)
+        return res
+
+    def log_prior(self, out: dict[str, np.ndarray], like: xr.Dataset) -> xr.Dataset:
+        """Log prior density of each free variable's real slots (no transform Jacobians)."""
+        ds = {}
+        for name, (dims, present) in self.free.items():
+            if present:
+                v = self._take(out[f"logprior_{name}"], dims)
+                ds[name] = xr.DataArray(v, dims=("chain", "draw", *dims),
+                                        coords={d: self.coords[d] for d in dims})
+        return xr.Dataset(ds).assign_coords(chain=like["chain"].values, draw=like["draw"].values)
+
+
 def to_real_posterior(post: xr.Dataset, data: MetaData, pooling: str, spec: ModelSpec,
-                      arrays: dict[str, np.ndarray]) -> xr.Dataset:
+                      sizes: PadSizes, arrays: dict[str, np.ndarray]) -> xr.Dataset:
     """Reported quantities with the outcome's real gemeenten, components, arms and rows."""
     raw = {k: post[k].values for k in STORED if k in post}
-    det = deterministics(raw, arrays, pooling)
-    rows = data.rows
-    gpos, cpos, _ = sections(data)
-    mean = np.zeros((*det["row_mean_g"].shape[:-1], len(rows)))
-    mean[..., gpos] = det["row_mean_g"][..., : len(gpos)]
-    mean[..., cpos] = det["row_mean_c"][..., : len(cpos)]
-    det["row_mean"] = mean  # in the order of data.rows
-    fam, grade = rows["family"].to_numpy(), rows["grade"].to_numpy()
-    gauss = np.flatnonzero(fam == "gaussian")
-    cens = np.flatnonzero(fam == "z_censored")
-    marker = np.flatnonzero((fam == "gaussian") & np.isin(grade, grades_with(se_rule="bounded")))
-    counts = (fam == "gaussian") & np.isin(grade, grades_with(se_rule="design"))
-    rid = rows["row_id"].to_numpy()
-    r2_gem = sorted(set(rows.loc[counts, "gemeente"]))
-    takeup = rows["takeup"].to_numpy(float)
-    offer = (rows["estimand"] == "itt_offer").to_numpy() & (takeup < 1)
-    offer_gem = sorted(set(rows.loc[offer, "gemeente"])) if spec.offer_spillover_sd > 0 else []
-    gi = {g: i for i, g in enumerate(data.gemeenten)}
-    coords = {
-        DIM_GEMEENTE: list(data.gemeenten), DIM_COMPONENT: list(data.components),
-        "component_b": list(data.components), DIM_ARM: list(data.arms),
-        "bundle": list(data.bundles), DIM_BIAS: list(data.biases),
-        "gaussian_row": list(rid[gauss]), "marker_row": list(rid[marker]),
-        "censored_row": list(rid[cens]), "r2_gemeente": r2_gem, "offer_gemeente": offer_gem,
-        "row": list(rid),
-    }
-    idx = {
-        DIM_GEMEENTE: np.arange(len(data.gemeenten)), DIM_COMPONENT: np.arange(len(data.components)),
-        "component_b": np.arange(len(data.components)), DIM_ARM: np.arange(len(data.arms)),
-        "bundle": np.array([data.arms.index(b) for b in data.bundles], dtype=int),
-        # Section slots: the i-th Gaussian (prose) row sits in slot i of its section.
-        DIM_BIAS: np.arange(len(data.biases)), "gaussian_row": np.arange(len(gauss)),
-        "marker_row": np.searchsorted(gauss, marker), "censored_row": np.arange(len(cens)), "r2_gemeente": np.array([gi[g] for g in r2_gem], dtype=int),
-        "offer_gemeente": np.array([gi[g] for g in offer_gem], dtype=int),
-        "row": np.arange(len(rid)),
-    }
-    C = len(data.components)
-    spec_vars: list[tuple[str, tuple[str, ...], bool]] = [
-        ("mu", (DIM_COMPONENT,), pooling != "none"),
-        ("tau", (DIM_COMPONENT,), pooling == "partial"),
-        ("corr", (DIM_COMPONENT, "component_b"), pooling == "partial" and C > 1),
-        ("beta", (DIM_GEMEENTE, DIM_COMPONENT), True),
-        ("gamma", ("bundle",), bool(data.bundles)),
-        ("theta", (DIM_GEMEENTE, DIM_ARM), True),
-        ("mu_arm", (DIM_ARM,), pooling != "none"),
-        ("theta_new", (DIM_ARM,), pooling == "partial"),
-        ("tau_arm", (DIM_ARM,), pooling == "partial"),
-        ("offer_spillover", ("offer_gemeente",), bool(offer_gem)),
-        ("bias", (DIM_BIAS,), bool(data.biases)),
-        ("r2", ("r2_gemeente",), bool(r2_gem)),
-        ("se_marker", ("marker_row",), len(marker) > 0),
-        ("se_row", ("gaussian_row",), len(gauss) > 0),
-        ("se_censored", ("censored_row",), len(cens) > 0),
-        ("row_mean", ("row",), True),
-    ]
-    out = {}
-    for name, dims, present in spec_vars:
-        if not present:
-            continue
-        v = det[name]
-        for k, dim in enumerate(dims):
-            v = np.take(v, idx[dim], axis=2 + k)
-        out[name] = xr.DataArray(v, dims=("chain", "draw", *dims),
-                                 coords={dim: coords[dim] for dim in dims})
-    ds = xr.Dataset(out)
-    return ds.assign_coords(chain=post["chain"].values, draw=post["draw"].values)
-
-
-def posterior_predictive(post: xr.Dataset, data: MetaData, seed: int) -> xr.Dataset | None:
-    """Replicated Gaussian-row estimates, ``y_rep ~ MvNormal(m, S R S)`` per draw."""
-    g = data.gaussian
-    if g.empty:
-        return None
-    pos = np.flatnonzero(data.rows["family"].to_numpy() == "gaussian")
-    m = post["row_mean"].values[..., pos]
-    s = post["se_row"].values
-    L = np.linalg.cholesky(data.corr)
-    rng = np.random.default_rng(seed)
-    eps = rng.standard_normal(m.shape)
-    y = m + s * (eps @ L.T)
-    return xr.Dataset({"y": (("chain", "draw", "gaussian_row"), y)},
-                      coords={"chain": post["chain"].values, "draw": post["draw"].values,
-                              "gaussian_row": list(g["row_id"])})
+    out = graph_outputs(sizes, arrays, raw, seed=0)
+    return RealLayout(data, pooling, spec).dataset(out, POSTERIOR_VARS, post)
 
 
 def prior_draws(data: MetaData, spec: ModelSpec, pooling: str, seed: int,
                 draws: int = 1000) -> xr.Dataset | None:
-    """Prior draws of the pooled quantities (mu, tau, mu_arm, theta_new, tau_arm)."""
+    """Prior draws of the pooled quantities (mu, tau, mu_arm, theta_new, tau_arm), from the graph."""
     if pooling == "none":
         return None
-    pri = spec.priors(data.kind)
-    rng = np.random.default_rng(seed)
-    C, A = len(data.components), len(data.arms)
-    W = data.W
-    mu = rng.normal(0.0, pri.mu_sd, (draws, C))
-    gamma = np.zeros((draws, A))
-    for b in data.bundles:
-        gamma[:, data.arms.index(b)] = rng.normal(0.0, pri.interaction_sd, draws)
-    out: dict[str, tuple[tuple[str, ...], np.ndarray]] = {
-        "mu": ((DIM_COMPONENT,), mu), "mu_arm": ((DIM_ARM,), mu @ W.T + gamma)}
-    if pooling == "partial":
-        tau = np.abs(rng.normal(0.0, pri.tau_sd, (draws, C)))
-        L = np.broadcast_to(np.eye(C), (draws, C, C)).copy()
-        if C > 1:
-            b = lkj_cpc_beta(C, pri.lkj_eta)
-            z = 2 * rng.beta(b, b, size=(draws, len(b))) - 1
-            i, j = np.tril_indices(C, -1)
-            Z = np.zeros((draws, C, C))
-            Z[:, i, j] = z
-            lr = np.log1p(-(Z**2))
-            L = (Z + np.eye(C)) * np.exp(0.5 * (np.cumsum(lr, -1) - lr))
-        chol = tau[:, :, None] * L
-        z_new = rng.standard_normal((draws, C))
-        beta_new = mu + np.einsum("dij,dj->di", chol, z_new)
-        sigma = chol @ np.swapaxes(chol, -1, -2)
-        out["tau"] = ((DIM_COMPONENT,), tau)
-        out["theta_new"] = ((DIM_ARM,), beta_new @ W.T + gamma)
-        out["tau_arm"] = ((DIM_ARM,), np.sqrt(np.einsum("ac,dcb,ab->da", W, sigma, W) + 1e-12))
-    ds = xr.Dataset({k: (("chain", "draw", *dims), v[None]) for k, (dims, v) in out.items()},
-                    coords={"chain": [0], "draw": np.arange(draws),
-                            DIM_COMPONENT: list(data.components), DIM_ARM: list(data.arms)})
-    return ds
+    sizes = choose_sizes(data)
+    arrays = model_arrays(data, spec, sizes, pooling=pooling)
+    out = prior_outputs(sizes, arrays, seed, draws)
+    ds = RealLayout(data, pooling, spec).dataset(out, PRIOR_VARS)
+    return ds.assign_coords(chain=[0], draw=np.arange(draws))

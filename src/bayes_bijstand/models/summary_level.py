@@ -508,11 +508,18 @@ def set_model_data(model: pm.Model, arrays: dict[str, np.ndarray], sizes: PadSiz
     model[PACKED].set_value(pack(arrays, sizes))
 
 
-def build_graph(sizes: PadSizes) -> pm.Model:
+def build_graph(sizes: PadSizes, *, pointwise: bool = False) -> pm.Model:
     """The model's graph at padding ``sizes`` (placeholder data; set it with :func:`set_model_data`).
 
     One model serves every pooling mode: the pooling weights are data, and the variables
     a mode does not use keep their (proper) priors.
+
+    ``pointwise=True`` adds two outputs that leave the log density unchanged (the sampled
+    graph leaves them out): ``loglik_gemeente``, each municipality's log-likelihood (the
+    terms of the ``y_loglik`` and ``censored_z`` potentials, summed over its rows; rows of
+    different municipalities are independent, so these add up to the likelihood), and
+    ``y_rep``, replicated Gaussian-row estimates ``m + S L eps`` with ``eps ~ N(0, I)`` and
+    ``L L' = R`` (the generative form of the Gaussian likelihood, for predictive checks).
 
     All data live in one flat ``pm.Data`` vector (:data:`PACKED`) sliced with constant
     offsets: nutpie's numba wrapper unrolls one extraction per data container, and with the
@@ -616,6 +623,20 @@ def build_graph(sizes: PadSizes) -> pm.Model:
         ll2 = log_interval_prob(d["d_t_lo"] - e2, d["d_t_hi"] - e2)
         pm.Potential("censored_z", pt.sum(d["d_c_one"] * ll1)
                      + pt.sum(d["d_t_mask"] * pt.logaddexp(_mv(Q, ll1), ll2)))
+        if pointwise:
+            # The same terms per row: a Gaussian row's share of the whitened quadratic form
+            # and of log det(S L) (L_inv is triangular: log L_ii = -log L_inv_ii); a prose
+            # row's band probability (two bands: logaddexp of both).
+            L_inv = d["d_L_inv"]
+            log_diag = pt.log(pt.sum(L_inv * np.eye(sizes.gauss_row), axis=1))
+            ll_g = (-0.5 * white**2 - gmask * pt.log(s) + log_diag
+                    - 0.5 * np.log(2 * np.pi) * gmask)
+            ll_c = d["d_c_one"] * ll1 + _mv(Q.T, d["d_t_mask"] * pt.logaddexp(_mv(Q, ll1), ll2))
+            pm.Deterministic("loglik_gemeente", _mv(d["d_g_Pg"].T, ll_g)
+                             + _mv(d["d_c_Pg"].T, ll_c), dims="g_slot")
+            eps = pm.Normal.dist(0.0, 1.0, shape=(sizes.gauss_row,))
+            L = pt.linalg.solve_triangular(L_inv, np.eye(sizes.gauss_row), lower=True)
+            pm.Deterministic("y_rep", m_g + s * _mv(L, eps), dims="gr_slot")
     return model
 
 

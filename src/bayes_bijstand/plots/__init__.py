@@ -86,10 +86,15 @@ def make_figures(result: Any, outdir: str | os.PathLike[str], *,
                  formats: tuple[str, ...] = DEFAULT_FORMATS) -> list[Path]:
     """Draw every figure of one fitted outcome into ``outdir``, once per format.
 
-    ``result`` is a :class:`bayes_bijstand.meta.MetaResult`; ``only`` restricts to some
+    ``result`` is a :class:`bayes_bijstand.meta.MetaResult` or the path of one written by
+    its ``to_netcdf`` (read with ``MetaResult.from_netcdf``); ``only`` restricts to some
     figure stems; ``formats`` is a subset of :data:`FORMATS` (default PNG only). Returns
     the written paths (per figure in the order of ``formats``, in :data:`FIGURES` order).
     """
+    if isinstance(result, (str, os.PathLike)):
+        from ..meta import MetaResult
+
+        result = MetaResult.from_netcdf(result)
     bad = [f for f in formats if f not in FORMATS]
     if bad or not formats:
         raise ValueError(f"figure formats must be among {FORMATS}, got {formats}")
