@@ -111,13 +111,16 @@ def _sign(g: dict[str, Any]) -> int:
 
 def rate(*, arm: str, mean: float, ci_low: float, ci_high: float, sd: float, mid: float,
          gemeente_effects: list[dict[str, Any]], prior_sd: float,
-         directions: dict[tuple[str, str], int] | None = None) -> Certainty:
+         directions: dict[tuple[str, str], int] | None = None,
+         ci_prob: float = 0.9) -> Certainty:
     """The certainty of one pooled result (model scale numbers).
 
     ``gemeente_effects`` are the fit record's per-municipality rows (gemeente, arm, grade,
     comparison, published); ``directions`` optionally gives the stated direction of prose
-    rows by (gemeente, arm), which have no published number.
+    rows by (gemeente, arm), which have no published number. ``ci_prob``: the level of
+    ``ci_low``/``ci_high`` (the run's, ``fit --ci-prob``), named in the reasons.
     """
+    lev = f"{100 * ci_prob:g}%"
     rows = relevant_rows(gemeente_effects, arm)
     by_g: dict[str, list[dict[str, Any]]] = {}
     for g in rows:
@@ -154,13 +157,14 @@ def rate(*, arm: str, mean: float, ci_low: float, ci_high: float, sd: float, mid
                             "getal met onzekerheid")
     if ci_low < -mid and ci_high > mid:
         down += 2
-        c.reasons.append("the 90% interval reaches beyond an important loss and an important gain")
-        c.reasons_nl.append("het 90%-interval loopt van een belangrijk verlies tot een "
+        c.reasons.append(f"the {lev} interval reaches beyond an important loss and an "
+                         "important gain")
+        c.reasons_nl.append(f"het {lev}-interval loopt van een belangrijk verlies tot een "
                             "belangrijke winst")
     elif (ci_low < 0 < ci_high) and (ci_high > mid or ci_low < -mid):
         down += 1
-        c.reasons.append("the 90% interval includes no effect and an important effect")
-        c.reasons_nl.append("het 90%-interval omvat zowel geen effect als een belangrijk effect")
+        c.reasons.append(f"the {lev} interval includes no effect and an important effect")
+        c.reasons_nl.append(f"het {lev}-interval omvat zowel geen effect als een belangrijk effect")
     if c.n_gemeenten <= 1:
         down += 1
         c.reasons.append("a single municipality: differences between municipalities cannot "

@@ -8,6 +8,7 @@ spec that ran; nothing is sampled again.
 from __future__ import annotations
 
 import math
+import statistics
 from dataclasses import dataclass
 from typing import Any
 
@@ -96,12 +97,16 @@ def collect(summary: dict[str, Any], records: dict[str, dict[str, Any]], spec: A
             p = pooled[("mu_arm", arm)]
             n = pooled.get(("theta_new", arm), {})
             t = pooled.get(("tau_arm", arm), {})
+            level = _f(p.get("ci_prob"))
+            level = level if math.isfinite(level) and 0 < level < 1 else 0.9
             sd = _f(p.get("sd"))
             if not math.isfinite(sd):  # summary.json rows: recover from the interval
-                sd = (_f(p.get("ci_high")) - _f(p.get("ci_low"))) / (2 * 1.6448536)
+                z = 1.6448536 if level == 0.9 else statistics.NormalDist().inv_cdf(0.5 + level / 2)
+                sd = (_f(p.get("ci_high")) - _f(p.get("ci_low"))) / (2 * z)
             cert = rate(arm=arm, mean=_f(p.get("mean")), ci_low=_f(p.get("ci_low")),
                         ci_high=_f(p.get("ci_high")), sd=sd, mid=mid, gemeente_effects=geff,
-                        prior_sd=prior_sd_arm(arm, spec, kind), directions=directions)
+                        prior_sd=prior_sd_arm(arm, spec, kind), directions=directions,
+                        ci_prob=level)
             freq = {k: p.get(k) for k in p if str(k).startswith("freq_")}
             freq.update({f"pi_{k}": n.get(k) for k in ("freq_ci_low", "freq_ci_high")})
             out.append(Result(
