@@ -31,6 +31,7 @@ from .models.selection import select_rows
 from .models.summary_level import MetaData, prepare
 from .specs import ModelSpec, SamplerSpec
 from .summaries import gemeente_table, i2_table, merge_frequentist, pooled_table
+from .variables import pooled_names
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +108,7 @@ class MetaResult:
         arm_labels = set(out.loc[out["parameter"] == "mu_arm", "label"])
         dup = out["parameter"].isin(("mu", "tau")) & out["label"].isin(arm_labels)
         out = out[~dup].reset_index(drop=True)
-        sd_rows = out["parameter"].isin(("tau", "tau_arm"))
+        sd_rows = out["parameter"].isin(pooled_names(sd=True))
         out.loc[sd_rows, ["prob_gt_0", "prob_gt_mid"]] = np.nan
         out.insert(3, "scale", self.scale)
         return out

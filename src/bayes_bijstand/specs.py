@@ -20,7 +20,42 @@ from .errors import SpecError
 from .evidence.grade_registry import GRADES as GRADES
 from .evidence.schema import COMPARISONS, EXCLUDED_QUALITIES
 
-KINDS = ("meta_components", "meta_arms")
+
+@dataclass(frozen=True)
+class ModelKind:
+    """A model kind (a spec's ``kind``): how arms relate to what is pooled.
+
+    ``components``: an arm's effect is the sum of its treatment components (``a+b`` -> a, b)
+    plus, for a bundled arm, an interaction; otherwise each arm is its own component.
+    ``description``: the kind in words (the report's methods section).
+    """
+
+    name: str
+    components: bool
+    description: str
+
+
+MODEL_KINDS: dict[str, ModelKind] = {k.name: k for k in (
+    ModelKind("meta_components", True,
+              "Each arm's effect is the sum of its policy components (exemption, coaching, "
+              "earnings disregard, free choice) plus, for a bundled arm, an interaction; every "
+              "municipality has its own component effects, drawn around the pooled means with "
+              "between-municipality SDs tau and an LKJ correlation. "),
+    ModelKind("meta_arms", False,
+              "Each arm has its own pooled effect; municipalities deviate from it with SD tau. "),
+)}
+"""The model kinds, by name: the one place a kind's rules live."""
+
+KINDS: tuple[str, ...] = tuple(MODEL_KINDS)
+
+
+def get_model_kind(name: str) -> ModelKind:
+    """The :class:`ModelKind` called ``name`` (a ``ValueError`` naming the known kinds if none)."""
+    try:
+        return MODEL_KINDS[name]
+    except KeyError:
+        raise ValueError(f"unknown model kind {name!r} (known: {', '.join(KINDS)})") from None
+
 POOLING = ("partial", "none", "full")
 SAMPLERS = ("nutpie", "pymc")
 

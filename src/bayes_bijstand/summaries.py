@@ -13,6 +13,7 @@ import pandas as pd
 from scipy import stats
 
 from .constants import CI_KIND, CI_PROB
+from .variables import POOLED
 
 
 def _draws(post: object, name: str) -> np.ndarray | None:
@@ -37,9 +38,7 @@ def pooled_table(post: object, *, ci_prob: float = CI_PROB, mid: float = 0.0) ->
     """Pooled quantities: component ``mu``/``tau``, arm ``mu_arm``/``theta_new``/``tau_arm``,
     interactions ``gamma`` and ``bias`` terms. One row per parameter x label."""
     rows = []
-    for name, dim in (("mu", "component"), ("tau", "component"), ("mu_arm", "arm"),
-                      ("theta_new", "arm"), ("tau_arm", "arm"), ("gamma", "bundle"),
-                      ("bias", "bias_comparison")):
+    for name, dim in ((v.name, v.dim) for v in POOLED):
         x = _draws(post, name)
         if x is None:
             continue

@@ -73,3 +73,45 @@ def test_grade_lookup_names_the_known_grades() -> None:
         get_grade("t")
     with pytest.raises(ValueError, match="unknown se_rule 'exact'"):
         Grade("t", "exact", True, "t statistic", "x", "a t statistic", "Normal")
+
+
+def test_model_kinds() -> None:
+    from bayes_bijstand.specs import KINDS, get_model_kind
+
+    assert KINDS == ("meta_components", "meta_arms")
+    assert get_model_kind("meta_components").components
+    assert not get_model_kind("meta_arms").components
+    with pytest.raises(ValueError, match="unknown model kind 'meta_x'.*meta_components"):
+        get_model_kind("meta_x")
+
+
+def test_model_kind_decides_the_design() -> None:
+    """The registry's rule is what prepare() follows: a bundle is a sum under meta_components
+    and its own component under meta_arms."""
+    from dataclasses import replace
+
+    from bayes_bijstand.evidence.load import load_evidence
+    from bayes_bijstand.models.selection import select_rows
+    from bayes_bijstand.models.summary_level import prepare
+    from bayes_bijstand.specs import ModelSpec
+
+    ev = load_evidence()
+    for kind in ("meta_components", "meta_arms"):
+        spec = replace(ModelSpec(name="x"), kind=kind)
+        data = prepare(select_rows(ev, "work_gt12h", "binary", spec), "work_gt12h", "binary", spec)
+        bundled = [a for a in data.arms if "+" in a]
+        assert bundled
+        if kind == "meta_components":
+            assert set(data.bundles) == set(bundled)
+            assert all(data.W[data.arms.index(a)].sum() == a.count("+") + 1 for a in bundled)
+        else:
+            assert data.bundles == () and data.components == data.arms
+
+
+def test_reported_variables() -> None:
+    from bayes_bijstand.variables import POOLED, pooled_names
+
+    assert [v.name for v in POOLED] == ["mu", "tau", "mu_arm", "theta_new", "tau_arm", "gamma",
+                                        "bias"]
+    assert pooled_names(sd=True) == ("tau", "tau_arm")
+    assert pooled_names(summary=True) == ("mu", "tau", "mu_arm", "theta_new", "tau_arm")

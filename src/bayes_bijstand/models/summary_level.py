@@ -79,7 +79,7 @@ import pytensor.tensor as pt
 from ..covariance import contrast_correlation
 from ..evidence.grade_registry import grades_with
 from ..evidence.grades import COMPONENT_ORDER, components_of
-from ..specs import ModelSpec
+from ..specs import ModelSpec, get_model_kind
 
 DIM_BIAS = "bias_comparison"
 """Dimension of the ``bias`` terms (a variable may not share its name with its dimension)."""
@@ -125,7 +125,8 @@ def prepare(table: pd.DataFrame, outcome: str, kind: str, spec: ModelSpec) -> Me
                                      if components_of(c) and set(components_of(c)) <= set(COMPONENT_ORDER)}
     arm_set = [a for a in dict.fromkeys(list(rows["arm"]) + list(rows["comparator"]))
                if a not in _NON_ARMS and a in treatments]
-    if spec.kind == "meta_components":
+    by_component = get_model_kind(spec.kind).components
+    if by_component:
         comps = {c for a in arm_set for c in components_of(a)}
         components = tuple([c for c in COMPONENT_ORDER if c in comps]
                            + sorted(comps - set(COMPONENT_ORDER)))
@@ -134,9 +135,9 @@ def prepare(table: pd.DataFrame, outcome: str, kind: str, spec: ModelSpec) -> Me
     arms = tuple(arm_set)
     W = np.zeros((len(arms), len(components)))
     for i, a in enumerate(arms):
-        for c in (components_of(a) if spec.kind == "meta_components" else [a]):
+        for c in (components_of(a) if by_component else [a]):
             W[i, components.index(c)] = 1.0
-    bundles = tuple(a for a in arms if spec.kind == "meta_components" and len(components_of(a)) > 1)
+    bundles = tuple(a for a in arms if by_component and len(components_of(a)) > 1)
     gauss = rows[rows["family"] == "gaussian"]
     corr = contrast_correlation(gauss.reset_index(drop=True), rho_months=spec.rho_months)
     biases = tuple(sorted(set(rows["comparison"]) & set(spec.bias_sd)))

@@ -16,7 +16,7 @@ from typing import Any
 
 from ..errors import SpecError
 from ..evidence.grade_registry import REGISTRY as GRADE_REGISTRY
-from ..specs import ModelSpec, load_spec
+from ..specs import ModelSpec, get_model_kind, load_spec
 from .vocab import COMPARISON_LABEL, evidence_type
 
 
@@ -92,12 +92,7 @@ def methods_html(spec: ModelSpec | None, spec_text: str, summary: dict[str, Any]
         "<h3>Model</h3>",
         f"<p>One Bayesian hierarchical model per outcome (<code>{_e(spec.name)}</code>, kind "
         f"<code>{_e(spec.kind)}</code>, pooling <code>{_e(spec.pooling)}</code>). "
-        + ("Each arm's effect is the sum of its policy components (exemption, coaching, earnings "
-           "disregard, free choice) plus, for a bundled arm, an interaction; every municipality "
-           "has its own component effects, drawn around the pooled means with between-municipality "
-           "SDs tau and an LKJ correlation. "
-           if spec.kind == "meta_components" else
-           "Each arm has its own pooled effect; municipalities deviate from it with SD tau. ")
+        + get_model_kind(spec.kind).description
         + "The published estimates of one arm in one municipality enter once, through the "
         "likelihood of their evidence type (below).</p>",
         "<h3>Priors</h3><table><thead><tr><th>Quantity</th><th>Yes/no outcomes</th>"

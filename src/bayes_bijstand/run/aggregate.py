@@ -10,11 +10,16 @@ import pandas as pd
 import xarray as xr
 
 from .._version import __version__
+from ..constants import CI_KIND
 from ..evidence.registry import load_studies
 from ..fiscal import CostInputs, fiscal_table
+from ..variables import pooled_names
 from .config import RunConfig
 from .plan import Plan
 from .records import FitRecord, table_rows, versions
+
+SUMMARY_PARAMETERS = pooled_names(summary=True)
+"""The pooled quantities ``summary.json`` carries per fit (mu, tau, mu_arm, theta_new, tau_arm)."""
 
 
 def municipality_table(records: list[FitRecord], plan: Plan, cfg: RunConfig,
@@ -116,8 +121,7 @@ def aggregate(records: list[FitRecord], plan: Plan, cfg: RunConfig) -> dict[str,
             "unit": r["unit"], "label_en": r["label_en"], "label_nl": r["label_nl"],
             "gemeenten": r["gemeenten"], "n_rows_used": r["n_rows_used"],
             "netcdf": r["netcdf"],
-            "pooled": [p for p in r["pooled"] if p["parameter"] in ("mu", "tau", "mu_arm",
-                                                                    "theta_new", "tau_arm")]
+            "pooled": [p for p in r["pooled"] if p["parameter"] in SUMMARY_PARAMETERS]
             if r["status"] == "passed" else [],
             "excluded_reason": "" if r["status"] == "passed" else
             "failed diagnostics: " + "; ".join(r["diagnostics"].get("problems", [])),
@@ -131,7 +135,7 @@ def aggregate(records: list[FitRecord], plan: Plan, cfg: RunConfig) -> dict[str,
         "inputs": plan.inputs, "fits": fits, "not_fitted": plan.not_fitted,
         "municipality_coverage": coverage,
         "municipalities": municipality_table(records, plan, cfg, studies),
-        "ci": {"prob": cfg.ci_prob, "kind": "eti"},
+        "ci": {"prob": cfg.ci_prob, "kind": CI_KIND},
         "fiscal": fiscal_summary(records, plan.costs, cfg.out, plan.spec.sampler.random_seed,
                                  cfg.ci_prob),
     }
