@@ -17,9 +17,9 @@ import matplotlib
 
 matplotlib.use("Agg", force=True)
 
-import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
+from ..checks._draws import draws, weighted_quantile  # noqa: F401 - re-exported for the plots
 from ..evidence.grade_registry import REGISTRY as GRADE_REGISTRY  # noqa: E402
 
 # Okabe-Ito: distinguishable with the common colour-vision deficiencies.
@@ -111,18 +111,6 @@ def status_note(result: Any) -> str:
     return "" if result.diagnostics.passed else "  [FAILED DIAGNOSTICS: not for reporting]"
 
 
-def draws(tree: Any, group: str, name: str) -> np.ndarray | None:
-    """Draws of ``name`` in ``group`` with the sample dims stacked last, or None if absent."""
-    try:
-        ds = tree[group].to_dataset()
-    except KeyError:
-        return None
-    if name not in ds.data_vars:
-        return None
-    da = ds[name]
-    return da.stack(sample=("chain", "draw")).transpose(..., "sample").values
-
-
 def coord(tree: Any, group: str, name: str, dim: str) -> list[str]:
     """Labels of dimension ``dim`` of variable ``name`` in ``group`` (empty if absent)."""
     try:
@@ -132,15 +120,6 @@ def coord(tree: Any, group: str, name: str, dim: str) -> list[str]:
     if name not in ds.data_vars or dim not in ds[name].dims:
         return []
     return [str(v) for v in ds[name].coords[dim].values]
-
-
-def weighted_quantile(x: np.ndarray, w: np.ndarray, q: np.ndarray | list[float]) -> np.ndarray:
-    """Quantiles of draws ``x`` under normalised importance weights ``w``."""
-    order = np.argsort(x)
-    xs, ws = x[order], w[order]
-    cw = np.cumsum(ws)
-    cw = (cw - 0.5 * ws) / cw[-1]
-    return np.interp(np.asarray(q, dtype=float), cw, xs)
 
 
 def set_title(fig: Figure, result: Any, what: str) -> None:
