@@ -74,12 +74,18 @@ PSENSE_THRESHOLD = 0.05
 
 PSENSE_VARS = ("mu_arm", "tau_arm", "theta_new")
 
+PSENSE_PRIORS = ("mu_raw", "tau_raw", "corr_cpc_raw", "gamma_raw")
+"""The top-level priors that are power-scaled (pooled effects, heterogeneity, correlation,
+interactions); the non-centred municipality offsets and the measurement-level latents
+(SEs, R2, spill-over, bias) are left as they are, as priorsense recommends."""
+
 
 def psense_table(result: Any, *, var_names: tuple[str, ...] = PSENSE_VARS) -> pd.DataFrame:
     """Sensitivity of the pooled quantities to power-scaling the prior and the likelihood.
 
-    ``arviz_stats.psense`` on the fit's ``log_prior`` and ``log_likelihood`` groups (all
-    priors and all municipalities' likelihoods scaled together). Columns: ``parameter, arm,
+    ``arviz_stats.psense`` on the fit's ``log_prior`` (the top-level priors of
+    :data:`PSENSE_PRIORS`, scaled together) and ``log_likelihood`` (all municipalities scaled
+    together) groups. Columns: ``parameter, arm,
     prior, likelihood, diagnosis``; ``diagnosis`` follows priorsense: both above
     :data:`PSENSE_THRESHOLD` is a prior-data conflict, the prior alone a strong prior or
     weak likelihood.
@@ -92,7 +98,9 @@ def psense_table(result: Any, *, var_names: tuple[str, ...] = PSENSE_VARS) -> pd
     names = [v for v in var_names if v in post.data_vars]
     if not names:
         return pd.DataFrame(columns=cols)
-    sens = {g: psense(tree, var_names=names, group=g) for g in ("prior", "likelihood")}
+    priors = [v for v in PSENSE_PRIORS if v in tree["log_prior"].to_dataset().data_vars]
+    sens = {"prior": psense(tree, var_names=names, group="prior", group_var_names=priors),
+            "likelihood": psense(tree, var_names=names, group="likelihood")}
     out = []
     for v in names:
         for arm in post[v].coords["arm"].values:
