@@ -83,10 +83,11 @@ class RecoveryDesign:
     @classmethod
     def delivered(cls, **kw: Any) -> RecoveryDesign:
         """The delivered-treatment design: six gemeenten with experiment coaches (about 40),
-        all clients, :data:`DELIVERED_FORMULA`, coach SD 0.4, caseworker SD 0.2."""
+        all clients, :data:`DELIVERED_FORMULA`, coach SD 0.2, caseworker SD 0.2 (the
+        committed benchmark run)."""
         base: dict[str, Any] = {
             "gemeenten": ("utrecht", "tilburg", "wageningen", "deventer", "oss", "nijmegen"),
-            "participants_only": False, "formula": DELIVERED_FORMULA, "sigma_coach": 0.4,
+            "participants_only": False, "formula": DELIVERED_FORMULA, "sigma_coach": 0.2,
             "sigma_caseworker": 0.2}
         return cls(**{**base, **kw})
 
