@@ -24,16 +24,24 @@ from ._version import __version__
 from .constants import CI_PROB
 from .diagnostics import Diagnostics, check
 from .evidence.load import evidence_hash
-from .evidence.outcomes import get_scale, outcome_kind
+from .evidence.outcomes import THRESHOLD_FAMILIES, get_scale, outcome_kind, threshold_family
 from .frequentist.twin import twin_summary
 from .io import atomic_path, sha256_text
 from .models.selection import select_rows
 from .models.summary_level import MetaData, prepare
+from .models.thresholds import prepare_joint
 from .specs import ModelSpec, SamplerSpec
 from .summaries import gemeente_table, i2_table, merge_frequentist, pooled_table
 from .variables import pooled_names
 
 log = logging.getLogger(__name__)
+
+
+def outcome_evidence(evidence: pd.DataFrame, outcome: str) -> pd.DataFrame:
+    """The evidence rows a fit of ``outcome`` reads (all members for a joint thresholds fit)."""
+    fam = threshold_family(outcome)
+    members = THRESHOLD_FAMILIES[fam] if fam else (outcome,)
+    return evidence[evidence["outcome"].isin(members)]
 
 
 @dataclass(repr=False)
@@ -371,14 +379,18 @@ def fit_meta(
     if grades is not None:
         spec = replace(spec, grades=grades)
     pooling = pooling or spec.pooling
-    table = select_rows(evidence, outcome, kind, spec)
-    data = prepare(table, outcome, kind, spec)
+    fam = threshold_family(outcome)
+    if fam:  # the thresholds of one variable, one latent shift
+        table, data = prepare_joint(evidence, fam, spec)
+    else:
+        table = select_rows(evidence, outcome, kind, spec)
+        data = prepare(table, outcome, kind, spec)
     tree, diag = _fit(data, spec, pooling, cores=cores, progressbar=progressbar, retry=retry,
                       prior_predictive=prior_predictive, posterior_predictive=posterior_predictive)
     tree = _clean(tree)
     tree["evidence"] = _evidence_group(table)
     freq = twin_summary(data.rows, list(data.arms), list(data.components), data.W, ci_prob=ci_prob)
-    ev_hash = evidence_hash(evidence[evidence["outcome"] == outcome])
+    ev_hash = evidence_hash(outcome_evidence(evidence, outcome))
     return MetaResult(outcome=outcome, kind=kind, spec=spec, data=data, table=table, tree=tree,
                       diagnostics=diag, frequentist=freq, evidence_sha256=ev_hash, pooling=pooling,
                       ci_prob=ci_prob)
@@ -387,6 +399,6 @@ def fit_meta(
 def fit_key(evidence: pd.DataFrame, spec: ModelSpec, outcome: str, pooling: str,
             grades: tuple[str, ...] | None = None) -> str:
     """Content hash of everything that determines a fit (for resuming interrupted runs)."""
-    ev = evidence_hash(evidence[evidence["outcome"] == outcome])
+    ev = evidence_hash(outcome_evidence(evidence, outcome))
     return sha256_text("|".join([ev, spec.source_text or repr(spec), outcome, pooling,
                                  ",".join(grades or spec.grades), repr(spec.sampler), __version__]))[:16]

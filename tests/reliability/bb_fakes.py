@@ -156,7 +156,11 @@ def fake_fit_meta(evidence: pd.DataFrame, spec: Any, outcome: str, *, pooling: s
     if grades is not None:
         spec = replace(spec, grades=grades)
     pooling = pooling or spec.pooling
-    table = select_rows(evidence, outcome, kind, spec)
+    from bayes_bijstand.evidence.outcomes import threshold_family
+    from bayes_bijstand.models.thresholds import joint_table
+
+    fam = threshold_family(outcome)
+    table = joint_table(evidence, fam, spec) if fam else select_rows(evidence, outcome, kind, spec)
     used = table[table["used"]] if len(table) else table
     gemeenten = sorted(used["gemeente"].unique()) if len(used) else []
     arms = sorted(used["arm"].unique()) if len(used) else []

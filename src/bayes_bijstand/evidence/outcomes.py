@@ -64,6 +64,32 @@ class Outcome:
         return get_scale(self.kind)
 
 
+THRESHOLD_FAMILIES: dict[str, tuple[str, ...]] = {
+    "work_hours": ("work_gt8h", "work_gt12h", "work_gt27h", "work_gt32h"),
+    "income_wml": ("income_gt50_wml", "income_gt70_wml", "income_gt100_wml"),
+}
+"""Nested-threshold families, lowest threshold first: each member is ``1[X > k]`` of one
+variable (hours of work a week; income as a share of the minimum wage). Their joint fit is
+named ``<family>.joint`` (:mod:`bayes_bijstand.models.thresholds`)."""
+
+JOINT_SUFFIX = ".joint"
+"""Suffix of a joint thresholds fit's name (a dot never occurs in an outcome code)."""
+
+JOINT_LABELS: dict[str, tuple[str, str]] = {
+    "work_hours": ("Hours of work: latent shift behind > 8/12/27/32 h (joint thresholds)",
+                   "Arbeidsuren: latente verschuiving achter > 8/12/27/32 uur (drempels samen)"),
+    "income_wml": ("Income: latent shift behind > 50/70/100% of the minimum wage (joint)",
+                   "Inkomen: latente verschuiving achter > 50/70/100% WML (drempels samen)"),
+}
+
+
+def threshold_family(code: str) -> str | None:
+    """The family of a joint fit's name (``work_hours.joint`` -> ``work_hours``), or None."""
+    if code.endswith(JOINT_SUFFIX) and code[: -len(JOINT_SUFFIX)] in THRESHOLD_FAMILIES:
+        return code[: -len(JOINT_SUFFIX)]
+    return None
+
+
 def load_outcomes() -> pd.DataFrame:
     """The harmonised outcome vocabulary (code, kind binary/score, English and Dutch labels)."""
     df = pd.read_csv(data_dir() / "outcomes.csv", dtype=str, keep_default_na=False)
@@ -74,8 +100,13 @@ def get_outcome(code: str, table: pd.DataFrame | None = None) -> Outcome:
     """The :class:`Outcome` of a code (``table``: :func:`load_outcomes`, read if not given).
 
     Every kind other than ``binary`` in the vocabulary is a score; an unknown code is a
-    binary outcome labelled by its code.
+    binary outcome labelled by its code. A joint thresholds fit (``work_hours.joint``) is a
+    latent shift in SD units: a score.
     """
+    fam = threshold_family(code)
+    if fam:
+        en, nl = JOINT_LABELS[fam]
+        return Outcome(code=code, kind="score", label_en=en, label_nl=nl)
     t = (load_outcomes() if table is None else table).set_index("outcome")
     if code not in t.index:
         return Outcome(code=code, kind="binary", label_en=code, label_nl=code, known=False)

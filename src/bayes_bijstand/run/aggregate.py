@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import xarray as xr
 
@@ -105,6 +106,49 @@ def fiscal_summary(records: list[FitRecord], costs: CostInputs | None, out: Path
             "note": "none of " + ", ".join(costs.effect_outcomes) + " was fitted"}
 
 
+def thresholds_summary(records: list[FitRecord], out: Path, ci_prob: float) -> list[dict[str, Any]]:
+    """Each threshold's pooled effect from its joint latent-shift fit beside its separate fit.
+
+    ``disagree`` is true where the two posterior means differ by more than 1.645 times the
+    root of the summed posterior variances (the joint fit borrows strength across thresholds
+    and cannot produce a non-monotone pattern, so a disagreement points at a threshold whose
+    own evidence pulls against the others).
+    """
+    from ..models.thresholds import implied_effects
+
+    main = {r["outcome"]: r for r in records if r["role"] == "main" and r["status"] == "passed"}
+    rows: list[dict[str, Any]] = []
+    for r in records:
+        if r["role"] != "joint" or r["status"] != "passed":
+            continue
+        tree = xr.open_datatree(out / r["netcdf"], engine="h5netcdf")
+        try:
+            if "evidence" not in tree.children:
+                continue
+            post = tree["posterior"].to_dataset().load()
+            table = tree["evidence"].to_dataset().to_dataframe().reset_index()
+        finally:
+            tree.close()
+        if "threshold_outcome" not in table or "mu_arm" not in post:
+            continue
+        table["used"] = table["used"].astype(bool)
+        for e in table_rows(implied_effects(post, table, ci_prob=ci_prob)):
+            sep = {p["label"]: p for p in main.get(e["outcome"], {}).get("pooled", [])
+                   if p["parameter"] == "mu_arm"}.get(e["arm"])
+            rec = {"family": r["outcome"], **{f"joint_{k}" if k not in ("outcome", "arm") else k: v
+                                              for k, v in e.items()}}
+            rec.update({"separate_mean": None, "separate_sd": None, "separate_ci_low": None,
+                        "separate_ci_high": None, "separate_prob_gt_0": None, "disagree": None})
+            if sep is not None:
+                rec.update({"separate_mean": sep["mean"], "separate_sd": sep["sd"],
+                            "separate_ci_low": sep["ci_low"], "separate_ci_high": sep["ci_high"],
+                            "separate_prob_gt_0": sep["prob_gt_0"]})
+                z = abs(e["mean"] - sep["mean"]) / float(np.hypot(e["sd"], sep["sd"]))
+                rec["disagree"] = bool(z > 1.645)
+            rows.append(rec)
+    return rows
+
+
 def aggregate(records: list[FitRecord], plan: Plan, cfg: RunConfig) -> dict[str, Any]:
     """The run's ``summary.json``: per fit its status, diagnostics and pooled effects."""
     main = {r["outcome"]: r for r in records if r["role"] == "main"}
@@ -136,6 +180,7 @@ def aggregate(records: list[FitRecord], plan: Plan, cfg: RunConfig) -> dict[str,
         "municipality_coverage": coverage,
         "municipalities": municipality_table(records, plan, cfg, studies),
         "ci": {"prob": cfg.ci_prob, "kind": CI_KIND},
+        "thresholds": thresholds_summary(records, cfg.out, cfg.ci_prob),
         "fiscal": fiscal_summary(records, plan.costs, cfg.out, plan.spec.sampler.random_seed,
                                  cfg.ci_prob),
     }

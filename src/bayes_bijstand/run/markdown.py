@@ -78,7 +78,8 @@ def summary_markdown(summary: dict[str, Any], records: list[FitRecord]) -> str:
                   f"{m['rows_used']} | {m['outcomes_pooled']} | {m['reason_none']} |"
                   for m in summary["municipalities"]]
         lines.append("")
-    lines += fiscal_markdown(summary.get("fiscal") or {})
+    lines += thresholds_markdown(summary.get("thresholds") or [], lev)
+    lines += fiscal_markdown(summary.get("fiscal") or {}, lev)
     if summary["not_fitted"]:
         lines += ["## Not pooled", ""] + [f"- `{o}`: {why}" for o, why in summary["not_fitted"].items()]
     return "\n".join(lines) + "\n"
@@ -88,7 +89,7 @@ def _eur(x: Any) -> str:
     return "" if x is None else f"{x:,.0f}"
 
 
-def fiscal_markdown(fiscal: dict[str, Any]) -> list[str]:
+def fiscal_markdown(fiscal: dict[str, Any], lev: str = "90%") -> list[str]:
     """The net fiscal effect section: per arm, pooled and for a new municipality."""
     if not fiscal:
         return []
@@ -98,8 +99,8 @@ def fiscal_markdown(fiscal: dict[str, Any]) -> list[str]:
     lines += [f"Benefit payments saved minus the extra cost of the arm, per participant, over "
               f"{fiscal['horizon_months']} months (effect profile '{fiscal['effect_profile']}'), "
               f"from the posterior of `{fiscal['outcome']}` and the cost inputs below "
-              "(docs/fiscal.md). Euros; 90% intervals.", "",
-              "| arm | level | effect (pp) | net saving (EUR) | 90% interval | P(net saving > 0) |",
+              f"(docs/fiscal.md). Euros; {lev} intervals.", "",
+              f"| arm | level | effect (pp) | net saving (EUR) | {lev} interval | P(net saving > 0) |",
               "|---|---|---|---|---|---|"]
     for r in fiscal["rows"]:
         if r["per"] != "participant" or r["level"] == "gemeente":
@@ -110,4 +111,23 @@ def fiscal_markdown(fiscal: dict[str, Any]) -> list[str]:
     lines += ["", "| cost input | low (EUR) | high (EUR) | source |", "|---|---|---|---|"]
     lines += [f"| {i['input']} | {_eur(i['low_eur'])} | {_eur(i['high_eur'])} | {i['source']} |"
               for i in fiscal["inputs"]]
+    return lines + [""]
+
+
+def thresholds_markdown(rows: list[dict[str, Any]], lev: str = "90%") -> list[str]:
+    """Joint thresholds fit beside the separate fits (percentage points)."""
+    if not rows:
+        return []
+    lines = ["## Nested thresholds: joint fit vs separate fits", "",
+             "One latent shift per municipality and arm behind all thresholds of hours (and of "
+             "income) of work, pooled; each threshold's implied effect beside its own fit. "
+             f"Percentage points, {lev} intervals; 'disagree' where the means differ by more than "
+             "1.645 combined SDs.", "",
+             "| threshold | arm | joint | separate | disagree |", "|---|---|---|---|---|"]
+    for r in rows:
+        sep = ("" if r["separate_mean"] is None else
+               f"{_fmt(r['separate_mean'], 100)} {_interval_md(r['separate_ci_low'], r['separate_ci_high'], 100)}")
+        lines.append(f"| {r['outcome']} | {r['arm']} | {_fmt(r['joint_mean'], 100)} "
+                     f"{_interval_md(r['joint_ci_low'], r['joint_ci_high'], 100)} | {sep} | "
+                     f"{'' if r['disagree'] is None else ('yes' if r['disagree'] else 'no')} |")
     return lines + [""]

@@ -10,7 +10,7 @@ import pandas as pd
 
 from ..errors import InputError
 from ..evidence.load import evidence_hash, load_evidence
-from ..evidence.outcomes import outcome_kind
+from ..evidence.outcomes import JOINT_SUFFIX, THRESHOLD_FAMILIES, outcome_kind
 from ..fiscal import CostInputs, load_costs
 from ..io import sha256_file
 from ..specs import ModelSpec, default_spec_path, load_spec
@@ -22,14 +22,15 @@ HEADLINE = ("work_gt8h", "work_gt12h", "social_trust")
 
 @dataclass(frozen=True)
 class Job:
-    """One fit of a run: ``role`` is ``main``, ``pooling`` (another pooling mode) or
-    ``contribution`` (refit without ``dropped_grade``)."""
+    """One fit of a run: ``role`` is ``main``, ``pooling`` (another pooling mode),
+    ``contribution`` (refit without ``dropped_grade``) or ``joint`` (the nested thresholds of
+    one variable in one latent-shift fit, :mod:`bayes_bijstand.models.thresholds`)."""
 
     name: str
     outcome: str
     pooling: str
     grades: tuple[str, ...] | None
-    role: str  # main | pooling | contribution
+    role: str  # main | pooling | contribution | joint
     dropped_grade: str = ""
 
 
@@ -113,6 +114,14 @@ def plan_fits(cfg: RunConfig) -> Plan:
     if spec.outcomes != "all":
         outcomes = [o for o in outcomes if o in spec.outcomes]
     jobs = [Job(name=o, outcome=o, pooling=spec.pooling, grades=None, role="main") for o in outcomes]
+    # Nested thresholds (work > 8/12/27/32 h; income > 50/70/100% WML): one joint latent-shift
+    # fit per family with usable evidence for two or more thresholds, beside the separate fits
+    # (in a run over all outcomes; a run of chosen --outcome codes fits just those).
+    for fam, members in THRESHOLD_FAMILIES.items():
+        have = [o for o in members if o in usable]
+        if len(have) >= 2 and spec.outcomes == "all" and not cfg.outcomes:
+            name = f"{fam}{JOINT_SUFFIX}"
+            jobs.append(Job(name=name, outcome=name, pooling=spec.pooling, grades=None, role="joint"))
     sel = {"headline": [o for o in outcomes if o in HEADLINE], "all": outcomes, "none": []}
     for o in sel[cfg.compare_pooling]:
         for mode in ("none", "full"):
