@@ -47,5 +47,10 @@ class SpecError(BayesBijstandError, ValueError):
         super().__init__(f"{where}: {message}")
 
 
+class OutputError(BayesBijstandError):
+    """The output directory cannot take the run's files: not writable, full, locked by
+    another run, or a path that would resolve outside it."""
+
+
 class DiagnosticsError(BayesBijstandError):
     """A fit failed the diagnostics gate (after its retry)."""

@@ -7,7 +7,9 @@ one that knows about argv, exit codes and progress bars.
 Exit codes: 0 all pooled results passed diagnostics; 1 a main fit failed diagnostics (unless
 ``--allow-warnings``); a failed sensitivity refit (pooling comparison, grade contribution)
 is excluded from its table and named in a WARNING on stderr but does not change the exit
-code; 2 bad input (one line on stderr naming file, row and field).
+code; 2 bad input or an unusable ``--out`` (one line on stderr naming file, row and field);
+3 an unexpected internal error (one line; ``--debug`` shows the traceback); 130 interrupted
+(Ctrl-C); 143 terminated (SIGTERM). See :mod:`bayes_bijstand.cli`.
 
 Every input (model spec, estimates or microdata file, flags) is validated before anything is
 sampled or written: bad input leaves ``--out`` untouched. ``--dry-run`` stops right there
@@ -27,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .constants import CI_PROB, FIGURE_FORMATS
-from .errors import BayesBijstandError, InputError, SpecError
+from .errors import InputError
 from .run.config import NoProgress, Progress, RunConfig
 from .run.plan import HEADLINE
 
@@ -185,6 +187,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="Dask scheduler address, e.g. tcp://host:8786 (implies --executor "
                           "dask; default: start a LocalCluster)")
     run.add_argument("--workers", type=int, default=2, help="Dask LocalCluster workers (default 2)")
+    run.add_argument("--debug", action="store_true",
+                     help="on an error, show the Python traceback before the one-line message")
     return p
 
 
@@ -282,6 +286,13 @@ def run(opts: FitOptions) -> int:
 
     cfg = opts.run_config()
     plan = plan_fits(cfg)  # validates the spec, then the evidence: raises before any writing
+    from .validation import check_spec_selection
+
+    check_spec_selection(plan.spec, set(plan.evidence["outcome"]))
+    if not plan.jobs:
+        raise InputError(str(opts.estimates or "evidence"), "the selection (spec "
+                         "select.outcomes, --outcome, --gemeente, --arm) leaves nothing to fit")
+    _check_size(plan, opts)
     if opts.dry_run:
         print(f"{len(plan.jobs)} fits planned (dry run: nothing fitted or written):")
         for job in plan.jobs:
@@ -289,9 +300,20 @@ def run(opts: FitOptions) -> int:
         for o, why in plan.not_fitted.items():
             print(f"  not fitted: {o} ({why})")
         return 0
+    from .io import check_output_dir
+
+    # Before anything samples: a read-only or full --out is one line now, not an OSError
+    # after the first fit (a netCDF of the default sampler settings is a few MiB).
+    check_output_dir(opts.out, 64 * 1024**2 + 16 * 1024**2 * len(plan.jobs))
+    created = not opts.out.exists()
     bar = _progress(len(plan.jobs), opts.quiet, "fitting")
-    summary = run_plan(plan, cfg, progress=bar)
-    bar.close()
+    try:
+        summary = run_plan(plan, cfg, progress=bar)
+    except Exception:
+        _remove_if_nothing_finished(opts.out, created)
+        raise
+    finally:
+        bar.close()
     failed = [k for k, v in summary["fits"].items() if v["status"] != "passed"]
     resumed = len(plan.resumed)
     out = opts.out
@@ -321,6 +343,32 @@ def run(opts: FitOptions) -> int:
     return 0
 
 
+def _check_size(plan: object, opts: FitOptions) -> None:
+    """The memory/size guard (:func:`bayes_bijstand.validation.check_fit_size`)."""
+    from .validation import check_fit_size
+
+    names = {j.outcome for j in plan.jobs}  # type: ignore[attr-defined]
+    sizes = {o: len(g) for o, g in plan.usable.items() if o in names}  # type: ignore[attr-defined]
+    why = check_fit_size(sizes, str(opts.estimates or "evidence"))
+    if why:
+        raise InputError(str(opts.estimates or "evidence"), why)
+
+
+def _remove_if_nothing_finished(out: Path, created: bool) -> None:
+    """A run that failed before any fit finished leaves no ``--out`` it created itself.
+
+    Only a directory this run created is removed, and only while it holds no finished job
+    record (``fits/*.json``): finished fits of a failed run are kept so that a rerun resumes.
+    """
+    import shutil
+
+    if not created or not out.is_dir():
+        return
+    if any((out / "fits").glob("*.json")):
+        return
+    shutil.rmtree(out, ignore_errors=True)
+
+
 def _one_line(text: object) -> str:
     return " ".join(str(text).split())
 
@@ -344,22 +392,19 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _main(argv: list[str] | None) -> int:
-    try:
+    """Parse, run, and turn anything that escapes into one line (:func:`cli.guard`)."""
+    from .cli import guard, wants_debug
+
+    def body() -> int:
         opts = parse_options(argv)
         t0 = time.perf_counter()
         code = run(opts)
         if not opts.quiet and not opts.dry_run and not opts.extra.get("list"):
             print(f"done in {time.perf_counter() - t0:.0f} s")
         return code
-    except (InputError, SpecError) as exc:
-        print(f"error: {_one_line(exc)}", file=sys.stderr)
-        return 2
-    except BayesBijstandError as exc:
-        print(f"error: {_one_line(exc)}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted: completed fits are kept; rerun to resume", file=sys.stderr)
-        return 130
+
+    return guard(body, debug=wants_debug(argv),
+                 interrupted="completed fits are kept; rerun to resume")
 
 
 if __name__ == "__main__":

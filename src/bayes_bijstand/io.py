@@ -15,6 +15,7 @@ import hashlib
 import io
 import json
 import os
+import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,9 +23,89 @@ from typing import Any
 
 import pandas as pd
 
-from .errors import InputError
+from .errors import InputError, OutputError
+
+MAX_INPUT_BYTES = 200 * 1024**2
+"""Largest input file read (200 MiB; the shipped evidence is under 1 MiB, a microdata file of
+a large municipality a few MiB). ``BAYES_BIJSTAND_MAX_INPUT_MB`` raises it."""
+
+
+def _max_input_bytes() -> int:
+    env = os.environ.get("BAYES_BIJSTAND_MAX_INPUT_MB", "")
+    try:
+        return int(float(env) * 1024**2) if env else MAX_INPUT_BYTES
+    except ValueError:
+        return MAX_INPUT_BYTES
+
+
+def check_input_file(path: str | os.PathLike[str], *, error: type = InputError,
+                     expected: str = "a CSV file") -> Path:
+    """``path`` as a readable regular file of at most the size limit, or ``error(path, why)``.
+
+    A FIFO, a device (``/dev/zero``), a socket or a directory is refused without opening
+    it, so reading never hangs or exhausts memory.
+    """
+    p = Path(path)
+    try:
+        st = p.stat()
+    except FileNotFoundError:
+        raise error(str(p), "file not found") from None
+    except OSError as exc:
+        raise error(str(p), f"cannot read file ({exc.strerror or type(exc).__name__})") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise error(str(p), f"is a directory, expected {expected}")
+    if not stat.S_ISREG(st.st_mode):
+        what = ("a named pipe (FIFO)" if stat.S_ISFIFO(st.st_mode) else
+                "a device" if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode) else
+                "a socket" if stat.S_ISSOCK(st.st_mode) else "not a regular file")
+        raise error(str(p), f"is {what}, expected {expected} (a regular file)")
+    limit = _max_input_bytes()
+    if st.st_size > limit:
+        raise error(str(p), f"file is {st.st_size / 1024**2:.0f} MiB, larger than the "
+                    f"{limit / 1024**2:.0f} MiB limit (set BAYES_BIJSTAND_MAX_INPUT_MB to "
+                    "raise it)")
+    return p
+
+
+def read_input_bytes(path: str | os.PathLike[str], *, error: type = InputError,
+                     expected: str = "a CSV file") -> bytes:
+    """The bytes of an input file, after :func:`check_input_file` (never more than the limit)."""
+    p = check_input_file(path, error=error, expected=expected)
+    limit = _max_input_bytes()
+    try:
+        with open(p, "rb") as fh:
+            raw = fh.read(limit + 1)
+    except OSError as exc:
+        raise error(str(p), f"cannot read file ({exc.strerror or type(exc).__name__})") from None
+    if len(raw) > limit:  # grew since stat
+        raise error(str(p), f"file is larger than the {limit / 1024**2:.0f} MiB limit")
+    return raw
+
+
+def inside(root: str | os.PathLike[str], *parts: str) -> Path:
+    """``root / parts...``, refusing any path that resolves outside ``root``.
+
+    Every output path built from a name (an outcome code, a job name) goes through here: an
+    absolute part, ``..`` or a symbolic link out of ``root`` is an :class:`OutputError`, and
+    so is a NUL byte or an over-long name.
+    """
+    base = Path(root)
+    for part in parts:
+        if not part or "\x00" in part or "/" in part or "\\" in part or part in (".", "..") \
+                or len(part.encode("utf-8", "surrogateescape")) > 200:
+            raise OutputError(f"refusing to write '{part!r}' inside --out {base}: not a "
+                              "plain file name")
+    target = base.joinpath(*parts)
+    root_r = base.resolve()
+    if not target.resolve().is_relative_to(root_r):
+        raise OutputError(f"refusing to write {target}: it resolves outside --out {base}")
+    return target
 
 __all__ = [
+    "MAX_INPUT_BYTES",
+    "read_input_bytes",
+    "inside",
+    "check_output_dir",
     "read_table",
     "atomic_path",
     "is_temp_file",
@@ -70,21 +151,14 @@ def read_table(path: str | os.PathLike[str]) -> tuple[pd.DataFrame, dict[str, An
     the schema, which knows which columns are numeric and can name the row and field of a
     bad cell. Parquet files (``.parquet``) are read with pandas and converted to strings.
     """
-    p = Path(path)
-    if not p.exists():
-        raise InputError(str(p), "file not found")
-    if p.is_dir():
-        raise InputError(str(p), "is a directory, expected a CSV file")
+    p = check_input_file(path)
     if p.suffix.lower() == ".parquet":
         try:
             df = pd.read_parquet(p)
         except Exception as exc:  # noqa: BLE001 - any parquet failure is bad input
             raise InputError(str(p), f"cannot read Parquet file ({type(exc).__name__})") from None
         return df.astype("string").fillna("").astype(object), {"format": "parquet"}
-    try:
-        raw = p.read_bytes()
-    except OSError as exc:
-        raise InputError(str(p), f"cannot read file ({exc.strerror or type(exc).__name__})") from None
+    raw = read_input_bytes(p)
     text = _decode(raw, p)
     lines = text.splitlines()
     header = next((ln for ln in lines if ln.strip()), "")
@@ -129,6 +203,44 @@ def read_table(path: str | os.PathLike[str]) -> tuple[pd.DataFrame, dict[str, An
     df = pd.DataFrame(body, columns=head, dtype=object)
     df.index = lines_of[1:]
     return df, {"encoding": "detected", "delimiter": delim, "decimal": decimal}
+
+
+def _nearest_existing(path: Path) -> Path:
+    p = path.absolute()
+    while not p.exists() and p != p.parent:
+        p = p.parent
+    return p
+
+
+def check_output_dir(out: str | os.PathLike[str], need_bytes: int) -> None:
+    """Refuse clearly, before anything is sampled, an ``--out`` that cannot take the run.
+
+    ``out`` (or, where it does not exist yet, its nearest existing parent) must be a
+    writable directory on a file system with at least ``need_bytes`` free. Nothing is
+    created outside ``out``; inside an existing ``out`` a probe file is written and removed
+    (on a read-only mount, ``os.access`` alone would not tell a root user).
+    """
+    o = Path(out)
+    base = _nearest_existing(o)
+    if not base.is_dir():
+        raise OutputError(f"--out {o}: {base} is not a directory")
+    if not os.access(base, os.W_OK | os.X_OK):
+        raise OutputError(f"--out {o}: {base} is not writable (choose a writable --out)")
+    if base == o.absolute():
+        try:
+            fd, probe = tempfile.mkstemp(prefix=".write-probe.", suffix=TEMP_SUFFIX, dir=base)
+            os.close(fd)
+            os.unlink(probe)
+        except OSError as exc:
+            raise OutputError(f"--out {o}: cannot write there "
+                              f"({exc.strerror or type(exc).__name__})") from None
+    import shutil
+
+    free = shutil.disk_usage(base).free
+    if free < need_bytes:
+        raise OutputError(f"--out {o}: only {free / 1024**2:.0f} MiB free on its file system, "
+                          f"the run needs about {need_bytes / 1024**2:.0f} MiB (free some "
+                          "space or choose another --out)")
 
 
 TEMP_SUFFIX = ".tmp"

@@ -74,6 +74,9 @@ def load_microdata(path: str | Path) -> pd.DataFrame:
     if not path.exists():
         raise InputError(name, "file not found")
     if path.suffix.lower() in {".parquet", ".pq"}:
+        from .io import check_input_file
+
+        check_input_file(path, expected="a CSV or Parquet file")
         try:
             raw = pd.read_parquet(path)
         except Exception as exc:  # pyarrow raises several types for corrupt files
@@ -88,12 +91,9 @@ def load_microdata(path: str | Path) -> pd.DataFrame:
 def _read_csv_text(path: Path) -> tuple[pd.DataFrame, int]:
     """Decode, strip comment lines and sniff the delimiter; return strings + first data line."""
     name = str(path)
-    if path.is_dir():
-        raise InputError(name, "is a directory, expected a CSV or Parquet file")
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise InputError(name, f"cannot read file ({exc.strerror or type(exc).__name__})") from None
+    from .io import read_input_bytes
+
+    data = read_input_bytes(path, expected="a CSV or Parquet file")
     if not data.strip():
         raise InputError(name, "file is empty")
     if b"\x00" in data[:8192]:

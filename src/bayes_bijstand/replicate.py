@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .errors import InputError, SpecError
+from .errors import InputError
 from .io import atomic_write_json, atomic_write_text
 
 METHODS = ("REML", "DL", "ML", "PM", "HE", "SJ", "FE")
@@ -131,38 +131,86 @@ def build_parser() -> argparse.ArgumentParser:
                    help="print only the line saying what was written")
     p.add_argument("--out", type=Path, default=Path("posterior") / "replicate", metavar="DIR",
                    help="output directory (default posterior/replicate)")
+    p.add_argument("--debug", action="store_true",
+                   help="on an error, show the Python traceback before the one-line message")
     return p
 
 
+def usable_outcomes(evidence: pd.DataFrame, spec_path: Path | None, file: str) -> list[str]:
+    """Outcomes with at least one row that enters a model: ``fit``'s usability rule.
+
+    Raises the same one-line :class:`InputError` as ``fit`` when no outcome has usable
+    evidence, so ``replicate`` never exits 0 with nothing pooled on a file ``fit`` rejects.
+    """
+    from .meta import outcome_kind
+    from .models.selection import select_rows
+    from .specs import default_spec_path, load_spec
+    from .validation import check_spec_selection
+
+    spec = load_spec(spec_path or default_spec_path())
+    check_spec_selection(spec, set(evidence["outcome"]))
+    usable = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for outcome in sorted(evidence["outcome"].unique()):
+            t = select_rows(evidence, outcome, outcome_kind(outcome), spec)
+            if len(t) and t["used"].any():
+                usable.append(outcome)
+    if not usable:
+        raise InputError(file, "no outcome has usable evidence")
+    return usable
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Entry point: one ``error:`` line and exit code 2 for bad input, never a traceback."""
+    from .cli import guard, wants_debug
+
+    return guard(lambda: _main(argv), debug=wants_debug(argv),
+                 interrupted="nothing was written")
+
+
+def _main(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
     if args.ci_prob is None:
         from .constants import CI_PROB
 
         args.ci_prob = USER_CI_PROB if args.estimates else CI_PROB
-    try:
-        from .evidence.load import load_evidence
-        from .frequentist.replication import replication_table
-        from .models.selection import registry_sizes
+    if not 0 < args.ci_prob < 1:
+        raise InputError("--ci-prob", f"must be between 0 and 1 (e.g. 0.95), got {args.ci_prob:g}")
+    if args.out.exists() and not args.out.is_dir():
+        raise InputError("--out", f"{args.out} exists and is not a directory")
+    from .evidence.load import load_evidence
+    from .frequentist.replication import replication_table
+    from .models.selection import registry_sizes
 
-        ev = load_evidence(args.estimates) if args.estimates else load_evidence()
-        pooled = pooled_frequentist(ev, method=args.method, knha=args.knha,
-                                    ci_prob=args.ci_prob, spec_path=args.model)
-        from .evidence.registry import load_arms
+    ev = load_evidence(args.estimates) if args.estimates else load_evidence()
+    usable = usable_outcomes(ev, args.model, str(args.estimates or "evidence"))
+    pooled = pooled_frequentist(ev, method=args.method, knha=args.knha,
+                                ci_prob=args.ci_prob, spec_path=args.model)
+    not_pooled = sorted(set(usable) - set(pooled["outcome"] if len(pooled) else ()))
+    for o in not_pooled:
+        # Usable for the Bayesian model (e.g. only significance markers) but no row with a
+        # known SE: said, not silently dropped.
+        print(f"warning: {args.estimates or 'evidence'}: outcome '{o}' has usable rows but none "
+              "with a known or design-based SE: no frequentist estimate (fit pools it)",
+              file=sys.stderr)
+    if pooled.empty:
+        raise InputError(str(args.estimates or "evidence"), "no outcome has a row with a known "
+                         "or design-based SE: nothing for a frequentist meta-analysis (fit "
+                         "can still pool the rows)")
+    from .evidence.registry import load_arms
 
-        sizes, _, _ = registry_sizes()
-        arms = load_arms()
-        part = arms[arms["stage"] == "participating"].dropna(subset=["n"])
-        participating = {(r["gemeente"], r["arm"]): float(r["n"]) for _, r in part.iterrows()}
-        claims = replication_table(ev, sizes, participating)
-    except (InputError, SpecError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    sizes, _, _ = registry_sizes()
+    arms = load_arms()
+    part = arms[arms["stage"] == "participating"].dropna(subset=["n"])
+    participating = {(r["gemeente"], r["arm"]): float(r["n"]) for _, r in part.iterrows()}
+    claims = replication_table(ev, sizes, participating)
     out = args.out
     atomic_write_text(out / "frequentist.csv", pooled.to_csv(index=False))
     atomic_write_text(out / "replication.csv", claims.to_csv(index=False))
     atomic_write_json(out / "frequentist.json", {
         "method": args.method, "knha": args.knha, "ci_prob": args.ci_prob,
+        "not_pooled": not_pooled,
         "pooled": pooled.replace({np.nan: None}).to_dict(orient="records"),
         "replication": claims.replace({np.nan: None}).to_dict(orient="records"),
     })

@@ -18,7 +18,8 @@ from typing import Any
 
 from .errors import SpecError
 from .evidence.grade_registry import GRADES as GRADES
-from .evidence.schema import COMPARISONS, EXCLUDED_QUALITIES
+from .evidence.schema import COMPARISONS, EXCLUDED_QUALITIES, QUALITIES
+from .validation import check_prior
 
 
 @dataclass(frozen=True)
@@ -200,6 +201,9 @@ def _num(d: dict[str, Any], key: str, ctx: _Ctx, prefix: str, *, positive: bool 
         raise ctx.error(f"must be > 0, got {v!r} (an impossible prior)"
                         if key.endswith(("_sd", "_eta", "_alpha", "_beta")) or prefix.startswith("bias")
                         else f"must be > 0, got {v!r}", prefix + key)
+    why = check_prior(prefix + key, float(v))
+    if why:
+        raise ctx.error(why, prefix + key)
     return float(v)
 
 
@@ -261,12 +265,9 @@ def load_spec(path: str | Path) -> ModelSpec:
     if not p.exists():
         raise SpecError(file, "model spec file not found (shipped specs, loadable by name: "
                         + ", ".join(spec_names()) + ")")
-    if p.is_dir():
-        raise SpecError(file, "is a directory, expected a TOML model spec")
-    try:
-        raw = p.read_bytes()
-    except OSError as exc:
-        raise SpecError(file, f"cannot read file ({exc.strerror or type(exc).__name__})") from None
+    from .io import read_input_bytes
+
+    raw = read_input_bytes(p, error=SpecError, expected="a TOML model spec")
     if b"\x00" in raw[:8192]:
         raise SpecError(file, "file is binary, not a TOML model spec")
     try:
@@ -318,6 +319,16 @@ def load_spec(path: str | Path) -> ModelSpec:
     if not grades:
         raise ctx.error("must name at least one evidence grade", "select.grades")
     exclude_quality = _strings(sel, "exclude_quality", base.exclude_quality, ctx, "select.")
+    for q in exclude_quality:
+        # A typo here would silently replace the default (which keeps garbled rows out).
+        if q not in QUALITIES:
+            import difflib
+
+            hint = difflib.get_close_matches(q, sorted(QUALITIES), n=1)
+            raise ctx.error(f"unknown quality flag '{q}'"
+                            + (f" (did you mean '{hint[0]}'?)" if hint else
+                               f" (known: {', '.join(sorted(QUALITIES))})"),
+                            "select.exclude_quality")
     prefer_variants = _strings(sel, "prefer_variants", (), ctx, "select.")
     pool = _table(d, "pooling", ctx, "")
     _check_keys(pool, {"mode", "rho_months", "offer_spillover_sd"}, ctx, "pooling.")

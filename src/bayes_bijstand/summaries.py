@@ -131,16 +131,20 @@ def i2_table(post: object, data: object, *, ci_prob: float = CI_PROB) -> pd.Data
 def merge_frequentist(pooled: pd.DataFrame, freq: pd.DataFrame) -> pd.DataFrame:
     """Side by side: the Bayesian pooled table with the frequentist columns for ``mu`` and
     ``mu_arm`` (and the frequentist prediction interval on the ``theta_new`` rows)."""
+    cols = ["parameter", "label", "freq_estimate", "freq_ci_low", "freq_ci_high", "freq_k",
+            "freq_method", "freq_note", "freq_tau2", "freq_I2", "freq_Q", "freq_Q_p"]
+    if "parameter" not in pooled.columns:  # no pooled parameter (e.g. a no-pooling refit)
+        pooled = pooled.reindex(columns=["parameter", "label", *pooled.columns]).astype(
+            {"parameter": object, "label": object})
+    if freq is None or "parameter" not in freq.columns:  # no frequentist twin for these rows
+        freq = pd.DataFrame(columns=[*cols, "freq_pi_low", "freq_pi_high"])
     f = freq.copy()
     pred = f[f["parameter"] == "mu_arm"].copy()
     pred["parameter"] = "theta_new"
     pred["freq_estimate"] = pred["freq_estimate"]
     pred["freq_ci_low"] = pred["freq_pi_low"]
     pred["freq_ci_high"] = pred["freq_pi_high"]
-    f = pd.concat([f, pred], ignore_index=True)
-    cols = ["parameter", "label", "freq_estimate", "freq_ci_low", "freq_ci_high", "freq_k",
-            "freq_method", "freq_note", "freq_tau2", "freq_I2", "freq_Q", "freq_Q_p"]
-    for c in cols:
-        if c not in f:
-            f[c] = np.nan
+    f = pd.concat([f, pred], ignore_index=True) if len(pred) else f
+    f = f.reindex(columns=list(dict.fromkeys([*f.columns, *cols]))).astype(
+        {"parameter": object, "label": object})
     return pooled.merge(f[cols], on=["parameter", "label"], how="left")

@@ -1,6 +1,7 @@
 """Every file of the bad-input corpus through the real CLI, in a subprocess.
 
-``tests/reliability/corpus/MANIFEST.csv`` lists each file with what the CLI must do:
+``tests/reliability/corpus/MANIFEST.csv`` lists each file with what the CLI must do (and the
+probe family it belongs to: structure, numeric, encoding, names, paths, specs, microdata):
 
 * ``reject``: exit code 2, exactly one line on stderr, starting with ``error:`` and naming
   the file (and the row and field / TOML line and key where the manifest gives them), no
@@ -36,6 +37,7 @@ class Case:
     row: str
     field: str
     fragment: str
+    family: str
 
     @property
     def path(self) -> Path:
@@ -97,6 +99,9 @@ def test_manifest_covers_every_corpus_file() -> None:
     kinds = {(c.kind, c.expect) for c in CASES}
     assert kinds == {(k, e) for k in ("estimates", "microdata", "spec")
                      for e in ("reject", "accept")}
+    families = {c.family for c in CASES}
+    assert families == {"structure", "numeric", "encoding", "names", "paths", "specs",
+                        "microdata"}
 
 
 @pytest.mark.parametrize("case", [c for c in CASES if c.expect == "reject"], ids=lambda c: c.file)
@@ -155,3 +160,68 @@ def test_bad_input_leaves_an_existing_out_dir_untouched(tmp_path: Path) -> None:
     p = subprocess.run(_argv(case, out), capture_output=True, text=True, env=_env(), timeout=120)
     assert p.returncode == 2 and "Traceback" not in p.stderr
     assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+
+
+# --------------------------------------------------------------------------- special files
+
+
+def _one_error_line(p: subprocess.CompletedProcess, code: int = 2) -> str:
+    assert "Traceback" not in p.stderr + p.stdout, p.stderr
+    lines = [ln for ln in p.stderr.splitlines() if ln.strip()]
+    assert p.returncode == code, (p.returncode, p.stderr)
+    assert len(lines) == 1 and lines[0].startswith("error: "), p.stderr
+    return lines[0]
+
+
+def _fit(*args: str, env: dict[str, str] | None = None,
+         timeout: int = 120) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "bayes_bijstand.fit", *args, "--quiet"],
+                          capture_output=True, text=True, env=env or _env(), timeout=timeout)
+
+
+def test_fifo_is_refused_without_hanging(tmp_path: Path) -> None:
+    """A named pipe as --estimates used to block forever in read(); now one line."""
+    fifo = tmp_path / "estimates.csv"
+    os.mkfifo(fifo)
+    out = tmp_path / "out"
+    line = _one_error_line(_fit("--estimates", str(fifo), "--out", str(out), timeout=60))
+    assert f"{fifo}: is a named pipe (FIFO)" in line
+    assert not out.exists()
+
+
+def test_device_is_refused(tmp_path: Path) -> None:
+    """/dev/zero used to end in a MemoryError; devices are refused before opening."""
+    out = tmp_path / "out"
+    line = _one_error_line(_fit("--estimates", "/dev/zero", "--out", str(out), timeout=60))
+    assert "/dev/zero: is a device" in line
+    line = _one_error_line(_fit("--model", "/dev/zero", "--outcome", "work_gt12h", "--out",
+                                str(out), timeout=60))
+    assert "/dev/zero: is a device, expected a TOML model spec" in line
+    assert not out.exists()
+
+
+def test_oversized_input_is_refused(tmp_path: Path) -> None:
+    big = tmp_path / "big.csv"
+    big.write_text("gemeente,arm,outcome,estimate,se\n" + "groningen,zelf_in_actie,work_gt12h,"
+                   "0.02,0.01\n" * 60000, encoding="utf-8")  # ~2.6 MB
+    env = dict(_env(), BAYES_BIJSTAND_MAX_INPUT_MB="1")
+    line = _one_error_line(_fit("--estimates", str(big), "--out", str(tmp_path / "o"), env=env))
+    assert "larger than the 1 MiB limit" in line and "BAYES_BIJSTAND_MAX_INPUT_MB" in line
+
+
+def test_out_under_a_file_is_one_line(tmp_path: Path) -> None:
+    """An --out that cannot be created (its parent is a file) is refused before sampling."""
+    (tmp_path / "file").write_text("x", encoding="utf-8")
+    case = next(c for c in CASES if c.file == "accepted/estimates_utf8_bom_crlf.csv")
+    line = _one_error_line(_fit("--estimates", str(case.path), "--out",
+                                str(tmp_path / "file" / "out"), "--draws", "20"))
+    assert "is not a directory" in line
+
+
+def test_unwritable_out_is_one_line(tmp_path: Path) -> None:
+    """/proc refuses new directories even to root: the run stops before any sampling."""
+    case = next(c for c in CASES if c.file == "accepted/estimates_utf8_bom_crlf.csv")
+    p = _fit("--estimates", str(case.path), "--out", "/proc/bayes-bijstand-test-out",
+             "--draws", "20", "--no-plots", "--no-report")
+    line = _one_error_line(p)
+    assert "/proc" in line

@@ -10,7 +10,6 @@ studies), but a near-miss of a known code gets a did-you-mean warning.
 from __future__ import annotations
 
 import difflib
-import math
 import warnings
 from dataclasses import dataclass
 
@@ -18,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InputError
+from ..validation import ABSURD, DOMAINS, NumberError, check_code, infer_scale, parse_number
 
 ESTIMATE_COLUMNS: tuple[str, ...] = (
     "gemeente", "arm", "comparison", "comparator", "estimand", "subgroup", "outcome", "outcome_label",
@@ -65,8 +65,6 @@ excluded by the default specs; see ``docs/evidence_schema.md``."""
 EXCLUDED_QUALITIES: tuple[str, ...] = ("garbled", "not_attributable", "secondary", "mislabelled")
 """Quality codes the default specs leave out of every fit."""
 
-ABSURD = 1e7
-"""Magnitude beyond which a number in an estimates file is taken as a typo."""
 
 
 @dataclass(frozen=True)
@@ -79,14 +77,8 @@ class Vocabulary:
 
 
 def _parse_float(value: str, decimal: str) -> float:
-    s = value.strip().replace("\u2212", "-").replace("\u2013", "-")
-    if s.endswith("%"):
-        s = s[:-1].strip()
-    if decimal == ",":
-        s = s.replace(".", "").replace(",", ".") if "," in s else s
-    elif "," in s and "." not in s:
-        s = s.replace(",", ".")
-    return float(s)
+    """A cell as a number (strict: see :func:`bayes_bijstand.validation.parse_number`)."""
+    return parse_number(value, decimal)[0]
 
 
 def _near_miss(value: str, known: frozenset[str]) -> str | None:
@@ -134,6 +126,13 @@ def validate_estimates(
     out = pd.DataFrame(index=df.index)
     for col in TEXT_COLUMNS:
         out[col] = df[col].fillna("").astype(str).str.strip()
+    declared = out["scale"].copy()
+    if not strict_vocabulary:
+        # A user row without a scale gets one by a stated rule (README, "minimal schema"):
+        # the outcome's kind decides, so percentage points cannot pass as proportions.
+        kinds = _outcome_kinds()
+        empty = out["scale"].eq("")
+        out.loc[empty, "scale"] = [infer_scale(kinds.get(o)) for o in out.loc[empty, "outcome"]]
     for col in FLOAT_COLUMNS + INT_COLUMNS:
         vals = np.full(len(df), np.nan)
         for i, (row, cell) in enumerate(zip(df.index, df[col].fillna("").astype(str), strict=True)):
@@ -141,11 +140,16 @@ def validate_estimates(
             if cell == "" or cell.upper() in {"NA", "N/A"}:
                 continue
             try:
-                v = _parse_float(cell, decimal)
-            except ValueError:
-                raise InputError(file, f"'{cell}' is not a number", row=row, field=col) from None
-            if not math.isfinite(v):
-                raise InputError(file, f"'{cell}' is not a finite number", row=row, field=col)
+                v, percent = parse_number(cell, decimal)
+            except NumberError as exc:
+                raise InputError(file, str(exc), row=row, field=col) from None
+            if percent:
+                scale = out.at[row, "scale"] if row in out.index else ""
+                if col not in _PERCENT_OK or scale != "percent":
+                    why = (f"the row's scale is '{scale}'" if scale else "the row declares no scale")
+                    raise InputError(file, f"'{cell}' has a percent sign but {why}: write the "
+                                     "number without '%' on the row's scale, or declare "
+                                     "scale = percent", row=row, field=col)
             if abs(v) > ABSURD:
                 raise InputError(file, f"{cell} is implausibly large for this column", row=row, field=col)
             if col in INT_COLUMNS and v != int(v):
@@ -156,17 +160,96 @@ def validate_estimates(
         out[col] = out[col].astype("Int64")
     out = out[list(ESTIMATE_COLUMNS)]
     _check_rows(out, file, vocabulary, strict_vocabulary)
+    _check_domains(out, file, declared)
     return out
+
+
+_PERCENT_OK = ("estimate", "se", "ci_low", "ci_high", "control_mean", "treatment_mean")
+"""Columns where a value may carry a ``%`` sign (on a row whose scale is ``percent``)."""
+
+
+def _outcome_kinds() -> dict[str, str]:
+    """Outcome code -> kind (binary, score, count, euro) of the shipped vocabulary."""
+    from .load import load_outcomes
+
+    t = load_outcomes()
+    return dict(zip(t["outcome"], t["kind"], strict=True))
+
+
+def _check_domains(df: pd.DataFrame, file: str, declared: pd.Series) -> None:
+    """Values that cannot be on the row's scale (see :data:`bayes_bijstand.validation.DOMAINS`).
+
+    A risk difference beyond [-1, 1] on the proportion scale, an SE or CI width below the
+    scale's floor, a non-positive ratio: one error naming row and field. Where the scale was
+    inferred (no ``scale`` given) and the numbers look like percentage points, the message
+    says so.
+    """
+    for row, r in df.iterrows():
+        dom = DOMAINS.get(r["scale"])
+        if dom is None:
+            continue
+        inferred = not declared.get(row, "")
+        how = (f"scale '{r['scale']}' (inferred: the row gives no scale and "
+               f"'{r['outcome']}' is {'a binary' if r['scale'] == 'proportion' else 'an'} "
+               "outcome)" if inferred else f"scale '{r['scale']}'")
+        pp = r["scale"] == "proportion" and all(abs(x) <= 100 for x in
+                                                 (r["estimate"], r["se"]) if not pd.isna(x))
+        hint = "; percentage points? declare scale = percent (a column 'scale')" if pp else ""
+        numbers = [r[c] for c in ("estimate", "ci_low", "ci_high") if not pd.isna(r[c])]
+        for col in ("estimate", "ci_low", "ci_high"):
+            v = r[col]
+            if pd.isna(v):
+                continue
+            if dom.positive and v <= 0:
+                raise InputError(file, f"{v:g} is impossible on {how}: {dom.describe}",
+                                 row=row, field=col)
+            if dom.bound is not None and abs(v) > dom.bound:
+                raise InputError(file, f"{v:g} is impossible on {how}: {dom.describe}{hint}",
+                                 row=row, field=col)
+        floor = dom.floor(*numbers)
+        se = r["se"]
+        if not pd.isna(se):
+            if se < floor:
+                raise InputError(file, f"se {se:g} is below the smallest plausible standard "
+                                 f"error on {how} ({floor:g}): a typo?", row=row, field="se")
+            if dom.bound is not None and not dom.positive and se > dom.bound:
+                raise InputError(file, f"se {se:g} is impossible on {how}: {dom.describe}{hint}",
+                                 row=row, field="se")
+        lo, hi = r["ci_low"], r["ci_high"]
+        if not pd.isna(lo) and not pd.isna(hi) and hi - lo < 2 * floor:
+            raise InputError(file, f"the confidence interval [{lo:g}, {hi:g}] has (almost) zero "
+                             f"width on {how}: give the printed interval or an se",
+                             row=row, field="ci_high")
+        if inferred and r["scale"] == "proportion" and not pd.isna(r["estimate"]) \
+                and abs(r["estimate"]) > 0.5:
+            warnings.warn(f"{file}, row {row}, field 'estimate': {r['estimate']:g} read as a "
+                          f"risk difference of {100 * r['estimate']:g} percentage points "
+                          "(no scale given); if it is in percentage points, declare "
+                          "scale = percent", UserWarning, stacklevel=3)
 
 
 def _check_rows(df: pd.DataFrame, file: str, vocab: Vocabulary | None, strict: bool) -> None:
     """Row-level consistency checks; the first failure raises with row and field."""
     grade_cols = ("se", "ci_low", "p_value", "p_upper", "significance", "direction",
                   "n_treatment", "control_mean")
+    folded: dict[str, tuple[str, int]] = {}
     for row, r in df.iterrows():
         for col in ("gemeente", "arm", "outcome"):
             if not r[col]:
                 raise InputError(file, "empty value", row=row, field=col)
+            why = check_code(r[col], col)
+            if why:
+                raise InputError(file, why, row=row, field=col)
+        if r["comparator"]:
+            why = check_code(r["comparator"], "comparator")
+            if why:
+                raise InputError(file, why, row=row, field="comparator")
+        # Outcome codes name files: two that differ only in case would share them on a
+        # case-insensitive file system (macOS, Windows).
+        first = folded.setdefault(r["outcome"].casefold(), (r["outcome"], row))
+        if first[0] != r["outcome"]:
+            raise InputError(file, f"outcome '{r['outcome']}' differs from '{first[0]}' (row "
+                             f"{first[1]}) only in upper/lower case", row=row, field="outcome")
         has_est = not pd.isna(r["estimate"])
         if not has_est and pd.isna(r["direction"]) and not r["significance"] \
                 and pd.isna(r["treatment_mean"]):

@@ -205,6 +205,184 @@ CASES: list[tuple[str, str, str, str, str, str, bytes | str]] = [
 ]
 
 
+# Probe families (MANIFEST.csv column ``family``), for counting the corpus by what it probes:
+# structure (shape of the file/table), numeric (numbers and their domains), encoding (bytes,
+# text encodings), names (codes and column names), paths (codes that become file names),
+# specs (model-spec settings), microdata (person-level rows).
+FAMILY_OF = {
+    **{f"estimates/{n}.csv": "structure" for n in (
+        "empty", "blank_lines_only", "header_only", "too_many_cells", "duplicate_header",
+        "duplicate_rows", "blank_lines_counted", "missing_required_columns")},
+    **{f"estimates/{n}.csv": "numeric" for n in (
+        "text_in_number", "dutch_excel_text_in_number", "se_zero", "se_negative", "nan_estimate",
+        "inf_se", "ci_excludes_estimate", "ci_reversed", "ci_half_given", "ci_level_percent",
+        "p_above_one", "p_negative", "absurd_estimate", "absurd_sample_size",
+        "negative_sample_size", "fractional_sample_size", "no_uncertainty")},
+    **{f"estimates/{n}.csv": "encoding" for n in ("binary_png", "excel_xlsx_renamed",
+                                                  "random_bytes")},
+    **{f"estimates/{n}.csv": "names" for n in ("misspelt_column", "empty_gemeente")},
+    **{f"accepted/estimates_{n}.csv": "encoding" for n in ("dutch_excel_latin1", "latin1",
+                                                           "utf8_bom_crlf")},
+    **{f"accepted/estimates_{n}.csv": "names" for n in ("extra_columns", "capitalised_headers",
+                                                        "near_miss_arm", "near_miss_outcome")},
+    **{f"accepted/microdata_{n}.csv": "microdata" for n in ("dutch_excel", "utf8_bom", "latin1")},
+    **{f"accepted/spec_{n}.toml": "specs" for n in ("minimal", "utf8_bom")},
+}
+
+
+def family_of(name: str) -> str:
+    """The probe family of a corpus file (see :data:`FAMILY_OF`)."""
+    if name in FAMILY_OF:
+        return FAMILY_OF[name]
+    if name.startswith("microdata/"):
+        return "microdata"
+    if name.startswith("specs/"):
+        return "encoding" if name.endswith(("latin1.toml", "binary_garbage.toml")) else "specs"
+    raise KeyError(f"no family for {name}")
+
+
+def _tag(family: str, cases: list) -> list:
+    """Record the family of each of ``cases`` in :data:`FAMILY_OF`; returns ``cases``."""
+    for case in cases:
+        FAMILY_OF[case[0]] = family
+    return cases
+
+
+PP_HEADER = "gemeente,arm,outcome,estimate,se\n"
+CASES += _tag("paths", [  # codes that become file names
+    ("estimates/outcome_dotdot.csv", "estimates", "reject", "2", "outcome",
+     "'../../escaped' is not a valid code", PP_HEADER + "groningen,zelf_in_actie,../../escaped,0.02,0.01\n"),
+    ("estimates/outcome_absolute.csv", "estimates", "reject", "2", "outcome",
+     "'/tmp/bb-escaped' is not a valid code", PP_HEADER + "groningen,zelf_in_actie,/tmp/bb-escaped,0.02,0.01\n"),
+    ("estimates/outcome_dot_only.csv", "estimates", "reject", "2", "outcome",
+     "'..' is not a valid code", PP_HEADER + "groningen,zelf_in_actie,..,0.02,0.01\n"),
+    ("estimates/outcome_internal_job_name.csv", "estimates", "reject", "3", "outcome",
+     "'work_gt12h.pooling-none' is not a valid code",
+     PP_HEADER + "groningen,zelf_in_actie,work_gt12h,0.02,0.01\n"
+     "nijmegen,zelf_in_actie,work_gt12h.pooling-none,0.03,0.01\n"),
+    ("estimates/outcome_300_chars.csv", "estimates", "reject", "2", "outcome",
+     "code is 300 characters long (at most 64)",
+     PP_HEADER + "groningen,zelf_in_actie," + "a" * 300 + ",0.02,0.01\n"),
+    ("estimates/outcome_backslash.csv", "estimates", "reject", "2", "outcome",
+     "is not a valid code", PP_HEADER + "groningen,zelf_in_actie,..\\..\\x,0.02,0.01\n"),
+    ("estimates/outcome_nul_byte.csv", "estimates", "reject", "", "", "binary",
+     (PP_HEADER + "groningen,zelf_in_actie,work\x00gt12h,0.02,0.01\n").encode("utf-8")),
+    ("estimates/outcome_case_collision.csv", "estimates", "reject", "3", "outcome",
+     "differs from 'work_gt12h' (row 2) only in upper/lower case",
+     PP_HEADER + "groningen,zelf_in_actie,work_gt12h,0.02,0.01\n"
+     "nijmegen,zelf_in_actie,WORK_GT12H,0.03,0.01\n"),
+    ("estimates/gemeente_slash.csv", "estimates", "reject", "2", "gemeente",
+     "'../groningen' is not a valid code", PP_HEADER + "../groningen,zelf_in_actie,work_gt12h,0.02,0.01\n"),
+    ("estimates/outcome_tilde_home.csv", "estimates", "reject", "2", "outcome",
+     "'~root' is not a valid code", PP_HEADER + "groningen,zelf_in_actie,~root,0.02,0.01\n"),
+])
+CASES += _tag("names", [  # codes drawn in figures and written in tables
+    ("estimates/arm_mathtext.csv", "estimates", "reject", "2", "arm",
+     "is not a valid code", PP_HEADER + "groningen,$\\frac{1}{0}$,work_gt12h,0.02,0.01\n"),
+    ("estimates/gemeente_mathtext.csv", "estimates", "reject", "2", "gemeente",
+     "is not a valid code", PP_HEADER + "$\\frac{a,zelf_in_actie,work_gt12h,0.02,0.01\n"),
+    ("estimates/outcome_with_space.csv", "estimates", "reject", "2", "outcome",
+     "'work gt12h' is not a valid code", PP_HEADER + "groningen,zelf_in_actie,work gt12h,0.02,0.01\n"),
+    ("estimates/gemeente_html.csv", "estimates", "reject", "2", "gemeente",
+     "is not a valid code", PP_HEADER + "<script>alert(1)</script>,zelf_in_actie,work_gt12h,0.02,0.01\n"),
+    ("estimates/arm_zero_width_space.csv", "estimates", "reject", "2", "arm",
+     "is not a valid code", PP_HEADER + "groningen,zelf_in_actie\u200b,work_gt12h,0.02,0.01\n"),
+    ("accepted/estimates_unicode_codes.csv", "estimates", "accept", "", "", "",
+     PP_HEADER + "súdwest_fryslân,zelf_in_actie,work_gt12h,0.02,0.01\n"
+     "den-haag,zelf_in_actie+werken_loont,work_gt12h,0.03,0.01\n"),
+])
+CASES += _tag("numeric", [  # numeric extremes, parsing tricks and scale domains
+    ("estimates/se_1e-300.csv", "estimates", "reject", "2", "se",
+     "below the smallest plausible standard error", PP_HEADER + "groningen,zelf_in_actie,work_gt12h,0.02,1e-300\n"),
+    ("estimates/se_1e-12.csv", "estimates", "reject", "3", "se",
+     "below the smallest plausible standard error",
+     PP_HEADER + "groningen,zelf_in_actie,work_gt12h,0.02,0.01\nnijmegen,zelf_in_actie,work_gt12h,0.03,1e-12\n"),
+    ("estimates/ci_zero_width.csv", "estimates", "reject", "2", "ci_high", "zero width",
+     "gemeente,arm,outcome,estimate,ci_low,ci_high\ngroningen,zelf_in_actie,work_gt12h,0.02,0.02,0.02\n"),
+    ("estimates/percent_sign_on_proportion.csv", "estimates", "reject", "2", "estimate",
+     "'2%' has a percent sign but the row's scale is 'proportion'",
+     "gemeente,arm,outcome,scale,estimate,se\ngroningen,zelf_in_actie,work_gt12h,proportion,2%,3%\n"),
+    ("estimates/percent_sign_no_scale.csv", "estimates", "reject", "2", "estimate",
+     "has a percent sign but the row's scale is 'proportion'",
+     PP_HEADER + "groningen,zelf_in_actie,work_gt12h,2%,3%\n"),
+    ("estimates/underscore_number.csv", "estimates", "reject", "2", "estimate",
+     "'0_02' is not a number", PP_HEADER + "groningen,zelf_in_actie,work_gt12h,0_02,0.01\n"),
+    ("estimates/hex_number.csv", "estimates", "reject", "2", "se",
+     "'0x1p-3' is not a number", PP_HEADER + "groningen,zelf_in_actie,work_gt12h,0.02,0x1p-3\n"),
+    ("estimates/infinity_word.csv", "estimates", "reject", "2", "se",
+     "'Infinity' is not a finite number", PP_HEADER + "groningen,zelf_in_actie,work_gt12h,0.02,Infinity\n"),
+    ("estimates/thousands_separator.csv", "estimates", "reject", "2", "n_treatment",
+     "'1,000' is ambiguous",
+     "gemeente,arm,outcome,estimate,n_treatment,n_control\ngroningen,zelf_in_actie,work_gt12h,0.02,\"1,000\",900\n"),
+    ("estimates/risk_difference_9e6.csv", "estimates", "reject", "2", "estimate",
+     "9e+06 is impossible on scale 'proportion'",
+     PP_HEADER + "groningen,zelf_in_actie,work_gt12h,9000000,0.01\n"),
+    ("estimates/percentage_points_no_scale.csv", "estimates", "reject", "2", "estimate",
+     "percentage points? declare scale = percent",
+     PP_HEADER + "groningen,zelf_in_actie,work_gt12h,3.1,1.5\nnijmegen,zelf_in_actie,work_gt12h,2.0,1.1\n"),
+    ("estimates/se_above_one_proportion.csv", "estimates", "reject", "2", "se",
+     "se 1.5 is impossible on scale 'proportion'",
+     PP_HEADER + "groningen,zelf_in_actie,work_gt12h,0.02,1.5\n"),
+    ("estimates/ci_beyond_one.csv", "estimates", "reject", "2", "ci_high",
+     "1.5 is impossible on scale 'proportion'",
+     "gemeente,arm,outcome,estimate,ci_low,ci_high\ngroningen,zelf_in_actie,work_gt12h,0.2,-0.1,1.5\n"),
+    ("estimates/percent_above_100.csv", "estimates", "reject", "2", "estimate",
+     "150 is impossible on scale 'percent'",
+     "gemeente,arm,outcome,scale,estimate,se\ngroningen,zelf_in_actie,work_gt12h,percent,150,2\n"),
+    ("estimates/odds_ratio_negative.csv", "estimates", "reject", "2", "estimate",
+     "is impossible on scale 'odds_ratio': an odds ratio is positive",
+     "gemeente,arm,outcome,scale,estimate,se,control_mean\ngroningen,zelf_in_actie,work_gt12h,odds_ratio,-1.2,0.1,0.3\n"),
+    ("estimates/score_se_1e-12.csv", "estimates", "reject", "2", "se",
+     "below the smallest plausible standard error",
+     PP_HEADER + "groningen,zelf_in_actie,social_trust,0.1,1e-12\n"),
+    ("accepted/estimates_percent_declared.csv", "estimates", "accept", "", "", "",
+     "gemeente,arm,outcome,scale,estimate,se\ngroningen,zelf_in_actie,work_gt12h,percent,3.1,1.5\n"
+     "nijmegen,zelf_in_actie,work_gt12h,percent,2.0%,1.1%\n"),
+    ("accepted/estimates_unicode_minus.csv", "estimates", "accept", "", "", "",
+     PP_HEADER + "groningen,zelf_in_actie,work_gt12h,\u22120.02,0.01\nnijmegen,zelf_in_actie,work_gt12h,0.03,0.015\n"),
+    ("accepted/estimates_large_rd_warning.csv", "estimates", "accept", "2", "estimate",
+     "read as a risk difference of 80 percentage points",
+     PP_HEADER + "groningen,zelf_in_actie,work_gt12h,0.8,0.3\nnijmegen,zelf_in_actie,work_gt12h,0.03,0.015\n"),
+])
+CASES += _tag("encoding", [
+    ("estimates/utf16.csv", "estimates", "reject", "", "", "binary",
+     (PP_HEADER + "groningen,zelf_in_actie,work_gt12h,0.02,0.01\n").encode("utf-16")),
+    ("estimates/gzip_renamed.csv", "estimates", "reject", "", "", "binary",
+     b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03" + bytes(32)),
+    ("estimates/escape_sequences.csv", "estimates", "reject", "", "", "binary control characters",
+     PP_HEADER + "groningen,zelf_in_actie,work_gt12h,0.02,0.01\x1b[2J\x1b[31m\n"),
+    ("accepted/estimates_cp1252_quotes.csv", "estimates", "accept", "", "", "",
+     ("gemeente,arm,outcome,estimate,se,notes\ngroningen,zelf_in_actie,work_gt12h,0.02,0.01,"
+      "\u201cquoted\u201d \u2013 dash\nnijmegen,zelf_in_actie,work_gt12h,0.03,0.015,ok\n").encode("cp1252")),
+])
+CASES += _tag("specs", [  # prior domains and typos that would replace a safety default
+    ("specs/prior_1e308.toml", "spec", "reject", "2", "priors.binary.mu_sd",
+     "must be between 0.0001 and 1 on the risk difference scale, got 1e+308",
+     "[priors.binary]\nmu_sd = 1e308\n"),
+    ("specs/prior_1e-300.toml", "spec", "reject", "3", "priors.binary.tau_sd",
+     "must be between 0.0001 and 1", "[priors.binary]\nmu_sd = 0.1\ntau_sd = 1e-300\n"),
+    ("specs/score_prior_huge.toml", "spec", "reject", "2", "priors.score.mu_sd",
+     "must be between 0.0001 and 10 on the SMD scale", "[priors.score]\nmu_sd = 1e6\n"),
+    ("specs/binary_mid_beyond_one.toml", "spec", "reject", "2", "priors.binary.mid",
+     "must be between -1 and 1", "[priors.binary]\nmid = 2.0\n"),
+    ("specs/bias_huge.toml", "spec", "reject", "2", "bias.non_randomised",
+     "must be between 0.0001 and 10", "[bias]\nnon_randomised = 1e6\n"),
+    ("specs/lkj_eta_huge.toml", "spec", "reject", "2", "priors.score.lkj_eta",
+     "must be between 0.001 and 1000", "[priors.score]\nlkj_eta = 1e9\n"),
+    ("specs/spillover_huge.toml", "spec", "reject", "2", "pooling.offer_spillover_sd",
+     "must be between 0 and 1", "[pooling]\noffer_spillover_sd = 5.0\n"),
+    ("specs/exclude_quality_typo.toml", "spec", "reject", "2", "select.exclude_quality",
+     "unknown quality flag 'garbeld' (did you mean 'garbled'?)",
+     "[select]\nexclude_quality = [\"garbeld\"]\n"),
+    ("specs/select_outcomes_nothing.toml", "spec", "reject", "2", "select.outcomes",
+     "'work_gt12' has no rows in the evidence (did you mean 'work_gt12h'?)",
+     "[select]\noutcomes = [\"work_gt12\"]\n"),
+    ("specs/r2_beta_huge.toml", "spec", "reject", "3", "covariate_adjustment.r2_beta",
+     "must be between 0.001 and 10000",
+     "[covariate_adjustment]\nr2_alpha = 2.0\nr2_beta = 1e300\n"),
+])
+
+
 def main() -> None:
     for sub in ("estimates", "microdata", "specs", "accepted"):
         d = HERE / sub
@@ -213,11 +391,11 @@ def main() -> None:
             f.unlink()
     with open(HERE / "MANIFEST.csv", "w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh, lineterminator="\n")
-        w.writerow(["file", "kind", "expect", "row", "field", "fragment"])
+        w.writerow(["file", "kind", "expect", "row", "field", "fragment", "family"])
         for name, kind, expect, row, field, fragment, content in CASES:
             data = content if isinstance(content, bytes) else content.encode("utf-8")
             (HERE / name).write_bytes(data)
-            w.writerow([name, kind, expect, row, field, fragment])
+            w.writerow([name, kind, expect, row, field, fragment, family_of(name)])
 
 
 if __name__ == "__main__":
