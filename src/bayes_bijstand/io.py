@@ -106,6 +106,7 @@ __all__ = [
     "read_input_bytes",
     "inside",
     "check_output_dir",
+    "lock_output_dir",
     "read_table",
     "atomic_path",
     "is_temp_file",
@@ -241,6 +242,41 @@ def check_output_dir(out: str | os.PathLike[str], need_bytes: int) -> None:
         raise OutputError(f"--out {o}: only {free / 1024**2:.0f} MiB free on its file system, "
                           f"the run needs about {need_bytes / 1024**2:.0f} MiB (free some "
                           "space or choose another --out)")
+
+
+LOCK_NAME = ".bayes_bijstand.lock"
+"""The lock file of a run in ``--out`` (see :func:`lock_output_dir`)."""
+
+
+@contextlib.contextmanager
+def lock_output_dir(out: str | os.PathLike[str]) -> Iterator[None]:
+    """Hold an exclusive lock on ``out`` for one run; a second run is refused clearly.
+
+    Two runs writing into one ``--out`` would overwrite each other's records, and the second
+    run's start-up clean-up could delete the first run's in-flight temporary files. The lock
+    is an ``flock`` on ``OUT/.bayes_bijstand.lock`` (released by the kernel when the process
+    dies, also on SIGKILL, so a stale lock file never blocks a later run). The file holds the
+    pid of the run that holds it.
+    """
+    import fcntl
+
+    path = Path(out) / LOCK_NAME
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            try:
+                other = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "?"
+            except OSError:
+                other = "?"
+            raise OutputError(f"--out {out} is in use by another run (pid {other}); wait for "
+                              "it or choose another --out") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 TEMP_SUFFIX = ".tmp"

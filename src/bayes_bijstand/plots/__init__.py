@@ -117,6 +117,9 @@ def make_figures(result: Any, outdir: str | os.PathLike[str], *,
                     # The first save solved the constrained layout; keep it for the other
                     # formats instead of solving it again (a third of the drawing time).
                     fig.set_layout_engine("none")
+        except Exception as exc:  # noqa: BLE001 - e.g. mathtext in a label fails at savefig
+            log.warning("figure %s of %s could not be saved: %s: %s", name, result.outcome,
+                        type(exc).__name__, " ".join(str(exc).split())[:200])
         finally:
             fig.clf()
     return written

@@ -32,6 +32,9 @@ from .job import Started, available_cores, finish_job, run_job, start_job
 from .plan import Plan
 from .records import FitRecord
 
+DASK_RETRIES = 2
+"""How often a Dask job is resubmitted after its worker died (or it raised)."""
+
 
 def execute(plan: Plan, cfg: RunConfig, progress: Progress, client: Any = None) -> list[FitRecord]:
     """Run every job of ``plan`` with the executor ``cfg`` names; records in plan order."""
@@ -131,10 +134,14 @@ def run_on_dask(plan: Plan, cfg: RunConfig, progress: Progress, *,
             return run_on_dask(plan, cfg, progress, client=c)
     from distributed import as_completed
 
-    ev = client.scatter(plan.evidence, broadcast=True)
-    futures = {client.submit(run_job, job, ev, plan.spec, cfg.out, plots=cfg.plots,
+    # The evidence travels with each task (it is small: the shipped table is under 1 MB)
+    # instead of being scattered once: scattered data lives on the workers that hold it, and
+    # losing the only one (FutureCancelledError) killed the run. Each task is retried on
+    # another worker if its worker dies; a retried job resumes from what it wrote.
+    futures = {client.submit(run_job, job, plan.evidence, plan.spec, cfg.out, plots=cfg.plots,
                              resume=cfg.resume, inputs=plan.inputs, cores=1,
-                             formats=cfg.figure_formats, ci_prob=cfg.ci_prob, pure=False): i
+                             formats=cfg.figure_formats, ci_prob=cfg.ci_prob, pure=False,
+                             retries=DASK_RETRIES): i
                for i, job in enumerate(plan.jobs)}
     records: list[FitRecord | None] = [None] * len(plan.jobs)
     try:

@@ -30,6 +30,34 @@ def draw_figures(result: Any, figure_dir: Path,
     return make_figures(result, figure_dir, formats=formats)
 
 
+def _die_with_parent() -> None:
+    """Initializer of the figure process: it dies with the process that started it.
+
+    Without this a SIGKILLed or SIGTERMed run left its figure worker running as an orphan
+    (275 MB, still writing PNGs into ``--out``) that also held the caller's stdout/stderr
+    pipes open, so a harness waiting for them hung. ``PR_SET_PDEATHSIG`` (Linux) makes the
+    kernel send SIGKILL to the worker when its parent dies; the worker's stdin and stdout are
+    not needed and are detached from the caller's right away.
+    """
+    import ctypes
+    import os
+    import signal
+    import sys
+
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG = 1
+        if os.getppid() == 1:  # the parent died before prctl took effect
+            os._exit(1)
+    with contextlib.suppress(OSError):
+        devnull = os.open(os.devnull, os.O_RDWR)
+        os.dup2(devnull, 0)
+        os.dup2(devnull, 1)
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - lives as long as the worker
+    # SIGINT from the terminal reaches the whole process group: the parent decides.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def _warm_figure_worker() -> None:
     """Import the plotting stack in a figure worker (while the main process compiles)."""
     with contextlib.suppress(ImportError):
@@ -57,7 +85,8 @@ class FigureProcess:
 
             try:
                 self._pool = cf.ProcessPoolExecutor(max_workers=1,
-                                                    mp_context=mp.get_context("spawn"))
+                                                    mp_context=mp.get_context("spawn"),
+                                                    initializer=_die_with_parent)
                 self._pool.submit(_warm_figure_worker)
             except (OSError, ValueError) as exc:  # pragma: no cover - no processes allowed
                 log.warning("figures drawn in the main process (%s)", exc)
@@ -104,5 +133,18 @@ class FigureProcess:
     def __enter__(self) -> FigureProcess:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def kill(self) -> None:
+        """Stop the figure process now (interrupt, SIGTERM, error): no waiting for a figure."""
+        if self._pool is not None:
+            procs = list(getattr(self._pool, "_processes", {}).values())
+            for proc in procs:
+                with contextlib.suppress(Exception):
+                    proc.kill()
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+    def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
+        if exc_type is not None:
+            self.kill()
+        else:
+            self.close()

@@ -12,7 +12,7 @@ import pandas as pd
 
 from ..constants import CI_PROB, FIGURE_FORMATS
 from ..evidence.outcomes import outcome_label
-from ..io import sha256_text
+from ..io import inside, sha256_file, sha256_text
 from ..specs import ModelSpec
 from .figures import draw_figures
 from .plan import Job
@@ -57,12 +57,13 @@ def start_job(job: Job, evidence: pd.DataFrame, spec: ModelSpec, out: Path, *,
     """
     from ..meta import fit_key, fit_meta
 
-    fits = out / "fits"
     key = fit_key(evidence, spec, job.outcome, job.pooling, job.grades)
     if ci_prob != CI_PROB:  # the default level keeps the keys (and summary.json) of before
         key = sha256_text(f"{key}|ci_prob={ci_prob!r}")[:16]
-    rec_path = fits / f"{job.name}.json"
-    nc_path = fits / f"{job.name}.nc"
+    # Names come from validated codes (no '/', '.' or '..'); inside() is the last check that
+    # nothing is written outside --out.
+    rec_path = inside(out, "fits", f"{job.name}.json")
+    nc_path = inside(out, "fits", f"{job.name}.nc")
     if resume:
         old = read_if_current(rec_path, nc_path, key)
         if old is not None:
@@ -86,7 +87,8 @@ def start_job(job: Job, evidence: pd.DataFrame, spec: ModelSpec, out: Path, *,
         "mid": res.mid(), "n_rows_used": int(res.table["used"].sum()),
         "n_rows_total": len(res.table), "gemeenten": list(res.data.gemeenten),
         "components": list(res.data.components), "arms": list(res.data.arms),
-        "netcdf": str(nc_path.relative_to(out)), "figures": [],
+        "netcdf": str(nc_path.relative_to(out)), "netcdf_bytes": nc_path.stat().st_size,
+        "netcdf_sha256": sha256_file(nc_path), "figures": [],
         "pooled": table_rows(res.summary(all_rows=True)),
         "gemeente_effects": table_rows(res.gemeenten()),
         "i2": table_rows(res.i2()),
@@ -94,7 +96,7 @@ def start_job(job: Job, evidence: pd.DataFrame, spec: ModelSpec, out: Path, *,
         "seed": spec.sampler.random_seed, "versions": vers, "inputs": dict(inputs or {}),
         "resumed": False,
     }
-    fig_dir = out / "figures" / job.outcome if plots and job.role == "main" else None
+    fig_dir = inside(out, "figures", job.outcome) if plots and job.role == "main" else None
     return Started(job=job, record=rec, rec_path=rec_path, result=res, figure_dir=fig_dir,
                    formats=tuple(formats))
 

@@ -15,7 +15,7 @@ from typing import Any, TypedDict
 import numpy as np
 import pandas as pd
 
-from ..io import atomic_write_json
+from ..io import _json_default, atomic_write_text, sha256_file
 
 
 class FitRecord(TypedDict):
@@ -42,6 +42,8 @@ class FitRecord(TypedDict):
     components: list[str]
     arms: list[str]
     netcdf: str  # relative to OUT
+    netcdf_bytes: int  # size of the netCDF when written (resume verifies it)
+    netcdf_sha256: str  # its content hash (resume verifies it)
     figures: list[str]  # relative to OUT
     pooled: list[dict[str, Any]]  # MetaResult.summary() rows
     gemeente_effects: list[dict[str, Any]]  # MetaResult.gemeenten() rows
@@ -81,11 +83,25 @@ def read_if_current(rec_path: Path, nc_path: Path, key: str) -> FitRecord | None
         rec = json.loads(rec_path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, OSError, UnicodeDecodeError):
         return None
-    if isinstance(rec, dict) and rec.get("fit_key") == key:
-        return rec  # type: ignore[return-value]
-    return None
+    if not (isinstance(rec, dict) and rec.get("fit_key") == key):
+        return None
+    # The record is written after its netCDF, but a netCDF can still be damaged later (a
+    # truncated copy, a full disk, an editor): resume only a file of the recorded size and
+    # content hash; anything else is refitted.
+    try:
+        if nc_path.stat().st_size != rec.get("netcdf_bytes") or \
+                sha256_file(nc_path) != rec.get("netcdf_sha256"):
+            return None
+    except OSError:
+        return None
+    return rec  # type: ignore[return-value]
 
 
 def write_record(rec_path: Path, rec: FitRecord) -> None:
-    """Write a record (atomic)."""
-    atomic_write_json(rec_path, rec)
+    """Write a record (atomic), keys in the order written (not sorted).
+
+    Reading it back gives the same key order as the fresh record had, so the tables built
+    from a resumed run's records have the same columns in the same order as a fresh run's
+    (byte-identical CSVs).
+    """
+    atomic_write_text(rec_path, json.dumps(rec, indent=2, default=_json_default) + "\n")

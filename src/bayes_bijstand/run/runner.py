@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from ..io import remove_stale_temp_files
+from ..io import lock_output_dir, remove_stale_temp_files
 from .aggregate import aggregate
 from .config import Progress, RunConfig
 from .executors import dask_client, execute
@@ -49,18 +49,21 @@ def run_plan(plan: Plan, cfg: RunConfig, progress: Progress) -> dict[str, Any]:
         if cfg.executor == "dask":  # connect first: an unreachable scheduler writes nothing
             client = stack.enter_context(dask_client(cfg))
         out.mkdir(parents=True, exist_ok=True)
+        # One run per --out: locked before the clean-up, which would otherwise delete the
+        # temp files of a run still writing there.
+        stack.enter_context(lock_output_dir(out))
         stale = clean_stale_temp_files(out)
         if stale:
             log.info("removed %d temporary file(s) left by an interrupted run", len(stale))
         records = execute(plan, cfg, progress, client)
-    plan.resumed = [r["name"] for r in records if r.get("resumed")]
-    summary = aggregate(records, plan, cfg)
-    write_tables(summary, records, out)
-    if cfg.report:
-        try:
-            from ..report import write_report
+        plan.resumed = [r["name"] for r in records if r.get("resumed")]
+        summary = aggregate(records, plan, cfg)
+        write_tables(summary, records, out)
+        if cfg.report:
+            try:
+                from ..report import write_report
 
-            write_report(out, out / "report.html")
-        except ImportError:
-            pass
+                write_report(out, out / "report.html")
+            except ImportError:
+                pass
     return summary
