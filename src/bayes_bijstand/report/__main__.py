@@ -31,6 +31,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ci-prob", type=float, metavar="P",
                    help="check that the run's intervals are at this level (they are computed "
                         "by fit --ci-prob, which the report states; default: the run's)")
+    p.add_argument("--debug", action="store_true",
+                   help="on an error, show the Python traceback before the one-line message")
     return p
 
 
@@ -50,7 +52,15 @@ def _check_level(posterior: Path, ci_prob: float) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point; returns the exit code (0 ok, 2 bad input)."""
+    """Entry point; returns the exit code (0 ok, 2 bad input, 3 internal error: one line
+    each, never a traceback; ``--debug`` shows it, see :mod:`bayes_bijstand.cli`)."""
+    from ..cli import guard, wants_debug
+
+    return guard(lambda: _main(argv), debug=wants_debug(argv),
+                 interrupted="the report was not written")
+
+
+def _main(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
     from .build import write_report
 
