@@ -57,6 +57,17 @@ def get_model_kind(name: str) -> ModelKind:
     except KeyError:
         raise ValueError(f"unknown model kind {name!r} (known: {', '.join(KINDS)})") from None
 
+
+BIAS_SD_BINARY: dict[str, float] = {
+    "participants_vs_control": 0.03, "vs_reference": 0.03, "non_randomised": 0.06}
+"""Default bias prior SDs on the risk-difference scale (0.03 = 3 pp); see docs/model.md for
+the calibration against Groningen's month-0 (placebo) contrasts."""
+
+BIAS_SD_SCORE: dict[str, float] = {
+    "participants_vs_control": 0.15, "vs_reference": 0.10, "non_randomised": 0.20}
+"""Default bias prior SDs on the SMD scale (0.15 = 0.15 SD): the same order of selection as
+3 pp on a binary outcome with a base rate around 10-15% (SD about 0.35 => 0.03 / 0.35 =
+0.09 SD), widened because survey contrasts compare self-selected respondents."""
 POOLING = ("partial", "none", "full")
 SAMPLERS = ("nutpie", "pymc")
 
@@ -98,8 +109,9 @@ class ModelSpec:
     prefer_variants: tuple[str, ...] = ()
     pooling: str = "partial"
     rho_months: float = 0.6
-    bias_sd: dict[str, float] = field(default_factory=lambda: {
-        "participants_vs_control": 0.03, "vs_reference": 0.03, "non_randomised": 0.06})
+    bias_sd: dict[str, float] = field(default_factory=lambda: dict(BIAS_SD_BINARY))
+    bias_sd_score: dict[str, float] = field(default_factory=lambda: dict(BIAS_SD_SCORE))
+    bias_per_study: bool = True
     offer_spillover_sd: float = 0.01
     r2_alpha: float = 2.0
     r2_beta: float = 6.0
@@ -111,6 +123,11 @@ class ModelSpec:
 
     def priors(self, kind: str) -> ScalePriors:
         return self.binary if kind == "binary" else self.score
+
+    def bias(self, kind: str) -> dict[str, float]:
+        """Prior SD of the bias term per weaker comparison on the outcome's own scale
+        (risk difference for binary outcomes, SMD for scores)."""
+        return self.bias_sd if kind == "binary" else self.bias_sd_score
 
     def with_overrides(self, **kw: Any) -> ModelSpec:
         """A copy with sampler settings or top-level fields overridden (CLI flags)."""
@@ -235,6 +252,49 @@ def spec_names() -> tuple[str, ...]:
     return tuple(sorted(p.stem for p in models_dir().glob("*.toml")))
 
 
+def _bias_table(d: dict[str, Any], ctx: _Ctx, prefix: str) -> dict[str, float]:
+    out = {}
+    for k in d:
+        if k not in COMPARISONS:
+            raise ctx.error(f"unknown comparison '{k}'", f"{prefix}{k}")
+        out[k] = _num(d, k, ctx, prefix)
+    return out
+
+
+def _bias_priors(d: dict[str, Any], base: ModelSpec, ctx: _Ctx
+                 ) -> tuple[dict[str, float], dict[str, float], bool]:
+    """``[bias]``: per-scale tables ``[bias.binary]`` and ``[bias.score]`` of comparison ->
+    prior SD, and ``per_study`` (one bias term per gemeente and comparison, the default, or
+    one shared by all gemeenten). A flat ``comparison = sd`` key (the older form) is read as
+    the risk-difference scale; the SMD scale then keeps its defaults."""
+    bias = d.get("bias", {})
+    if not isinstance(bias, dict):
+        raise ctx.error(f"must be a table ([bias]), got {bias!r}", "bias")
+    binary = dict(base.bias_sd)
+    score = dict(base.bias_sd_score)
+    per_study = base.bias_per_study
+    flat = {k: v for k, v in bias.items() if k not in ("binary", "score", "per_study")}
+    if flat:
+        binary = _bias_table(flat, ctx, "bias.")
+    if "per_study" in bias:
+        if not isinstance(bias["per_study"], bool):
+            raise ctx.error(f"must be true or false, got {bias['per_study']!r}", "bias.per_study")
+        per_study = bias["per_study"]
+    for scale in ("binary", "score"):
+        if scale in bias:
+            t = bias[scale]
+            if not isinstance(t, dict):
+                raise ctx.error(f"must be a table ([bias.{scale}]), got {t!r}", f"bias.{scale}")
+            if scale == "binary":
+                if flat:
+                    raise ctx.error("give the risk-difference bias priors either as [bias] keys "
+                                    "or as [bias.binary], not both", "bias.binary")
+                binary = _bias_table(t, ctx, "bias.binary.")
+            else:
+                score = _bias_table(t, ctx, "bias.score.")
+    return binary, score, per_study
+
+
 def resolve_spec(path: str | Path) -> Path:
     """A spec file for ``path``: an existing file, else a shipped spec of that name.
 
@@ -346,13 +406,7 @@ def load_spec(path: str | Path) -> ModelSpec:
                         "pooling.offer_spillover_sd")
     pri = _table(d, "priors", ctx, "")
     _check_keys(pri, {"binary", "score"}, ctx, "priors.")
-    bias = d.get("bias", base.bias_sd)
-    if not isinstance(bias, dict):
-        raise ctx.error(f"must be a table ([bias]), got {bias!r}", "bias")
-    for k in bias:
-        if k not in COMPARISONS:
-            raise ctx.error(f"unknown comparison '{k}'", f"bias.{k}")
-        _num(bias, k, ctx, "bias.")
+    bias_binary, bias_score, per_study = _bias_priors(d, base, ctx)
     cov = _table(d, "covariate_adjustment", ctx, "")
     _check_keys(cov, {"r2_alpha", "r2_beta"}, ctx, "covariate_adjustment.")
     samp = _table(d, "sampler", ctx, "")
@@ -376,7 +430,8 @@ def load_spec(path: str | Path) -> ModelSpec:
         name=p.stem, kind=kind, description=description, outcomes=outcomes,
         months=months, comparisons=comparisons, grades=grades,
         exclude_quality=exclude_quality, prefer_variants=prefer_variants, pooling=mode,
-        rho_months=rho, bias_sd={k: float(v) for k, v in bias.items()},
+        rho_months=rho, bias_sd=bias_binary, bias_sd_score=bias_score,
+        bias_per_study=per_study,
         offer_spillover_sd=spill,
         r2_alpha=_num(cov, "r2_alpha", ctx, "covariate_adjustment.", default=base.r2_alpha),
         r2_beta=_num(cov, "r2_beta", ctx, "covariate_adjustment.", default=base.r2_beta),

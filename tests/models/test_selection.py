@@ -84,16 +84,22 @@ def test_every_used_participants_row_carries_a_bias_term(outcome: str, kind: str
     assert (part["comparison"].isin(SPEC.bias_sd)).all(), part[["row_id", "comparison"]]
     if len(part):
         data = prepare(t, outcome, kind, SPEC)
-        assert set(part["comparison"]) <= set(data.biases)
+        keys = data.rows.loc[data.rows["estimand"] == "participants", "bias_key"]
+        # One bias term per study and comparison ("groningen:participants_vs_control").
+        assert (keys != "").all() and set(keys) <= set(data.biases)
+        assert {k.rpartition(":")[2] for k in keys} <= set(part["comparison"])
 
 
 def test_oss_outflow_work_zelf_in_actie_uses_the_whole_sample_row() -> None:
-    """001 L1274 (logit with covariates, whole sample, +4.2 pp n.s.), not the zittend-bestand
-    subgroup excluding afmelders at L1128 (38% vs 23%)."""
+    """A whole-sample ITT row, not the zittend-bestand subgroup excluding afmelders at L1128
+    (38% vs 23%): the raw counts of Tabel 2.3.1 (001 L645, 38/111 vs 35/119, binomial) rank
+    before the logit with covariates (001 L1274, +4.2 pp, only "n.s." printed) on grade."""
     t = select_rows(load_evidence(), "outflow_work", "binary", SPEC)
     oss = t[(t["gemeente"] == "oss") & (t["arm"] == "zelf_in_actie")].set_index("row_id")
-    assert list(oss.index[oss["used"]]) == ["001-L1274-0"]
+    assert list(oss.index[oss["used"]]) == ["001-L645-0"]
+    assert oss.loc["001-L645-0", "family"] == "binomial"
     assert oss.loc["001-L1274-0", "y"] == pytest.approx(0.042)
+    assert "grade counts before marker" in oss.loc["001-L1274-0", "reason"]
     assert "estimand itt before participants" in oss.loc["001-L1128-0", "reason"]
 
 

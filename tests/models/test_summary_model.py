@@ -328,8 +328,8 @@ def test_real_posterior_maps_slots_back_to_rows(evidence, outcome, pooling):
         if row.comparator in data.arms:
             expect = expect - theta[..., g, data.arms.index(row.comparator)]
         expect = row.takeup * expect
-        if row.comparison in data.biases:
-            expect = expect + bias[..., data.biases.index(row.comparison)]
+        if row.bias_key in data.biases:
+            expect = expect + bias[..., data.biases.index(row.bias_key)]
         if row.estimand == "itt_offer" and row.takeup < 1:
             continue  # plus the offer spill-over of its gemeente; not in these outcomes
         np.testing.assert_allclose(out["row_mean"].values[..., r], expect, rtol=1e-10, atol=1e-12)
@@ -372,7 +372,7 @@ def test_pointwise_log_likelihood_adds_up_to_the_likelihood(evidence, outcome):
     rng = np.random.default_rng(7)
     raw = _random_draws(model, rng, lead=(1, 4))
     out = backends.graph_outputs(sizes, arrays, raw, seed=1)
-    pots = [model["y_loglik"], model["censored_z"]]
+    pots = [model["y_loglik"], model["censored_z"], model["binomial_counts"]]
     fn = pytensor.function([model[n] for n in backends.STORED], pots, mode="FAST_COMPILE",
                            on_unused_input="ignore")
     for k in range(4):

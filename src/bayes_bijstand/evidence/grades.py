@@ -297,4 +297,182 @@ def measurement_table(
         if c not in table:
             table[c] = np.nan
     table["family"] = table["family"].fillna("gaussian")
-    return table[cols]
+    return precision_columns(table[cols], df, kind, takeup)
+
+
+# --------------------------------------------------------------------------------------
+# Precision model of a row: covariate credit, binomial counts, rounded p, take-up, bias
+# --------------------------------------------------------------------------------------
+
+PRECISION_COLUMNS: tuple[str, ...] = (
+    "covariates", "design_effect", "se_latent", "x_t", "x_c", "bias_term")
+"""Columns :func:`precision_columns` adds to the measurement table (after ``quality``)."""
+
+BIAS_COMPARISONS: tuple[str, ...] = ("participants_vs_control", "vs_reference", "non_randomised")
+"""Comparisons that carry a bias term (per study and outcome scale, see the spec's ``[bias]``)."""
+
+POOLED_ESTIMAND = "per_participant"
+"""What every pooled ``theta`` is: the effect per participant of the arm's programme.
+ITT-of-offer rows (Zelen) and ITT rows whose population includes people who never took
+part (Nijmegen, Oss incl. afmelders) enter as ``take-up x theta``."""
+
+POOLED_ESTIMAND_TEXT = ("effect per participant (rows reporting an ITT enter as take-up x "
+                        "effect; take-up from the registry)")
+
+
+def model_variants() -> pd.DataFrame:
+    """The model-variant vocabulary: whether each variant's model adjusts for covariates
+    (``yes`` / ``no`` / ``unknown``), from ``evidence/data/model_variants.csv``."""
+    from .paths import data_dir
+
+    return pd.read_csv(data_dir() / "model_variants.csv", dtype=str, keep_default_na=False)
+
+
+def covariate_adjusted(variants: pd.Series) -> np.ndarray:
+    """True where a row's ``model_variant`` is a model with covariates (``yes`` in the
+    vocabulary); raw shares, raw counts and unknown variants get no covariate credit."""
+    table = model_variants().set_index("model_variant")["covariates"]
+    return variants.map(table).fillna("unknown").eq("yes").to_numpy()
+
+
+def p_band(p: float) -> tuple[float, float]:
+    """The interval a printed, rounded p-value stands for: ``0.03`` is ``[0.025, 0.035]``.
+
+    The number of decimals is read from the shortest representation of the float (the
+    printed digits); a p with four or more significant decimals is treated as exact.
+    """
+    text = repr(float(p))
+    if "e" in text or "E" in text:
+        mant, _, exp = text.lower().partition("e")
+        dec = max(0, len(mant.partition(".")[2].rstrip("0"))) - int(exp)
+    else:
+        dec = len(text.partition(".")[2].rstrip("0"))
+    half = 0.5 * 10.0 ** (-dec)
+    return max(p - half, 1e-300), min(p + half, 1.0)
+
+
+def latent_se_center(table: pd.DataFrame, r2_mean: float) -> np.ndarray:
+    """Prior centre of a latent SE (marker, rounded-p and prose rows), one formula for all:
+    ``se_design * sqrt(design_effect) * sqrt(1 - E[R2])`` where the row's model has
+    covariates, without the last factor where it has not. Where no design SE is known the
+    centre is the geometric mean of the legend's SE bounds (1.5 x the lower bound when the
+    upper is open); NaN where nothing is known."""
+    design = table["se_design"].to_numpy(float)
+    deff = table["design_effect"].to_numpy(float) if "design_effect" in table else np.ones(len(table))
+    cov = table["covariates"].to_numpy(bool) if "covariates" in table else np.zeros(len(table), bool)
+    lo = table["se_lo"].to_numpy(float)
+    hi = table["se_hi"].to_numpy(float)
+    credit = np.where(cov, np.sqrt(1.0 - r2_mean), 1.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        fallback = np.where(np.isfinite(hi), np.sqrt(np.maximum(lo, 1e-6) * hi), lo * 1.5)
+        return np.where(np.isfinite(design), design * np.sqrt(deff) * credit, fallback)
+
+
+def _binomial_counts(r: pd.Series, n_t: float, n_c: float) -> tuple[float, float] | None:
+    """``(x_t, x_c)`` of a raw-count row (scale ``count``, counts in the mean columns)."""
+    if (r.get("scale") or "") != "count":
+        return None
+    xt, xc = r.get("treatment_mean"), r.get("control_mean")
+    if pd.isna(xt) or pd.isna(xc) or not (np.isfinite(n_t) and np.isfinite(n_c)):
+        return None
+    xt, xc = float(xt), float(xc)
+    if xt != int(xt) or xc != int(xc) or not (0 <= xt <= n_t and 0 <= xc <= n_c):
+        return None
+    if n_t != int(n_t) or n_c != int(n_c):
+        return None
+    return xt, xc
+
+
+def precision_columns(table: pd.DataFrame, df: pd.DataFrame, kind: str,
+                      takeup: dict[tuple[str, str], float] | None = None) -> pd.DataFrame:
+    """Add what the likelihood needs to know about a row's precision and estimand.
+
+    * ``covariates``: the row comes from a model with covariates (model-variant vocabulary);
+      only such rows get the ``sqrt(1 - R2)`` credit on their design SE;
+    * ``design_effect``: variance inflation of the design SE for clustering (1 here);
+    * raw counts (scale ``count``, ``x_t`` of ``n_t`` vs ``x_c`` of ``n_c``) of a binary
+      outcome enter binomially: family ``binomial``, grade ``counts``;
+    * a rounded exact p is a band (``p_band``): binary rows get a latent SE bounded by it
+      (``se_latent``), score rows an interval for z (family ``z_censored``);
+    * ITT rows whose population includes non-participants (estimand ``itt``) carry the
+      registry's take-up (per arm, else the study's participants), like ITT-of-offer rows,
+      so that ``theta`` is the effect per participant everywhere (``POOLED_ESTIMAND``);
+    * ``bias_term``: which bias prior the row's mean carries ('' = none): its comparison
+      when that is a weaker one, and ``participants_vs_control`` for a participants-only
+      estimand compared with the control group.
+    """
+    takeup = takeup or {}
+    t = table.copy()
+    t["covariates"] = covariate_adjusted(t["model_variant"].fillna(""))
+    t["design_effect"] = 1.0
+    t["se_latent"] = t["grade"].eq("marker").to_numpy()
+    t["x_t"] = np.nan
+    t["x_c"] = np.nan
+    src = df.reset_index(drop=True)
+    for i in range(len(t)):
+        r = src.iloc[i]
+        rec = t.iloc[i]
+        # Raw counts: binomial likelihood.
+        if kind == "binary":
+            xx = _binomial_counts(r, float(rec["n_t"]), float(rec["n_c"]))
+            if xx is not None:
+                xt, xc = xx
+                pc = xc / rec["n_c"]
+                t.loc[t.index[i], ["x_t", "x_c", "y"]] = [xt, xc, xt / rec["n_t"] - pc]
+                t.loc[t.index[i], ["family", "grade"]] = ["binomial", "counts"]
+                t.loc[t.index[i], ["se_lo", "se_hi", "z_lo", "z_hi"]] = [0.0, np.inf, 0.0, np.inf]
+                q = min(max(pc, 1.0 / rec["n_c"]), 1 - 1.0 / rec["n_c"])
+                t.loc[t.index[i], "se_design"] = design_se(rec["n_t"], rec["n_c"], kind, q)
+                if str(rec["reason"]).startswith("scale 'count'"):
+                    t.loc[t.index[i], ["used", "reason"]] = [True, ""]
+                note = f"binomial counts {int(xt)}/{int(rec['n_t'])} vs {int(xc)}/{int(rec['n_c'])}"
+                t.loc[t.index[i], "conversion"] = "; ".join(
+                    x for x in (str(rec["conversion"] or ""), note) if x and x != "nan")
+                continue
+        # A rounded exact p: a band, not an exact value.
+        if rec["grade"] == "p" and pd.notna(r.get("p_value")) and rec["family"] == "gaussian":
+            p_lo, p_hi = p_band(float(r["p_value"]))
+            z_hi, z_lo = z_of_p(p_lo), z_of_p(p_hi)
+            if kind == "binary" and np.isfinite(rec["y"]) and rec["y"] != 0:
+                ay = abs(float(rec["y"]))
+                t.loc[t.index[i], ["se_lo", "se_hi"]] = [
+                    ay / z_hi if np.isfinite(z_hi) else 0.0, ay / z_lo if z_lo > 0 else np.inf]
+                t.loc[t.index[i], "se_latent"] = True
+                t.loc[t.index[i], "conversion"] = "; ".join(x for x in (
+                    str(rec["conversion"] or ""), f"p printed as {r['p_value']:g}: SE bounded "
+                    f"by the rounding band [{p_lo:g}, {p_hi:g}]") if x and x != "nan")
+            elif kind != "binary" and np.isfinite(rec["se_design"]):
+                t.loc[t.index[i], ["family", "z_lo", "z_hi"]] = ["z_censored", z_lo, z_hi]
+                t.loc[t.index[i], "sign"] = int(np.sign(r["estimate"])) if pd.notna(r["estimate"]) else 0
+                t.loc[t.index[i], ["y", "se"]] = [np.nan, np.nan]
+                t.loc[t.index[i], "conversion"] = (
+                    f"p printed as {r['p_value']:g}: |z| in [{z_lo:.3f}, {z_hi:.3f}] (rounding band)")
+    # Take-up of ITT rows that include non-participants.
+    itt = (t["estimand"] == "itt").to_numpy()
+    for i in np.flatnonzero(itt):
+        g, a = t.iloc[i]["gemeente"], t.iloc[i]["arm"]
+        pi = takeup.get((g, a), takeup.get((g, "participants")))
+        if pi is not None and 0 < pi < 1:
+            t.loc[t.index[i], "takeup"] = float(pi)
+            t.loc[t.index[i], "conversion"] = "; ".join(x for x in (
+                str(t.iloc[i]["conversion"] or ""), f"ITT incl. non-participants: mean = take-up "
+                f"{pi:.3f} x effect per participant") if x and x != "nan")
+    comp = t["comparison"].fillna("")
+    t["bias_term"] = np.where(comp.isin(BIAS_COMPARISONS), comp,
+                              np.where((t["estimand"] == "participants") & (comp == "vs_control"),
+                                       "participants_vs_control", ""))
+    return t
+
+
+def respondent_contrasts(table: pd.DataFrame) -> pd.DataFrame:
+    """Survey outcomes of a Zelen design: an offer-level contrast is measured among the
+    (self-selected) respondents, who are participants. Such rows get take-up 1 and the
+    participants-only bias term; the conversion note says so."""
+    t = table.copy()
+    sel = (t["estimand"] == "itt_offer").to_numpy()
+    t.loc[sel, "takeup"] = 1.0
+    t.loc[sel, "bias_term"] = "participants_vs_control"
+    t.loc[sel, "conversion"] = ["; ".join(x for x in (str(c or ""), "survey contrast among "
+                                "self-selected respondents: take-up 1, participants bias term")
+                                if x and x != "nan") for c in t.loc[sel, "conversion"]]
+    return t

@@ -34,6 +34,7 @@ from .summary_level import (
     PACKED,
     MetaData,
     PadSizes,
+    binomial_sections,
     build_graph,
     choose_sizes,
     model_arrays,
@@ -46,7 +47,7 @@ log = logging.getLogger(__name__)
 #: computed from them by the graph itself (:func:`graph_outputs`), after sampling: a small
 #: numba expand function compiles much faster than one with every deterministic.
 STORED = ("mu_raw", "tau_raw", "corr_cpc_raw", "z_offset", "z_new_offset", "gamma_raw", "offer_spillover_raw", "bias_raw", "r2", "se_marker_raw",
-          "se_censored_raw")
+          "se_censored_raw", "logit_pc_raw")
 
 
 # --------------------------------------------------------------------------------------
@@ -298,7 +299,7 @@ def prior_outputs(sizes: PadSizes, arrays: dict[str, np.ndarray], seed: int,
 
 POSTERIOR_VARS = ("mu", "tau", "corr", "beta", "gamma", "theta", "mu_arm", "theta_new",
                   "tau_arm", "offer_spillover", "bias", "r2", "se_marker", "se_row",
-                  "se_censored", "row_mean")
+                  "se_censored", "row_mean", "p_control")
 """Reported posterior variables (those a pooling mode and outcome use)."""
 
 PRIOR_VARS = ("mu", "tau", "mu_arm", "theta_new", "tau_arm")
@@ -313,8 +314,15 @@ class RealLayout:
         fam, grade = rows["family"].to_numpy(), rows["grade"].to_numpy()
         gauss = np.flatnonzero(fam == "gaussian")
         cens = np.flatnonzero(fam == "z_censored")
-        marker = np.flatnonzero((fam == "gaussian") & np.isin(grade, grades_with(se_rule="bounded")))
-        counts = (fam == "gaussian") & np.isin(grade, grades_with(se_rule="design"))
+        bounded = np.isin(grade, grades_with(se_rule="bounded"))
+        latent = rows["se_latent"].to_numpy(bool) if "se_latent" in rows else bounded
+        credit = (rows["covariates"].to_numpy(bool) if "covariates" in rows
+                  else np.ones(len(rows), bool))
+        marker = np.flatnonzero((fam == "gaussian") & latent)
+        counts = ((fam == "gaussian") & np.isin(grade, grades_with(se_rule="design"))
+                  & credit & ~latent)
+        bpos, _, bkeys = binomial_sections(data)
+        self.binom = bpos
         rid = rows["row_id"].to_numpy()
         r2_gem = sorted(set(rows.loc[counts, "gemeente"]))
         takeup = rows["takeup"].to_numpy(float)
@@ -330,6 +338,7 @@ class RealLayout:
             "gaussian_row": list(rid[gauss]), "marker_row": list(rid[marker]),
             "censored_row": list(rid[cens]), "r2_gemeente": r2_gem, "offer_gemeente": offer_gem,
             "row": list(rid), "corr_cpc": list(range(C * (C - 1) // 2)),
+            "binomial_control": [f"{k[0]}:{k[1]}:{k[2]}" for k in bkeys],
         }
         self.idx = {
             DIM_GEMEENTE: np.arange(len(data.gemeenten)),
@@ -344,6 +353,7 @@ class RealLayout:
             "row": np.arange(len(rid)),
             # The CPCs of the leading C x C block come first (row-major lower triangle).
             "corr_cpc": np.arange(C * (C - 1) // 2),
+            "binomial_control": np.arange(len(bkeys)),
         }
         partial = pooling == "partial"
         self.vars: dict[str, tuple[tuple[str, ...], bool]] = {
@@ -363,6 +373,7 @@ class RealLayout:
             "se_row": (("gaussian_row",), len(gauss) > 0),
             "se_censored": (("censored_row",), len(cens) > 0),
             "row_mean": (("row",), True),
+            "p_control": (("binomial_control",), len(bkeys) > 0),
             LOGLIK: ((DIM_GEMEENTE,), True),
             "y": (("gaussian_row",), len(gauss) > 0),
         }
@@ -379,6 +390,7 @@ class RealLayout:
             "bias_raw": ((DIM_BIAS,), bool(data.biases)),
             "r2": (("r2_gemeente",), bool(r2_gem)),
             "se_censored_raw": (("censored_row",), len(cens) > 0),
+            "logit_pc_raw": (("binomial_control",), len(bkeys) > 0),
         }
 
     def _take(self, v: np.ndarray, dims: tuple[str, ...]) -> np.ndarray:
@@ -393,6 +405,8 @@ class RealLayout:
         mean = np.zeros((*out["row_mean_g"].shape[:-1], len(self.data.rows)))
         mean[..., gpos] = out["row_mean_g"][..., : len(gpos)]
         mean[..., cpos] = out["row_mean_c"][..., : len(cpos)]
+        bpos = self.binom
+        mean[..., bpos] = out["row_mean_b"][..., : len(bpos)]
         out["row_mean"] = mean
         out[LOGLIK] = out["loglik_gemeente"]
         if "y_rep" in out:

@@ -34,7 +34,7 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
-from ..evidence.grades import GRADES, measurement_table
+from ..evidence.grades import GRADES, measurement_table, respondent_contrasts
 from ..evidence.registry import load_arms, load_studies
 from ..specs import ModelSpec
 
@@ -314,6 +314,8 @@ def select_rows(evidence: pd.DataFrame, outcome: str, kind: str, spec: ModelSpec
         table.loc[sel, "conversion"] = [
             "; ".join(x for x in (c, note) if x) for c in table.loc[sel, "conversion"]]
     table["comparator"] = ev["comparator"].replace("", "control").to_numpy()
+    if how in ("survey", "consultant_survey"):
+        table = respondent_contrasts(table)
     # Spec filters.
     def drop(mask: pd.Series, why: str) -> None:
         mask = mask & table["used"]
@@ -330,6 +332,9 @@ def select_rows(evidence: pd.DataFrame, outcome: str, kind: str, spec: ModelSpec
     drop(table["arm"] == "unspecified", "arm not stated in the source")
     drop((table["comparison"] == "arm_vs_arm"), "arm-vs-arm contrast (implied by the vs-control rows)")
     months = pd.to_numeric(table["months"], errors="coerce")
+    # Month 0 is measured before the treatment started: a baseline (placebo) contrast that
+    # calibrates the bias priors (docs/model.md), never evidence of an effect.
+    drop(months == 0, "month 0: baseline before treatment, not effect evidence")
     if isinstance(spec.months, tuple):
         drop(~months.isin(spec.months) & months.notna(), "time point not selected")
     elif spec.months == "last":

@@ -78,7 +78,7 @@ import pytensor.tensor as pt
 
 from ..covariance import contrast_correlation
 from ..evidence.grade_registry import grades_with
-from ..evidence.grades import COMPONENT_ORDER, components_of
+from ..evidence.grades import BIAS_COMPARISONS, COMPONENT_ORDER, components_of, latent_se_center
 from ..specs import ModelSpec, get_model_kind
 
 DIM_BIAS = "bias_comparison"
@@ -102,6 +102,7 @@ class MetaData:
     corr: np.ndarray  # gaussian rows x gaussian rows
     biases: tuple[str, ...]
     extra: dict[str, object] = field(default_factory=dict)
+    bias_sd: tuple[float, ...] = ()  # prior SD of each bias term, on the outcome's scale
 
     @property
     def gaussian(self) -> pd.DataFrame:
@@ -140,10 +141,31 @@ def prepare(table: pd.DataFrame, outcome: str, kind: str, spec: ModelSpec) -> Me
     bundles = tuple(a for a in arms if by_component and len(components_of(a)) > 1)
     gauss = rows[rows["family"] == "gaussian"]
     corr = contrast_correlation(gauss.reset_index(drop=True), rho_months=spec.rho_months)
-    biases = tuple(sorted(set(rows["comparison"]) & set(spec.bias_sd)))
+    rows = rows.assign(bias_key=bias_keys(rows, spec, kind))
+    biases = tuple(sorted(set(rows["bias_key"]) - {""}))
+    sds = spec.bias(kind)
+    bias_sd = tuple(float(sds[b.rpartition(":")[2]]) for b in biases)
     return MetaData(outcome=outcome, kind=kind, rows=rows, gemeenten=gemeenten,
                     components=components, arms=arms, W=W, bundles=bundles, corr=corr,
-                    biases=biases)
+                    biases=biases, bias_sd=bias_sd)
+
+
+def bias_keys(rows: pd.DataFrame, spec: ModelSpec, kind: str) -> np.ndarray:
+    """The bias term each row's mean carries ('' for none).
+
+    A row's ``bias_term`` (set by :func:`~bayes_bijstand.evidence.grades.precision_columns`:
+    its comparison where that is a weaker one, participants-only contrasts, survey contrasts
+    among self-selected respondents) names the prior; the spec's ``[bias.<scale>]`` must
+    list it. With ``bias.per_study`` (the default) every gemeente has its own term,
+    ``"gemeente:comparison"``; otherwise one term per comparison is shared by all.
+    """
+    terms = (rows["bias_term"].fillna("").astype(str) if "bias_term" in rows
+             else rows["comparison"].where(rows["comparison"].isin(BIAS_COMPARISONS), ""))
+    sds = spec.bias(kind)
+    terms = terms.where(terms.isin(list(sds)), "")
+    if spec.bias_per_study:
+        return np.where(terms != "", rows["gemeente"].astype(str) + ":" + terms, "")
+    return terms.to_numpy()
 
 
 def lkj_cpc_beta(n: int, eta: float) -> np.ndarray:
@@ -261,7 +283,16 @@ def log_interval_prob(a: pt.TensorVariable, b: pt.TensorVariable) -> pt.TensorVa
 # --------------------------------------------------------------------------------------
 
 CENSORED_SE_SD = 0.35
-"""Log-scale SD of the prose-row SE around the design SE."""
+"""Log-scale SD of the prose-row SE around its centre (the design SE)."""
+
+MARKER_SE_SD = 0.5
+"""Log-scale SD of a marker (or rounded-p) row's latent SE around its centre."""
+
+BINOMIAL_LOGIT_SD = 1.5
+"""Prior SD of the control group's log-odds on a binomial row (mean 0: a rate of 50%)."""
+
+P_EPS = 1e-6
+"""A binomial row's treatment-group rate ``p_c + m`` is clipped to ``[eps, 1 - eps]``."""
 
 
 @dataclass(frozen=True)
@@ -283,7 +314,9 @@ class PadSizes:
     gauss_row: int = 8
     cens_row: int = 20
     two_band: int = 2
-    bias: int = 2
+    bias: int = 4
+    binom_row: int = 4
+    binom_ctrl: int = 4
 
 
 def _round_up(n: int, step: int) -> int:
@@ -303,15 +336,35 @@ def sections(data: MetaData) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return gauss, cens, two
 
 
+def binomial_sections(data: MetaData) -> tuple[np.ndarray, np.ndarray, list[tuple[object, ...]]]:
+    """Positions in ``data.rows`` of the binomial (raw count) rows, each row's control
+    group (an index into the returned list of distinct control groups), and the control
+    groups ``(gemeente, comparator, months, x_c, n_c)``: arms that share one control group
+    share its count and its latent rate, so the control data enter once."""
+    fam = data.rows["family"].to_numpy()
+    pos = np.flatnonzero(fam == "binomial")
+    keys: list[tuple[object, ...]] = []
+    ctrl = np.zeros(len(pos), dtype=int)
+    for i, p in enumerate(pos):
+        r = data.rows.iloc[p]
+        k = (r["gemeente"], r["comparator"], str(r["months"]), float(r["x_c"]), float(r["n_c"]))
+        if k not in keys:
+            keys.append(k)
+        ctrl[i] = keys.index(k)
+    return pos, ctrl, keys
+
+
 def choose_sizes(data: MetaData, base: PadSizes | None = None) -> PadSizes:
     """The default padding, grown (in steps, so that few sizes occur) where an outcome needs more."""
     base = base or PadSizes()  # the same default for both kinds: one compilation
     gauss, cens, two = sections(data)
+    bpos, _, bkeys = binomial_sections(data)
     need = {"gemeente": len(data.gemeenten), "component": len(data.components),
             "arm": len(data.arms), "gauss_row": len(gauss), "cens_row": len(cens),
-            "two_band": len(two), "bias": len(data.biases)}
+            "two_band": len(two), "bias": len(data.biases), "binom_row": len(bpos),
+            "binom_ctrl": len(bkeys)}
     steps = {"gemeente": 4, "component": 2, "arm": 2, "gauss_row": 8, "cens_row": 4,
-             "two_band": 2, "bias": 2}
+             "two_band": 2, "bias": 4, "binom_row": 4, "binom_ctrl": 4}
     new = {k: max(getattr(base, k), _round_up(v, steps[k])) for k, v in need.items()}
     return PadSizes(**new)
 
@@ -319,10 +372,12 @@ def choose_sizes(data: MetaData, base: PadSizes | None = None) -> PadSizes:
 def exact_sizes(data: MetaData) -> PadSizes:
     """The smallest padding that holds ``data`` (at least one slot per dimension)."""
     gauss, cens, two = sections(data)
+    bpos, _, bkeys = binomial_sections(data)
     return PadSizes(gemeente=len(data.gemeenten), component=len(data.components),
                     arm=len(data.arms), gauss_row=max(1, len(gauss)),
                     cens_row=max(1, len(cens)), two_band=max(1, len(two)),
-                    bias=max(1, len(data.biases)))
+                    bias=max(1, len(data.biases)), binom_row=max(1, len(bpos)),
+                    binom_ctrl=max(1, len(bkeys)))
 
 
 def model_arrays(data: MetaData, spec: ModelSpec, sizes: PadSizes, *,
@@ -361,7 +416,8 @@ def model_arrays(data: MetaData, spec: ModelSpec, sizes: PadSizes, *,
     out["d_beta_sd"] = np.asarray(float(np.hypot(pri.mu_sd, pri.tau_sd)))
     out["d_interaction_sd"] = np.asarray(pri.interaction_sd, dtype=float)
     bias_sd = np.ones(B)
-    bias_sd[:b_n] = [spec.bias_sd[k] for k in data.biases]
+    bias_sd[:b_n] = data.bias_sd if len(data.bias_sd) == b_n else [
+        spec.bias(data.kind)[k.rpartition(":")[2]] for k in data.biases]
     out["d_bias_sd"] = bias_sd
     spill = float(spec.offer_spillover_sd)
     out["d_spill_sd"] = np.asarray(spill if spill > 0 else 1.0)
@@ -383,8 +439,9 @@ def model_arrays(data: MetaData, spec: ModelSpec, sizes: PadSizes, *,
     def incidence(prefix: str, pos: np.ndarray, n: int) -> None:
         Pg, Pa, Pb = np.zeros((n, G)), np.zeros((n, A)), np.zeros((n, B))
         sub = rows.iloc[pos]
+        keys = sub["bias_key"] if "bias_key" in sub else sub["comparison"]
         for r, (g, a, c, comp) in enumerate(zip(sub["gemeente"], sub["arm"], sub["comparator"],
-                                                sub["comparison"], strict=True)):
+                                                keys, strict=True)):
             Pg[r, data.gemeenten.index(g)] = 1.0
             Pa[r, data.arms.index(a)] += 1.0
             if c in data.arms:
@@ -396,29 +453,34 @@ def model_arrays(data: MetaData, spec: ModelSpec, sizes: PadSizes, *,
         out[f"d_{prefix}_takeup"] = pad(takeup[pos], n, 1.0)
         out[f"d_{prefix}_offer"] = pad(np.where(offer[pos], 1.0 - takeup[pos], 0.0), n, 0.0)
 
-    # Gaussian rows: SE known, design-based, or latent from a significance marker.
+    # Gaussian rows: SE known, design-based (times sqrt(1 - R2) only for rows from models
+    # with covariates), or latent: bounded by a significance marker or a rounded p.
     g = rows.iloc[gpos]
     grade = g["grade"].to_numpy()
-    known = np.isin(grade, grades_with(se_rule="printed"))
-    counts = np.isin(grade, grades_with(se_rule="design"))
-    marker = np.isin(grade, grades_with(se_rule="bounded"))
+    marker = (g["se_latent"].to_numpy(bool) if "se_latent" in g
+              else np.isin(grade, grades_with(se_rule="bounded")))
+    covariates = (g["covariates"].to_numpy(bool) if "covariates" in g
+                  else np.ones(len(g), dtype=bool))
+    deff = g["design_effect"].to_numpy(float) if "design_effect" in g else np.ones(len(g))
+    counts = np.isin(grade, grades_with(se_rule="design")) & covariates & ~marker
+    known = ~marker & ~counts
+    se_known = np.where(np.isin(grade, grades_with(se_rule="printed")), g["se"].to_numpy(float),
+                        g["se_design"].to_numpy(float) * np.sqrt(deff))
     incidence("g", gpos, Rg)
     out["d_g_known"] = pad(known.astype(float), Rg, 0.0)
     out["d_g_counts"] = pad(counts.astype(float), Rg, 0.0)
     out["d_g_marker"] = pad(marker.astype(float), Rg, 0.0)
     out["d_n_gauss"] = np.asarray(float(len(gpos)))
     out["d_g_y"] = pad(g["y"].to_numpy(float), Rg, 0.0)
-    out["d_g_se"] = pad(np.where(known, g["se"].to_numpy(float), 0.0), Rg, 0.0)
-    design = g["se_design"].to_numpy(float)
+    out["d_g_se"] = pad(np.where(known, se_known, 0.0), Rg, 0.0)
+    design = g["se_design"].to_numpy(float) * np.sqrt(deff)
     out["d_g_se_design"] = pad(np.where(counts, design, 1.0), Rg, 1.0)
     # Marker rows: SE ~ LogNormal(log centre, sig) truncated to [lo, hi].
     lo = g["se_lo"].to_numpy(float)
     hi = g["se_hi"].to_numpy(float)
     r2_mean = spec.r2_alpha / (spec.r2_alpha + spec.r2_beta)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        center = np.where(np.isfinite(design), design * np.sqrt(1 - r2_mean),
-                          np.where(np.isfinite(hi), np.sqrt(np.maximum(lo, 1e-6) * hi), lo * 1.5))
-    sig = np.where(np.isfinite(design), 0.5, 1.0)
+    center = latent_se_center(_precision_defaults(g), r2_mean)
+    sig = np.where(np.isfinite(design), MARKER_SE_SD, 1.0)
     finite = np.isfinite(hi)
     out["d_mk_lo"] = pad(np.where(marker, lo, 0.0), Rg, 0.0)
     out["d_mk_width"] = pad(np.where(marker & finite, hi - lo, 1.0), Rg, 1.0)
@@ -437,7 +499,7 @@ def model_arrays(data: MetaData, spec: ModelSpec, sizes: PadSizes, *,
     incidence("c", cpos, Rc)
     lo1, hi1, lo2, hi2, two = z_bands(c["z_lo"].to_numpy(float), c["z_hi"].to_numpy(float),
                                       c["sign"].to_numpy(float))
-    out["d_c_mu"] = pad(np.log(c["se_design"].to_numpy(float)), Rc, 0.0)
+    out["d_c_mu"] = pad(np.log(latent_se_center(_precision_defaults(c), r2_mean)), Rc, 0.0)
     out["d_c_lo"] = pad(lo1, Rc, -1.0)
     out["d_c_hi"] = pad(hi1, Rc, 1.0)
     out["d_c_one"] = pad((~two).astype(float), Rc, 0.0)  # rows whose likelihood is one band
@@ -447,6 +509,23 @@ def model_arrays(data: MetaData, spec: ModelSpec, sizes: PadSizes, *,
     out["d_t_mask"] = pad(np.ones(len(tpos)), Rt, 0.0)
     out["d_t_lo"] = pad(lo2[tpos], Rt, -1.0)
     out["d_t_hi"] = pad(hi2[tpos], Rt, 1.0)
+    # Binomial rows (raw counts): x_t ~ Bin(n_t, p_c + m), x_c ~ Bin(n_c, p_c), one latent
+    # p_c per control group (logit p_c ~ Normal(0, BINOMIAL_LOGIT_SD)).
+    bpos, bctrl, bkeys = binomial_sections(data)
+    Rb, K = sizes.binom_row, sizes.binom_ctrl
+    incidence("b", bpos, Rb)
+    b = rows.iloc[bpos]
+    out["d_b_xt"] = pad(b["x_t"].to_numpy(float) if len(b) else np.zeros(0), Rb, 0.0)
+    out["d_b_nt"] = pad(b["n_t"].to_numpy(float) if len(b) else np.zeros(0), Rb, 0.0)
+    Pk = np.zeros((Rb, K))
+    Pk[np.arange(len(bpos)), bctrl] = 1.0
+    out["d_b_Pk"] = Pk
+    out["d_k_xc"] = pad(np.array([k[3] for k in bkeys], dtype=float), K, 0.0)
+    out["d_k_nc"] = pad(np.array([k[4] for k in bkeys], dtype=float), K, 0.0)
+    Pkg = np.zeros((K, G))
+    for k, key in enumerate(bkeys):
+        Pkg[k, data.gemeenten.index(key[0])] = 1.0
+    out["d_k_Pg"] = Pkg
     if pooling not in ("partial", "full", "none"):
         raise ValueError(f"unknown pooling mode '{pooling}'")
     out["d_pool_mu"] = np.asarray(float(pooling != "none"))
@@ -455,10 +534,22 @@ def model_arrays(data: MetaData, spec: ModelSpec, sizes: PadSizes, *,
     return out
 
 
+def _precision_defaults(rows: pd.DataFrame) -> pd.DataFrame:
+    """``rows`` with the precision columns a hand-made table may lack (no covariate
+    credit, design effect 1)."""
+    out = rows
+    if "covariates" not in out:
+        out = out.assign(covariates=False)
+    if "design_effect" not in out:
+        out = out.assign(design_effect=1.0)
+    return out
+
+
 def blank_arrays(sizes: PadSizes) -> dict[str, np.ndarray]:
     """Valid placeholder arrays (no rows) used to build the model before any outcome."""
     rows = pd.DataFrame({c: pd.Series(dtype=float) for c in (
-        "y", "se", "se_design", "se_lo", "se_hi", "z_lo", "z_hi", "takeup")})
+        "y", "se", "se_design", "se_lo", "se_hi", "z_lo", "z_hi", "takeup", "x_t", "x_c",
+        "n_t", "n_c")})
     for c in ("family", "grade", "estimand", "gemeente", "arm", "comparator", "comparison"):
         rows[c] = pd.Series(dtype=object)
     rows["sign"] = pd.Series(dtype=int)
@@ -530,7 +621,8 @@ def build_graph(sizes: PadSizes, *, pointwise: bool = False) -> pm.Model:
     G, C, A, B = sizes.gemeente, sizes.component, sizes.arm, sizes.bias
     coords = {"g_slot": range(G), "c_slot": range(C), "a_slot": range(A),
               "gr_slot": range(sizes.gauss_row), "cr_slot": range(sizes.cens_row),
-              "b_slot": range(B)}
+              "b_slot": range(B), "br_slot": range(sizes.binom_row),
+              "k_slot": range(sizes.binom_ctrl)}
     arrays = blank_arrays(sizes)
     layout = pack_layout(sizes)
     with pm.Model(coords=coords) as model:
@@ -624,6 +716,18 @@ def build_graph(sizes: PadSizes, *, pointwise: bool = False) -> pm.Model:
         ll2 = log_interval_prob(d["d_t_lo"] - e2, d["d_t_hi"] - e2)
         pm.Potential("censored_z", pt.sum(d["d_c_one"] * ll1)
                      + pt.sum(d["d_t_mask"] * pt.logaddexp(_mv(Q, ll1), ll2)))
+        # Binomial rows: the control count once per control group, each arm's count at
+        # p_c + m (clipped inside (0, 1)); padded slots have n = 0 (a constant).
+        m_b = pm.Deterministic("row_mean_b", row_mean("b"), dims="br_slot")
+        lpc_raw = pm.Normal("logit_pc_raw", 0.0, 1.0, dims="k_slot")
+        p_c = pm.Deterministic("p_control", pm.math.sigmoid(BINOMIAL_LOGIT_SD * lpc_raw),
+                               dims="k_slot")
+        xc, nc = d["d_k_xc"], d["d_k_nc"]
+        ll_k = xc * pt.log(p_c) + (nc - xc) * pt.log1p(-p_c)
+        p_t = pt.clip(_mv(d["d_b_Pk"], p_c) + m_b, P_EPS, 1.0 - P_EPS)
+        xt, nt = d["d_b_xt"], d["d_b_nt"]
+        ll_b = xt * pt.log(p_t) + (nt - xt) * pt.log1p(-p_t)
+        pm.Potential("binomial_counts", pt.sum(ll_k) + pt.sum(ll_b))
         if pointwise:
             # The same terms per row: a Gaussian row's share of the whitened quadratic form
             # and of log det(S L) (L_inv is triangular: log L_ii = -log L_inv_ii); a prose
@@ -634,7 +738,8 @@ def build_graph(sizes: PadSizes, *, pointwise: bool = False) -> pm.Model:
                     - 0.5 * np.log(2 * np.pi) * gmask)
             ll_c = d["d_c_one"] * ll1 + _mv(Q.T, d["d_t_mask"] * pt.logaddexp(_mv(Q, ll1), ll2))
             pm.Deterministic("loglik_gemeente", _mv(d["d_g_Pg"].T, ll_g)
-                             + _mv(d["d_c_Pg"].T, ll_c), dims="g_slot")
+                             + _mv(d["d_c_Pg"].T, ll_c) + _mv(d["d_b_Pg"].T, ll_b)
+                             + _mv(d["d_k_Pg"].T, ll_k), dims="g_slot")
             eps = pm.Normal.dist(0.0, 1.0, shape=(sizes.gauss_row,))
             L = pt.linalg.solve_triangular(L_inv, np.eye(sizes.gauss_row), lower=True)
             pm.Deterministic("y_rep", m_g + s * _mv(L, eps), dims="gr_slot")
