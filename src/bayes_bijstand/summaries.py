@@ -13,6 +13,7 @@ import pandas as pd
 from scipy import stats
 
 from .constants import CI_KIND, CI_PROB
+from .evidence.grades import POOLED_ESTIMAND
 from .variables import POOLED
 
 
@@ -48,6 +49,7 @@ def pooled_table(post: object, *, ci_prob: float = CI_PROB, mid: float = 0.0) ->
     df = pd.DataFrame(rows)
     df["ci_prob"] = ci_prob
     df["ci_kind"] = CI_KIND
+    df["estimand"] = POOLED_ESTIMAND
     return df
 
 
@@ -85,7 +87,15 @@ def gemeente_table(post: object, data: object, *, ci_prob: float = CI_PROB,
                    "per_participant": np.nan, "per_participant_low": np.nan,
                    "per_participant_high": np.nan, "wald": bool(r["takeup"] < 1.0),
                    "pooling": np.nan}
-            if r["family"] == "gaussian" and r["row_id"] in gauss_ids:
+            if r["family"] == "binomial" and np.isfinite(r["se_design"]):
+                y, se_p = float(r["y"]), float(r["se_design"])
+                rec.update(published=y, published_low=y - z * se_p, published_high=y + z * se_p)
+                est, se_m = y / r["takeup"], se_p / r["takeup"]
+                rec.update(per_participant=est, per_participant_low=est - z * se_m,
+                           per_participant_high=est + z * se_m)
+                if tau_arm is not None:
+                    rec["pooling"] = float(np.mean(se_m**2 / (se_m**2 + tau_arm[ai] ** 2)))
+            elif r["family"] == "gaussian" and r["row_id"] in gauss_ids:
                 k = gauss_ids.index(r["row_id"])
                 y, se_p = float(r["y"]), float(np.mean(se_row[k]))
                 rec.update(published=y, published_low=y - z * se_p, published_high=y + z * se_p)
@@ -100,6 +110,7 @@ def gemeente_table(post: object, data: object, *, ci_prob: float = CI_PROB,
     df = pd.DataFrame(out)
     df["ci_prob"] = ci_prob
     df["ci_kind"] = CI_KIND
+    df["estimand"] = POOLED_ESTIMAND
     return df
 
 

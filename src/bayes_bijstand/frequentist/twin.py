@@ -47,7 +47,8 @@ def twin_inputs(rows: pd.DataFrame, *, wald: bool = False) -> pd.DataFrame:
     Rows whose take-up is below 1 (ITT of the offer) enter only with ``wald=True``, divided
     by take-up; column ``wald`` marks them.
     """
-    r = rows[(rows["family"] == "gaussian") & rows["grade"].isin(FREQ_GRADES)].copy()
+    # Raw binomial counts enter with their design (binomial) SE at the observed control rate.
+    r = rows[rows["family"].isin(["gaussian", "binomial"]) & rows["grade"].isin(FREQ_GRADES)].copy()
     r["wald"] = _rescaled(r)
     if not wald:
         r = r[~r["wald"]]
