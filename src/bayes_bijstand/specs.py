@@ -57,6 +57,9 @@ def get_model_kind(name: str) -> ModelKind:
     except KeyError:
         raise ValueError(f"unknown model kind {name!r} (known: {', '.join(KINDS)})") from None
 
+ZELEN_COMPARISONS = ("vs_control", "vs_reference")
+"""Which randomised contrast of a Zelen design (offer arms) enters: the control group
+(Groningen's variant C) or the untouched reference group (variant B, with its bias term)."""
 
 BIAS_SD_BINARY: dict[str, float] = {
     "participants_vs_control": 0.03, "vs_reference": 0.03, "non_randomised": 0.06}
@@ -107,6 +110,7 @@ class ModelSpec:
     grades: tuple[str, ...] = GRADES
     exclude_quality: tuple[str, ...] = EXCLUDED_QUALITIES
     prefer_variants: tuple[str, ...] = ()
+    zelen_comparison: str = "vs_control"
     pooling: str = "partial"
     rho_months: float = 0.6
     bias_sd: dict[str, float] = field(default_factory=lambda: dict(BIAS_SD_BINARY))
@@ -350,7 +354,7 @@ def load_spec(path: str | Path) -> ModelSpec:
         raise ctx.error(f"must be a string, got {description!r}", "description")
     sel = _table(d, "select", ctx, "")
     _check_keys(sel, {"outcomes", "months", "comparisons", "grades", "exclude_quality",
-                      "prefer_variants"}, ctx, "select.")
+                      "prefer_variants", "zelen_comparison"}, ctx, "select.")
     outcomes = sel.get("outcomes", "all")
     if outcomes != "all":
         outcomes = _strings(sel, "outcomes", (), ctx, "select.")
@@ -390,6 +394,10 @@ def load_spec(path: str | Path) -> ModelSpec:
                                f" (known: {', '.join(sorted(QUALITIES))})"),
                             "select.exclude_quality")
     prefer_variants = _strings(sel, "prefer_variants", (), ctx, "select.")
+    zelen = sel.get("zelen_comparison", base.zelen_comparison)
+    if zelen not in ZELEN_COMPARISONS:
+        raise ctx.error(f"must be one of {', '.join(ZELEN_COMPARISONS)}, got {zelen!r}",
+                        "select.zelen_comparison")
     pool = _table(d, "pooling", ctx, "")
     _check_keys(pool, {"mode", "rho_months", "offer_spillover_sd"}, ctx, "pooling.")
     mode = pool.get("mode", base.pooling)
@@ -429,7 +437,8 @@ def load_spec(path: str | Path) -> ModelSpec:
     return ModelSpec(
         name=p.stem, kind=kind, description=description, outcomes=outcomes,
         months=months, comparisons=comparisons, grades=grades,
-        exclude_quality=exclude_quality, prefer_variants=prefer_variants, pooling=mode,
+        exclude_quality=exclude_quality, prefer_variants=prefer_variants,
+        zelen_comparison=zelen, pooling=mode,
         rho_months=rho, bias_sd=bias_binary, bias_sd_score=bias_score,
         bias_per_study=per_study,
         offer_spillover_sd=spill,

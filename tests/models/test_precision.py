@@ -148,3 +148,21 @@ def test_bad_bias_priors(tmp_path: Path, text: str, key: str) -> None:
     with pytest.raises(SpecError) as exc:
         load_spec(p)
     assert key in str(exc.value)
+
+
+def test_zelen_comparison_is_one_spec_switch(evidence: pd.DataFrame, spec, tmp_path: Path) -> None:  # noqa: ANN001
+    from dataclasses import replace
+
+    default = select_rows(evidence, "work_gt12h", "binary", spec)
+    gro = default[default["used"] & (default["gemeente"] == "groningen")]
+    assert set(gro["comparison"]) == {"vs_control"}  # variant C
+    ref = select_rows(evidence, "work_gt12h", "binary", replace(spec, zelen_comparison="vs_reference"))
+    gro = ref[ref["used"] & (ref["gemeente"] == "groningen")]
+    assert set(gro["comparison"]) == {"vs_reference"} and set(gro["bias_term"]) == {"vs_reference"}
+    others = ref[ref["used"] & (ref["gemeente"] != "groningen")]
+    assert "vs_reference" not in set(others["comparison"])  # only the Zelen design switches
+    p = tmp_path / "s.toml"
+    p.write_text('[select]\nzelen_comparison = "variant_b"\n', encoding="utf-8")
+    with pytest.raises(SpecError) as exc:
+        load_spec(p)
+    assert "select.zelen_comparison" in str(exc.value)

@@ -253,10 +253,16 @@ def rank_keys(table: pd.DataFrame, spec: ModelSpec) -> pd.DataFrame:
     report = [int(g in own and src != own[g])
               for g, src in zip(table["gemeente"], table["source"], strict=True)]
     subgroup = table["subgroup"] if "subgroup" in table else pd.Series("", index=table.index)
+    comparison = table["comparison"].map(comp_rank).fillna(99)
+    if spec.zelen_comparison != "vs_control":
+        # Zelen designs (offer-level ITT rows): the spec picks the reference group first.
+        zelen = set(table.loc[table["estimand"] == "itt_offer", "gemeente"])
+        comparison = comparison.where(~(table["gemeente"].isin(zelen)
+                                        & (table["comparison"] == spec.zelen_comparison)), -1)
     return pd.DataFrame({
         "estimand": table["estimand"].map(ESTIMAND_RANK).fillna(len(ESTIMAND_RANK)),
         "subgroup": subgroup.fillna("").ne("").astype(int),
-        "comparison": table["comparison"].map(comp_rank).fillna(99),
+        "comparison": comparison,
         "quality": (table["quality"] != "ok").astype(int),
         "grade": table["grade"].map(grade_rank).fillna(99),
         "variant": table["model_variant"].map(var_rank).fillna(len(var_rank)),
