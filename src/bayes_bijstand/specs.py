@@ -116,7 +116,7 @@ class ModelSpec:
     bias_sd: dict[str, float] = field(default_factory=lambda: dict(BIAS_SD_BINARY))
     bias_sd_score: dict[str, float] = field(default_factory=lambda: dict(BIAS_SD_SCORE))
     bias_per_study: bool = True
-    offer_spillover_sd: float = 0.01
+    offer_spillover_sd: float = 0.03
     r2_alpha: float = 2.0
     r2_beta: float = 6.0
     binary: ScalePriors = ScalePriors(mu_sd=0.10, tau_sd=0.05, interaction_sd=0.05, mid=0.02)
