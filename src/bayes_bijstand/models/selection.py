@@ -217,11 +217,11 @@ QUALITY_REASONS: dict[str, str] = {
 """Why a row of an excluded quality is left out (``evidence_used.csv``)."""
 
 
-def participants_carry_bias(table: pd.DataFrame, spec: ModelSpec,
+def participants_carry_bias(table: pd.DataFrame, spec: ModelSpec, kind: str,
                             drop: Callable[[pd.Series, str], None]) -> None:
     """Make every participants-only row enter with the ``participants_vs_control`` bias term.
 
-    The model keys its bias terms by ``comparison`` (``spec.bias_sd``). A participants-only
+    The model keys its bias terms by comparison (``spec.bias(kind)``, per study). A participants-only
     contrast coded ``vs_control`` (participants against control participants) would enter
     without one, as if randomised; it is recoded (noted in ``conversion``). A participants-only
     row whose comparison has no bias prior in the spec cannot enter (``drop``).
@@ -233,7 +233,7 @@ def participants_carry_bias(table: pd.DataFrame, spec: ModelSpec,
         "; ".join(x for x in (c, "participants only: bias term of participants_vs_control") if x)
         for c in table.loc[relabel, "conversion"]]
     no_bias = part & table["comparison"].isin(spec.comparisons) & \
-        ~table["comparison"].isin(spec.bias_sd)
+        ~table["comparison"].isin(list(spec.bias(kind)))
     drop(no_bias, "participants-only row but the spec has no bias prior for its comparison")
 
 
@@ -328,7 +328,7 @@ def select_rows(evidence: pd.DataFrame, outcome: str, kind: str, spec: ModelSpec
         table.loc[mask, "used"] = False
         table.loc[mask, "reason"] = why
 
-    participants_carry_bias(table, spec, drop)
+    participants_carry_bias(table, spec, kind, drop)
     drop(~table["comparison"].isin(spec.comparisons), "comparison not in the spec")
     drop(~table["grade"].isin(spec.grades), "evidence grade switched off in the spec")
     for q in spec.exclude_quality:
