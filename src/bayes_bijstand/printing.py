@@ -30,24 +30,23 @@ def scale_label(kind: str) -> str:
     return get_scale("binary" if kind == "binary" else "score").description
 
 
-def _f(x: Any, digits: int = 4) -> str:
+def _finite(x: Any) -> float | None:
+    """``x`` as a finite float, or None (missing, text, NaN or infinite)."""
     try:
         v = float(x)
     except (TypeError, ValueError):
-        return "-"
-    if not math.isfinite(v):
-        return "-"
-    return f"{v:.{digits}f}"
+        return None
+    return v if math.isfinite(v) else None
+
+
+def _f(x: Any, digits: int = 4) -> str:
+    v = _finite(x)
+    return "-" if v is None else f"{v:.{digits}f}"
 
 
 def _p(x: Any) -> str:
-    try:
-        v = float(x)
-    except (TypeError, ValueError):
-        return "-"
-    if not math.isfinite(v):
-        return "-"
-    return "<.0001" if v < 1e-4 else f"{v:.4f}"
+    v = _finite(x)
+    return "-" if v is None else ("<.0001" if v < 1e-4 else f"{v:.4f}")
 
 
 def _interval(lo: Any, hi: Any, digits: int = 4) -> str:
