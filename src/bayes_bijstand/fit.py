@@ -286,7 +286,7 @@ def run(opts: FitOptions) -> int:
 
     cfg = opts.run_config()
     plan = plan_fits(cfg)  # validates the spec, then the evidence: raises before any writing
-    from .validation import check_spec_selection
+    from .specs import check_spec_selection
 
     check_spec_selection(plan.spec, set(plan.evidence["outcome"]))
     if not plan.jobs:

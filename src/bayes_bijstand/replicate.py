@@ -144,8 +144,7 @@ def usable_outcomes(evidence: pd.DataFrame, spec_path: Path | None, file: str) -
     """
     from .meta import outcome_kind
     from .models.selection import select_rows
-    from .specs import default_spec_path, load_spec
-    from .validation import check_spec_selection
+    from .specs import check_spec_selection, default_spec_path, load_spec
 
     spec = load_spec(spec_path or default_spec_path())
     check_spec_selection(spec, set(evidence["outcome"]))

@@ -467,3 +467,32 @@ def models_dir() -> Path:
 
 def default_spec_path() -> Path:
     return models_dir() / "meta_components.toml"
+
+
+def check_spec_selection(spec: object, outcomes_present: set[str]) -> None:
+    """A spec's ``select.outcomes`` must select something in this evidence.
+
+    Every listed outcome must have rows (a typo such as ``work_gt12`` is an error with a
+    did-you-mean, not an empty run that exits 0). Raises a
+    :class:`~bayes_bijstand.errors.SpecError` naming the spec file, line and key.
+    """
+    import difflib
+
+    wanted = getattr(spec, "outcomes", "all")
+    if wanted == "all":
+        return
+    for o in wanted:
+        if o not in outcomes_present:
+            hint = difflib.get_close_matches(o, sorted(outcomes_present), n=1, cutoff=0.75)
+            msg = (f"outcome '{o}' has no rows in the evidence"
+                   + (f" (did you mean '{hint[0]}'?)" if hint else ""))
+            raise _spec_error(spec, msg, "select.outcomes", SpecError)
+
+
+def _spec_error(spec: object, message: str, key: str, cls: type) -> Exception:
+    file = getattr(spec, "path", "") or "model spec"
+    exc = cls(file, message, key=key)
+    line = _key_line(getattr(spec, "source_text", ""), key)
+    if line is not None:
+        exc.args = (f"{file}, line {line}, key '{key}': {message}",)
+    return exc

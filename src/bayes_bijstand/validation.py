@@ -38,7 +38,6 @@ __all__ = [
     "check_code",
     "check_fit_size",
     "check_prior",
-    "check_spec_selection",
     "infer_scale",
     "parse_number",
 ]
@@ -261,36 +260,3 @@ def check_fit_size(gemeenten_per_fit: dict[str, int], file: str) -> str | None:
         return (f"outcome '{outcome}' pools {n} municipalities: the fit needs about "
                 f"{need / 1024**3:.1f} GiB of memory, {avail / 1024**3:.1f} GiB is available")
     return None
-
-
-def check_spec_selection(spec: object, outcomes_present: set[str]) -> None:
-    """A spec's ``select.outcomes`` must select something in this evidence.
-
-    Every listed outcome must have rows (a typo such as ``work_gt12`` is an error with a
-    did-you-mean, not an empty run that exits 0). Raises a
-    :class:`~bayes_bijstand.errors.SpecError` naming the spec file, line and key.
-    """
-    import difflib
-
-    from .errors import SpecError
-
-    wanted = getattr(spec, "outcomes", "all")
-    if wanted == "all":
-        return
-    for o in wanted:
-        if o not in outcomes_present:
-            hint = difflib.get_close_matches(o, sorted(outcomes_present), n=1, cutoff=0.75)
-            msg = (f"outcome '{o}' has no rows in the evidence"
-                   + (f" (did you mean '{hint[0]}'?)" if hint else ""))
-            raise _spec_error(spec, msg, "select.outcomes", SpecError)
-
-
-def _spec_error(spec: object, message: str, key: str, cls: type) -> Exception:
-    from .specs import _key_line
-
-    file = getattr(spec, "path", "") or "model spec"
-    exc = cls(file, message, key=key)
-    line = _key_line(getattr(spec, "source_text", ""), key)
-    if line is not None:
-        exc.args = (f"{file}, line {line}, key '{key}': {message}",)
-    return exc

@@ -170,7 +170,7 @@ _PERCENT_OK = ("estimate", "se", "ci_low", "ci_high", "control_mean", "treatment
 
 def _outcome_kinds() -> dict[str, str]:
     """Outcome code -> kind (binary, score, count, euro) of the shipped vocabulary."""
-    from .load import load_outcomes
+    from .outcomes import load_outcomes
 
     t = load_outcomes()
     return dict(zip(t["outcome"], t["kind"], strict=True))
