@@ -2,8 +2,8 @@
 answer the policy question, across outcomes (rows) and arms (columns).
 
 Drawn from plain numbers (the report's results), not from a fitted model, so the report can
-draw it from a run's ``summary.json`` alone. Per cell: the pooled effect (dot) with its 90%
-interval (thick bar), the 90% range for a new municipality (thin bar), zero (black) and the
+draw it from a run's ``summary.json`` alone. Per cell: the pooled effect (dot) with its
+interval at the run's level (thick bar), the range for a new municipality (thin bar), zero (black) and the
 minimal important difference (green, dashed). A hollow grey dot marks a result where the
 data barely narrowed the prior (posterior/prior SD > 0.8); a filled dot's colour is the
 certainty of the evidence.
@@ -24,12 +24,13 @@ CERTAINTY_COLORS: dict[str, str] = {
 
 
 def plot_headline(results: Sequence[Any], *, arms: Sequence[str], arm_titles: dict[str, str],
-                  width: float = 12.0) -> Figure:
+                  width: float = 12.0, level: str = "90%") -> Figure:
     """Grid of pooled effects: one column per arm, one row block per unit (pp, then SD).
 
     ``results`` need the attributes of :class:`bayes_bijstand.report.results.Result`
     (outcome, arm, label_en, unit, mean, ci_low, ci_high, new_low, new_high, mid,
-    certainty.level, certainty.mostly_prior), already in display order.
+    certainty.level, certainty.mostly_prior), already in display order. ``level`` is the
+    run's interval level as text (``fit --ci-prob``), shown in the legend.
     """
     units = [u for u in ("pp", "SD") if any(r.unit == u for r in results)]
     outcomes = {u: list(dict.fromkeys(r.outcome for r in results if r.unit == u)) for u in units}
@@ -88,7 +89,7 @@ def plot_headline(results: Sequence[Any], *, arms: Sequence[str], arm_titles: di
             handles.append(Line2D([], [], color="#9a9a9a", lw=3.2, marker="o",
                                   markerfacecolor="white",
                                   label="mostly the prior (posterior/prior SD > 0.8)"))
-        handles += [Line2D([], [], color=COLORS["predictive"], lw=1.2, label="new municipality, 90%"),
+        handles += [Line2D([], [], color=COLORS["predictive"], lw=1.2, label=f"new municipality, {level}"),
                     Line2D([], [], color=COLORS["mid"], lw=0.9, ls="--",
                            label="minimal important difference")]
         fig.legend(handles=handles, loc="outside lower center", ncol=len(handles), fontsize=8,

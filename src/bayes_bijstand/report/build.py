@@ -473,7 +473,7 @@ def _headline_svg(hl: list[Result]) -> str:
         return ""
     arms = sorted({r.arm for r in hl}, key=arm_sort_key)
     fig = plot_headline(hl, arms=arms, arm_titles={a: ARM_SHORT_EN.get(a, policy_en(a))
-                                                   for a in arms})
+                                                   for a in arms}, level=_lev())
     buf = io.StringIO()
     with style():
         fig.savefig(buf, format="svg", metadata={"Date": None})
@@ -676,6 +676,62 @@ def _municipalities(summary: dict[str, Any]) -> str:
             "why.</p>" + _table(munis, table_id="municipalities-table"))
 
 
+def _thresholds(summary: dict[str, Any]) -> str:
+    """Nested thresholds: each threshold's effect from the joint latent-shift fit beside its
+    own fit (percentage points)."""
+    rows = summary.get("thresholds") or []
+    if not rows:
+        return ""
+    body = "".join(
+        f"<tr><td>{_e(r['outcome'])}</td><td>{_arm_cell(r['arm'])}</td>"
+        f"<td>{_num(r['joint_mean'], 100)} {_interval(r['joint_ci_low'], r['joint_ci_high'], 100)}</td>"
+        f"<td>{'' if r['separate_mean'] is None else _num(r['separate_mean'], 100) + ' ' + _interval(r['separate_ci_low'], r['separate_ci_high'], 100)}</td>"
+        f"<td>{'' if r['disagree'] is None else ('yes' if r['disagree'] else 'no')}</td></tr>"
+        for r in rows)
+    return ("<h2 id='thresholds'>Nested thresholds: work &gt; 8/12/27/32 h and income in one "
+            "latent shift</h2><p class='note'>The hours (and income) thresholds are thresholds of "
+            "one distribution: the joint fit gives each municipality and arm one shift of it, "
+            "pooled across municipalities and thresholds, so the thresholds cannot contradict each "
+            "other and borrow strength (docs/thresholds.md). Each threshold's implied effect "
+            f"(pp, {_lev()} interval) beside its own fit; 'disagree' where the two means differ by "
+            "more than 1.645 combined SDs.</p><details><summary>Show the table</summary>"
+            "<table><thead><tr><th>Threshold</th><th>Policy</th><th>Joint fit</th>"
+            "<th>Separate fit</th><th>Disagree</th></tr></thead><tbody>" + body +
+            "</tbody></table></details>")
+
+
+def _fiscal(summary: dict[str, Any]) -> str:
+    """Net fiscal effect per arm: benefit payments saved minus the arm's extra cost."""
+    fis = summary.get("fiscal") or {}
+    if not fis:
+        return ""
+    head = "<h2 id='fiscal'>Is it worth it? Net fiscal effect</h2>"
+    if not fis.get("rows"):
+        return head + f"<p class='note'>Not computed: {_e(fis.get('note', ''))}.</p>"
+    eur = lambda x: "" if x is None else f"{x:,.0f}"  # noqa: E731
+    body = "".join(
+        f"<tr><td>{_arm_cell(r['arm'])}</td><td>{_e(r['level'])}</td>"
+        f"<td>{r['effect_mean_pp']:.1f}</td><td>{eur(r['mean_eur'])}</td>"
+        f"<td>[{eur(r['ci_low_eur'])}, {eur(r['ci_high_eur'])}]</td>"
+        f"<td>{100 * r['prob_net_saving']:.0f}%</td></tr>"
+        for r in fis["rows"] if r["per"] == "participant" and r["level"] != "gemeente")
+    inputs = "".join(f"<tr><td>{_e(i['input'])}</td><td>{eur(i['low_eur'])}</td>"
+                     f"<td>{eur(i['high_eur'])}</td><td>{_e(i['source'])}</td>"
+                     f"<td>{_e(i['basis'])}</td></tr>" for i in fis["inputs"])
+    return (head + "<p class='note'>Benefit payments saved minus the extra cost of the policy, "
+            f"per participant over {fis['horizon_months']} months (effect building up from 0 at "
+            f"assignment: profile '{_e(fis['effect_profile'])}'), from the posterior of "
+            f"<code>{_e(fis['outcome'])}</code> and the cost inputs below, every one cited to its "
+            "source line or declared as an assumption (docs/fiscal.md; your own with "
+            f"<code>fit --costs</code>). Euros, {_lev()} intervals; per municipality and per "
+            "assigned client in <code>fiscal.csv</code>.</p>"
+            "<table><thead><tr><th>Policy</th><th>Level</th><th>Effect (pp)</th>"
+            "<th>Net saving (EUR)</th><th>Interval</th><th>P(net saving &gt; 0)</th></tr></thead>"
+            "<tbody>" + body + "</tbody></table><details><summary>Cost inputs and their sources"
+            "</summary><table><thead><tr><th>Input</th><th>Low</th><th>High</th><th>Source</th>"
+            "<th>Basis</th></tr></thead><tbody>" + inputs + "</tbody></table></details>")
+
+
 def render(root: Path, *, full: bool = False, link_to: Path | None = None) -> str:
     """The report's HTML text for the run in ``root`` (raises InputError without summary.json).
 
@@ -709,7 +765,9 @@ def render(root: Path, *, full: bool = False, link_to: Path | None = None) -> st
     toc = ("<nav><ul><li><a href='#results'>Every result with its certainty</a></li>"
            "<li><a href='#certainty'>How certainty is rated</a></li>"
            "<li><a href='#methods'>Methods</a></li><li><a href='#limitations'>Limitations</a></li>"
-           "<li><a href='#robustness'>Robustness</a></li><li><a href='#outcomes'>Per outcome: "
+           "<li><a href='#robustness'>Robustness</a></li>"
+           "<li><a href='#thresholds'>Nested thresholds</a></li>"
+           "<li><a href='#fiscal'>Net fiscal effect</a></li><li><a href='#outcomes'>Per outcome: "
            "figures</a></li><li><a href='#municipalities'>Municipalities</a></li>"
            "<li><a href='#diagnostics'>Sampler diagnostics</a></li>"
            "<li><a href='#evidence-appendix'>Evidence appendix</a></li>"
@@ -741,6 +799,8 @@ printed or design-based SE.</p>
 {limitations_html(results, summary)}
 </div><div class="later">
 {_robustness(root, fits)}
+{_thresholds(summary)}
+{_fiscal(summary)}
 </div><div class="later">
 <h2 id="outcomes">Per outcome: figures and municipalities</h2>
 <p class="note">Click an outcome to open its figures (forest plot first).</p>
