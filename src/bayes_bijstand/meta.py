@@ -230,6 +230,23 @@ def _spec_from_attrs(attrs: dict[str, object]) -> ModelSpec:
     return replace(spec, path="")
 
 
+def read_fit(path: str | Path) -> tuple[xr.Dataset, pd.DataFrame | None]:
+    """The posterior and the evidence table of a stored fit, without rebuilding its model.
+
+    For readers that need draws and rows only (the run's fiscal and thresholds tables);
+    :meth:`MetaResult.from_netcdf` gives back the whole result. The table is None where the
+    file has no ``evidence`` group.
+    """
+    tree = xr.open_datatree(path, engine="h5netcdf")
+    try:
+        post = tree["posterior"].to_dataset().load()
+        table = (_table_from_group(tree["evidence"].to_dataset().load())
+                 if "evidence" in tree.children else None)
+    finally:
+        tree.close()
+    return post, table
+
+
 def _table_from_group(ds: xr.Dataset) -> pd.DataFrame:
     """Inverse of :func:`_evidence_group`: the table with its columns, dtypes and missing values."""
     dtypes = json.loads(str(ds.attrs.get("dtypes", "{}")))

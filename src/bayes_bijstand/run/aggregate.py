@@ -8,12 +8,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import xarray as xr
 
 from .._version import __version__
 from ..constants import CI_KIND
 from ..evidence.registry import load_studies
 from ..fiscal import CostInputs, fiscal_table
+from ..meta import read_fit
 from ..variables import pooled_names
 from .config import RunConfig
 from .plan import Plan
@@ -93,11 +93,7 @@ def fiscal_summary(records: list[FitRecord], costs: CostInputs | None, out: Path
                     "note": f"{o} failed the diagnostics: no net fiscal effect is reported"}
         from ..models.selection import registry_sizes
 
-        tree = xr.open_datatree(out / r["netcdf"], engine="h5netcdf")
-        try:
-            post = tree["posterior"].to_dataset().load()
-        finally:
-            tree.close()
+        post, _ = read_fit(out / r["netcdf"])
         observed = {(g["gemeente"], g["arm"]) for g in r["gemeente_effects"]}
         tab = fiscal_table(post, o, costs, takeup=registry_sizes()[2], observed=observed,
                            ci_prob=ci_prob, seed=seed)
@@ -121,17 +117,9 @@ def thresholds_summary(records: list[FitRecord], out: Path, ci_prob: float) -> l
     for r in records:
         if r["role"] != "joint" or r["status"] != "passed":
             continue
-        tree = xr.open_datatree(out / r["netcdf"], engine="h5netcdf")
-        try:
-            if "evidence" not in tree.children:
-                continue
-            post = tree["posterior"].to_dataset().load()
-            table = tree["evidence"].to_dataset().to_dataframe().reset_index()
-        finally:
-            tree.close()
-        if "threshold_outcome" not in table or "mu_arm" not in post:
+        post, table = read_fit(out / r["netcdf"])
+        if table is None or "threshold_outcome" not in table or "mu_arm" not in post:
             continue
-        table["used"] = table["used"].astype(bool)
         for e in table_rows(implied_effects(post, table, ci_prob=ci_prob)):
             sep = {p["label"]: p for p in main.get(e["outcome"], {}).get("pooled", [])
                    if p["parameter"] == "mu_arm"}.get(e["arm"])
