@@ -36,6 +36,7 @@ import pandas as pd
 
 from .constants import CI_PROB
 from .errors import SpecError
+from .summaries import describe
 
 PROFILES = {"ramp": 0.5, "constant": 1.0}
 """Share of the horizon's benefit months over which the effect is in force, by profile."""
@@ -191,9 +192,10 @@ def net_draws(effect: np.ndarray, costs: CostInputs, arm: str, rng: np.random.Ge
 
 
 def _describe(x: np.ndarray, ci_prob: float) -> dict[str, float]:
-    a = (1 - ci_prob) / 2
-    return {"mean_eur": float(np.mean(x)), "ci_low_eur": float(np.quantile(x, a)),
-            "ci_high_eur": float(np.quantile(x, 1 - a)), "prob_net_saving": float(np.mean(x > 0))}
+    """:func:`~bayes_bijstand.summaries.describe` of net-saving draws, in the table's names."""
+    d = describe(x, ci_prob=ci_prob)
+    return {"mean_eur": d["mean"], "ci_low_eur": d["ci_low"], "ci_high_eur": d["ci_high"],
+            "prob_net_saving": d["prob_gt_0"]}
 
 
 def fiscal_table(posterior: object, outcome: str, costs: CostInputs, *,
