@@ -18,6 +18,7 @@ import numpy as np
 from .constants import ESS_MIN, RHAT_MAX
 
 REPORTED_VARS = ("mu", "tau", "mu_arm", "tau_arm", "theta", "theta_new", "bias", "gamma",
+                 "sigma_coach", "theta_coached",
                  "beta", "se_marker", "se_censored", "r2", "offer_spillover", "p_control")
 BFMI_MIN = 0.3
 

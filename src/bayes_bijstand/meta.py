@@ -31,7 +31,7 @@ from .models.selection import select_rows
 from .models.summary_level import MetaData, prepare
 from .models.thresholds import prepare_joint
 from .specs import ModelSpec, SamplerSpec
-from .summaries import gemeente_table, i2_table, merge_frequentist, pooled_table
+from .summaries import coach_table, gemeente_table, i2_table, merge_frequentist, pooled_table
 from .variables import pooled_names
 
 log = logging.getLogger(__name__)
@@ -141,6 +141,15 @@ class MetaResult:
     def i2(self, *, ci_prob: float | None = None) -> pd.DataFrame:
         df = i2_table(self.posterior, self.data, ci_prob=ci_prob or self.ci_prob)
         df.insert(0, "outcome", self.outcome)
+        return df
+
+    def coach(self, *, ci_prob: float | None = None) -> pd.DataFrame:
+        """The coach component: effects with these coaches vs the average coach, per
+        municipality and arm delivered by a known team, and a new municipality's new team
+        (:func:`~bayes_bijstand.summaries.coach_table`; empty without a coach component)."""
+        df = coach_table(self.posterior, self.data.rows, ci_prob=ci_prob or self.ci_prob)
+        if not df.empty:
+            df.insert(0, "outcome", self.outcome)
         return df
 
     def to_netcdf(self, path: str | Path) -> Path:

@@ -84,6 +84,7 @@ class ScalePriors:
     interaction_sd: float
     lkj_eta: float = 2.0
     mid: float = 0.0  # minimal important difference for P(effect > mid)
+    coach_sd: float = 0.0  # prior scale of sigma_coach (HalfNormal), the SD of coach effects
 
 
 @dataclass(frozen=True)
@@ -119,8 +120,12 @@ class ModelSpec:
     offer_spillover_sd: float = 0.03
     r2_alpha: float = 2.0
     r2_beta: float = 6.0
-    binary: ScalePriors = ScalePriors(mu_sd=0.10, tau_sd=0.05, interaction_sd=0.05, mid=0.02)
-    score: ScalePriors = ScalePriors(mu_sd=0.30, tau_sd=0.15, interaction_sd=0.15, mid=0.10)
+    binary: ScalePriors = ScalePriors(mu_sd=0.10, tau_sd=0.05, interaction_sd=0.05, mid=0.02,
+                                      coach_sd=0.05)
+    score: ScalePriors = ScalePriors(mu_sd=0.30, tau_sd=0.15, interaction_sd=0.15, mid=0.10,
+                                     coach_sd=0.15)
+    coach: bool = True  # coach-level variance component for arms delivered by named coaches
+    coach_new_team: float = 5.0  # team size of a new municipality's coaches (predictions)
     sampler: SamplerSpec = SamplerSpec()
     source_text: str = ""
     path: str = ""
@@ -141,7 +146,7 @@ class ModelSpec:
 
 
 _TOP = {"kind", "description", "select", "pooling", "priors", "bias", "covariate_adjustment",
-        "sampler"}
+        "coach", "sampler"}
 
 
 def _key_line(text: str, key: str) -> int | None:
@@ -241,13 +246,15 @@ def _int(d: dict[str, Any], key: str, ctx: _Ctx, prefix: str, *, default: int,
 
 
 def _scale_priors(d: dict[str, Any], base: ScalePriors, ctx: _Ctx, prefix: str) -> ScalePriors:
-    _check_keys(d, {"mu_sd", "tau_sd", "interaction_sd", "lkj_eta", "mid"}, ctx, prefix)
+    _check_keys(d, {"mu_sd", "tau_sd", "interaction_sd", "lkj_eta", "mid", "coach_sd"}, ctx,
+                prefix)
     return ScalePriors(
         mu_sd=_num(d, "mu_sd", ctx, prefix, default=base.mu_sd),
         tau_sd=_num(d, "tau_sd", ctx, prefix, default=base.tau_sd),
         interaction_sd=_num(d, "interaction_sd", ctx, prefix, default=base.interaction_sd),
         lkj_eta=_num(d, "lkj_eta", ctx, prefix, default=base.lkj_eta),
         mid=_num(d, "mid", ctx, prefix, positive=False, default=base.mid),
+        coach_sd=_num(d, "coach_sd", ctx, prefix, default=base.coach_sd),
     )
 
 
@@ -417,6 +424,15 @@ def load_spec(path: str | Path) -> ModelSpec:
     bias_binary, bias_score, per_study = _bias_priors(d, base, ctx)
     cov = _table(d, "covariate_adjustment", ctx, "")
     _check_keys(cov, {"r2_alpha", "r2_beta"}, ctx, "covariate_adjustment.")
+    coach = _table(d, "coach", ctx, "")
+    _check_keys(coach, {"enabled", "new_team_size"}, ctx, "coach.")
+    coach_on = coach.get("enabled", base.coach)
+    if not isinstance(coach_on, bool):
+        raise ctx.error(f"must be true or false, got {coach_on!r}", "coach.enabled")
+    new_team = _num(coach, "new_team_size", ctx, "coach.", default=base.coach_new_team)
+    if new_team < 1:
+        raise ctx.error(f"must be >= 1 (a team of at least one coach), got {new_team!r}",
+                        "coach.new_team_size")
     samp = _table(d, "sampler", ctx, "")
     _check_keys(samp, {f.name for f in fields(SamplerSpec)}, ctx, "sampler.")
     sampler_name = samp.get("sampler", "nutpie")
@@ -441,7 +457,7 @@ def load_spec(path: str | Path) -> ModelSpec:
         zelen_comparison=zelen, pooling=mode,
         rho_months=rho, bias_sd=bias_binary, bias_sd_score=bias_score,
         bias_per_study=per_study,
-        offer_spillover_sd=spill,
+        offer_spillover_sd=spill, coach=coach_on, coach_new_team=new_team,
         r2_alpha=_num(cov, "r2_alpha", ctx, "covariate_adjustment.", default=base.r2_alpha),
         r2_beta=_num(cov, "r2_beta", ctx, "covariate_adjustment.", default=base.r2_beta),
         binary=_scale_priors(_table(pri, "binary", ctx, "priors."), base.binary, ctx,

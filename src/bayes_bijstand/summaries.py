@@ -43,7 +43,10 @@ def pooled_table(post: object, *, ci_prob: float = CI_PROB, mid: float = 0.0) ->
         x = _draws(post, name)
         if x is None:
             continue
-        labels = list(post[name].coords[dim].values)  # type: ignore[index]
+        if not dim:
+            x, labels = x[None, :], ["all"]
+        else:
+            labels = list(post[name].coords[dim].values)  # type: ignore[index]
         for i, lab in enumerate(labels):
             rows.append({"parameter": name, "label": str(lab), **describe(x[i], ci_prob=ci_prob, mid=mid)})
     df = pd.DataFrame(rows)
@@ -137,6 +140,71 @@ def i2_table(post: object, data: object, *, ci_prob: float = CI_PROB) -> pd.Data
         d = describe(i2, ci_prob=ci_prob)
         out.append({"arm": a, "k": k, "mean": d["mean"], "ci_low": d["ci_low"], "ci_high": d["ci_high"]})
     return pd.DataFrame(out)
+
+
+def coach_table(post: object, rows: pd.DataFrame | None, *, ci_prob: float = CI_PROB
+                ) -> pd.DataFrame:
+    """The coach component per arm: each municipality's team, and a new municipality's.
+
+    One row per gemeente x arm delivered by a known team of coaches (``level =
+    "municipality"``): the team (``n_coaches``, ``w2`` = sum of squared caseload shares,
+    ``basis``), the effect with these coaches (``theta_coached``, what the experiment
+    measured) beside the effect with the average coach (``theta``, what the same programme
+    gives with other coaches), and ``coach_share``, the share of the posterior variance of
+    the effect with these coaches that is coach variation (``Var(theta_coached - theta) /
+    Var(theta_coached)``). Then one row per coached arm for a new municipality (``level =
+    "new municipality"``): the predictive effect with a new team (``theta_new``, the
+    reported one) beside the same without coach variation. ``sigma_*`` summarise
+    ``sigma_coach`` (the SD of one coach's effect around the average coach). Empty when
+    the fit has no coach component.
+    """
+    tc, th, sig = _draws(post, "theta_coached"), _draws(post, "theta"), _draws(post, "sigma_coach")
+    if tc is None or th is None or sig is None:
+        return pd.DataFrame()
+    s = describe(sig, ci_prob=ci_prob)
+    gem = [str(g) for g in post["theta"].coords["gemeente"].values]  # type: ignore[index]
+    arms = [str(a) for a in post["theta"].coords["arm"].values]  # type: ignore[index]
+    team: dict[tuple[str, str], tuple[float, str]] = {}
+    if rows is not None and "coach_w2" in rows:
+        for r in rows.itertuples():
+            if float(r.coach_w2) > 0:
+                team[(str(r.gemeente), str(r.arm))] = (float(r.coach_w2), str(r.coach_team))
+    out = []
+    for i, g in enumerate(gem):
+        for j, a in enumerate(arms):
+            if (g, a) not in team:
+                continue
+            w2, basis = team[(g, a)]
+            with_, avg = tc[i, j], th[i, j]
+            d1, d0 = describe(with_, ci_prob=ci_prob), describe(avg, ci_prob=ci_prob)
+            out.append({"level": "municipality", "gemeente": g, "arm": a,
+                        "n_coaches": 1.0 / w2, "w2": w2, "basis": basis,
+                        **{f"team_{k}": d1[k] for k in ("mean", "sd", "ci_low", "ci_high",
+                                                         "prob_gt_0")},
+                        **{f"avg_{k}": d0[k] for k in ("mean", "sd", "ci_low", "ci_high",
+                                                         "prob_gt_0")},
+                        "coach_share": float(np.var(with_ - avg) / np.var(with_))})
+    new, cn = _draws(post, "theta_new"), _draws(post, "coach_new")
+    if new is not None and cn is not None:
+        for j, a in enumerate(arms):
+            if np.var(cn[j]) == 0:
+                continue
+            d1, d0 = describe(new[j], ci_prob=ci_prob), describe(new[j] - cn[j], ci_prob=ci_prob)
+            out.append({"level": "new municipality", "gemeente": "", "arm": a,
+                        "n_coaches": np.nan, "w2": np.nan, "basis": "a new team",
+                        **{f"team_{k}": d1[k] for k in ("mean", "sd", "ci_low", "ci_high",
+                                                         "prob_gt_0")},
+                        **{f"avg_{k}": d0[k] for k in ("mean", "sd", "ci_low", "ci_high",
+                                                         "prob_gt_0")},
+                        "coach_share": float(np.var(cn[j]) / np.var(new[j]))})
+    df = pd.DataFrame(out)
+    if df.empty:
+        return df
+    for k in ("mean", "sd", "ci_low", "ci_high"):
+        df[f"sigma_{k}"] = s[k]
+    df["ci_prob"] = ci_prob
+    df["ci_kind"] = CI_KIND
+    return df
 
 
 def merge_frequentist(pooled: pd.DataFrame, freq: pd.DataFrame) -> pd.DataFrame:

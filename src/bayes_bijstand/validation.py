@@ -183,16 +183,19 @@ PRIOR_LIMITS: dict[str, PriorLimit] = {
     "priors.binary.interaction_sd": PriorLimit(1e-4, 1.0, "risk difference"),
     "priors.binary.mid": PriorLimit(-1.0, 1.0, "risk difference"),
     "priors.binary.lkj_eta": PriorLimit(1e-3, 1e3, "LKJ shape"),
+    "priors.binary.coach_sd": PriorLimit(1e-4, 1.0, "risk difference"),
     # standardised mean differences: 10 SD is far beyond any social-policy effect
     "priors.score.mu_sd": PriorLimit(1e-4, 10.0, "SMD"),
     "priors.score.tau_sd": PriorLimit(1e-4, 10.0, "SMD"),
     "priors.score.interaction_sd": PriorLimit(1e-4, 10.0, "SMD"),
     "priors.score.mid": PriorLimit(-10.0, 10.0, "SMD"),
     "priors.score.lkj_eta": PriorLimit(1e-3, 1e3, "LKJ shape"),
+    "priors.score.coach_sd": PriorLimit(1e-4, 10.0, "SMD"),
     "bias": PriorLimit(1e-4, 10.0, "model scale"),
     "pooling.offer_spillover_sd": PriorLimit(0.0, 1.0, "risk difference"),
     "covariate_adjustment.r2_alpha": PriorLimit(1e-3, 1e4, "Beta shape"),
     "covariate_adjustment.r2_beta": PriorLimit(1e-3, 1e4, "Beta shape"),
+    "coach.new_team_size": PriorLimit(1.0, 1e4, "number of coaches"),
 }
 """Limits of the numeric prior settings of a spec, keyed by dotted key (``bias``: every
 ``bias.<comparison>``)."""

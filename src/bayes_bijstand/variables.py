@@ -1,7 +1,7 @@
 """The reported variables: which posterior quantities the tables carry, in one place.
 
 Plain data, in the order the pooled tables list them. ``dim`` is the coordinate that labels a
-variable's rows; ``sd`` marks a between-municipality standard deviation (no probability of
+variable's rows (``""``: a scalar, labelled ``"all"``); ``sd`` marks a between-municipality standard deviation (no probability of
 being above zero is reported for it); ``summary`` marks the quantities ``summary.json``
 carries for every fit.
 """
@@ -28,6 +28,8 @@ POOLED: tuple[Variable, ...] = (
     Variable("mu_arm", "arm", "pooled effect of an arm", summary=True),
     Variable("theta_new", "arm", "effect in a new municipality (predictive)", summary=True),
     Variable("tau_arm", "arm", "between-municipality SD of an arm's effect", sd=True, summary=True),
+    Variable("sigma_coach", "", "SD of coach effects (one coach vs the average coach)", sd=True,
+             summary=True),
     Variable("gamma", "bundle", "interaction of a bundled arm's components"),
     Variable("bias", "bias_comparison", "bias of a weaker comparison"),
 )

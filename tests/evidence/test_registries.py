@@ -111,7 +111,8 @@ def test_model_kind_decides_the_design() -> None:
 def test_reported_variables() -> None:
     from bayes_bijstand.variables import POOLED, pooled_names
 
-    assert [v.name for v in POOLED] == ["mu", "tau", "mu_arm", "theta_new", "tau_arm", "gamma",
-                                        "bias"]
-    assert pooled_names(sd=True) == ("tau", "tau_arm")
-    assert pooled_names(summary=True) == ("mu", "tau", "mu_arm", "theta_new", "tau_arm")
+    assert [v.name for v in POOLED] == ["mu", "tau", "mu_arm", "theta_new", "tau_arm",
+                                        "sigma_coach", "gamma", "bias"]
+    assert pooled_names(sd=True) == ("tau", "tau_arm", "sigma_coach")
+    assert pooled_names(summary=True) == ("mu", "tau", "mu_arm", "theta_new", "tau_arm",
+                                          "sigma_coach")

@@ -319,7 +319,9 @@ def test_real_posterior_maps_slots_back_to_rows(evidence, outcome, pooling):
     out = backends.to_real_posterior(post, data, pooling, SPEC, sizes, arrays)
     assert list(out["theta"].coords["gemeente"].values) == list(data.gemeenten)
     assert list(out["row_mean"].coords["row"].values) == list(data.rows["row_id"])
-    theta = out["theta"].values
+    # Rows measure the effect with the coaches that delivered the arm (theta_coached,
+    # theta plus the team's coach deviation) where a team is known.
+    theta = out["theta_coached"].values if "theta_coached" in out else out["theta"].values
     rows = data.rows
     bias = out["bias"].values if "bias" in out else None
     for r, row in enumerate(rows.itertuples()):

@@ -37,6 +37,7 @@ from .summary_level import (
     binomial_sections,
     build_graph,
     choose_sizes,
+    coach_teams_of,
     model_arrays,
     pack,
 )
@@ -47,7 +48,7 @@ log = logging.getLogger(__name__)
 #: computed from them by the graph itself (:func:`graph_outputs`), after sampling: a small
 #: numba expand function compiles much faster than one with every deterministic.
 STORED = ("mu_raw", "tau_raw", "corr_cpc_raw", "z_offset", "z_new_offset", "gamma_raw", "offer_spillover_raw", "bias_raw", "r2", "se_marker_raw",
-          "se_censored_raw", "logit_pc_raw")
+          "se_censored_raw", "logit_pc_raw", "sigma_coach_raw", "coach_raw", "coach_new_raw")
 
 
 # --------------------------------------------------------------------------------------
@@ -298,7 +299,7 @@ def prior_outputs(sizes: PadSizes, arrays: dict[str, np.ndarray], seed: int,
 # --------------------------------------------------------------------------------------
 
 POSTERIOR_VARS = ("mu", "tau", "corr", "beta", "gamma", "theta", "mu_arm", "theta_new",
-                  "tau_arm", "offer_spillover", "bias", "r2", "se_marker", "se_row",
+                  "tau_arm", "sigma_coach", "theta_coached", "coach_new", "offer_spillover", "bias", "r2", "se_marker", "se_row",
                   "se_censored", "row_mean", "p_control")
 """Reported posterior variables (those a pooling mode and outcome use)."""
 
@@ -339,6 +340,8 @@ class RealLayout:
             "censored_row": list(rid[cens]), "r2_gemeente": r2_gem, "offer_gemeente": offer_gem,
             "row": list(rid), "corr_cpc": list(range(C * (C - 1) // 2)),
             "binomial_control": [f"{k[0]}:{k[1]}:{k[2]}" for k in bkeys],
+            "coach_team": [f"{data.gemeenten[g]}:{data.arms[a]}"
+                           for g, a in zip(*coach_teams_of(data)[:2], strict=True)],
         }
         self.idx = {
             DIM_GEMEENTE: np.arange(len(data.gemeenten)),
@@ -354,8 +357,11 @@ class RealLayout:
             # The CPCs of the leading C x C block come first (row-major lower triangle).
             "corr_cpc": np.arange(C * (C - 1) // 2),
             "binomial_control": np.arange(len(bkeys)),
+            "coach_team": np.arange(len(coach_teams_of(data)[0])),
         }
         partial = pooling == "partial"
+        coach_w2 = np.asarray(data.extra.get("coach_w2", np.zeros(0)), float)
+        coached = bool(coach_w2.size and coach_w2.max() > 0)
         self.vars: dict[str, tuple[tuple[str, ...], bool]] = {
             "mu": ((DIM_COMPONENT,), pooling != "none"),
             "tau": ((DIM_COMPONENT,), partial),
@@ -366,6 +372,9 @@ class RealLayout:
             "mu_arm": ((DIM_ARM,), pooling != "none"),
             "theta_new": ((DIM_ARM,), partial),
             "tau_arm": ((DIM_ARM,), partial),
+            "sigma_coach": ((), coached),
+            "theta_coached": ((DIM_GEMEENTE, DIM_ARM), coached),
+            "coach_new": ((DIM_ARM,), coached and partial),
             "offer_spillover": (("offer_gemeente",), bool(offer_gem)),
             "bias": ((DIM_BIAS,), bool(data.biases)),
             "r2": (("r2_gemeente",), bool(r2_gem)),
@@ -386,6 +395,8 @@ class RealLayout:
             "corr_cpc_raw": (("corr_cpc",), partial and C > 1),
             "z_offset": ((DIM_GEMEENTE, DIM_COMPONENT), pooling != "full"),
             "gamma_raw": (("bundle",), bool(data.bundles)),
+            "sigma_coach_raw": ((), coached),
+            "coach_raw": (("coach_team",), coached),
             "offer_spillover_raw": (("offer_gemeente",), bool(offer_gem)),
             "bias_raw": ((DIM_BIAS,), bool(data.biases)),
             "r2": (("r2_gemeente",), bool(r2_gem)),

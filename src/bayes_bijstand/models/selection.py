@@ -295,6 +295,30 @@ def why_superseded(table: pd.DataFrame, keys: pd.DataFrame, keep: object, lost: 
     return "file order"
 
 
+def with_coach_teams(table: pd.DataFrame) -> pd.DataFrame:
+    """``table`` with the coach team of each row's arm and comparator (registry facts).
+
+    ``coach_w2`` (``coach_w2_comparator``) is the sum of squared caseload shares of the team
+    that delivered the row's arm (comparator arm) in that gemeente, 0 where no team is known
+    (:func:`~bayes_bijstand.evidence.registry.coach_teams`); ``coach_team`` says which facts
+    gave it. The model adds ``sigma_coach * sqrt(w2)`` of coach variation to the arm's effect
+    (docs/model.md, "Coaches").
+    """
+    from ..evidence.registry import coach_teams
+
+    teams = coach_teams().set_index(["gemeente", "arm"])
+    def look(g: str, a: str, col: str, empty: object) -> object:
+        return teams.loc[(g, a), col] if (g, a) in teams.index else empty
+
+    g, a, c = table["gemeente"], table["arm"], table["comparator"]
+    return table.assign(
+        coach_w2=[float(look(x, y, "w2", 0.0)) for x, y in zip(g, a, strict=True)],
+        coach_w2_comparator=[float(look(x, y, "w2", 0.0)) for x, y in zip(g, c, strict=True)],
+        coach_team=[str(look(x, y, "basis", "")) + (f" ({look(x, y, 'source', '')})"
+                                                    if (x, y) in teams.index else "")
+                    for x, y in zip(g, a, strict=True)])
+
+
 def select_rows(evidence: pd.DataFrame, outcome: str, kind: str, spec: ModelSpec) -> pd.DataFrame:
     """The measurement table of one outcome with ``used``/``reason`` set per the spec.
 
@@ -320,6 +344,7 @@ def select_rows(evidence: pd.DataFrame, outcome: str, kind: str, spec: ModelSpec
         table.loc[sel, "conversion"] = [
             "; ".join(x for x in (c, note) if x) for c in table.loc[sel, "conversion"]]
     table["comparator"] = ev["comparator"].replace("", "control").to_numpy()
+    table = with_coach_teams(table)
     if how in ("survey", "consultant_survey"):
         table = respondent_contrasts(table)
     # Spec filters.

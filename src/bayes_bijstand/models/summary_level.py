@@ -147,7 +147,24 @@ def prepare(table: pd.DataFrame, outcome: str, kind: str, spec: ModelSpec) -> Me
     bias_sd = tuple(float(sds[b.rpartition(":")[2]]) for b in biases)
     return MetaData(outcome=outcome, kind=kind, rows=rows, gemeenten=gemeenten,
                     components=components, arms=arms, W=W, bundles=bundles, corr=corr,
-                    biases=biases, bias_sd=bias_sd)
+                    biases=biases, bias_sd=bias_sd,
+                    extra={"coach_w2": coach_matrix(rows, gemeenten, arms) if spec.coach
+                           else np.zeros((len(gemeenten), len(arms)))})
+
+
+def coach_matrix(rows: pd.DataFrame, gemeenten: tuple[str, ...],
+                 arms: tuple[str, ...]) -> np.ndarray:
+    """``w2[g, a]``: the sum of squared caseload shares of the coach team that delivered arm
+    ``a`` in gemeente ``g`` (0 where none is known), from the rows' ``coach_w2`` (the arm's
+    team) and ``coach_w2_comparator`` (the comparator arm's team) columns."""
+    w2 = np.zeros((len(gemeenten), len(arms)))
+    for col, arm_col in (("coach_w2", "arm"), ("coach_w2_comparator", "comparator")):
+        if col not in rows:
+            continue
+        for g, a, v in zip(rows["gemeente"], rows[arm_col], rows[col], strict=True):
+            if a in arms and np.isfinite(v) and v > 0:
+                w2[gemeenten.index(g), arms.index(a)] = float(v)
+    return w2
 
 
 def bias_keys(rows: pd.DataFrame, spec: ModelSpec, kind: str) -> np.ndarray:
@@ -317,6 +334,7 @@ class PadSizes:
     bias: int = 4
     binom_row: int = 4
     binom_ctrl: int = 4
+    coach: int = 4
 
 
 def _round_up(n: int, step: int) -> int:
@@ -362,9 +380,9 @@ def choose_sizes(data: MetaData, base: PadSizes | None = None) -> PadSizes:
     need = {"gemeente": len(data.gemeenten), "component": len(data.components),
             "arm": len(data.arms), "gauss_row": len(gauss), "cens_row": len(cens),
             "two_band": len(two), "bias": len(data.biases), "binom_row": len(bpos),
-            "binom_ctrl": len(bkeys)}
+            "binom_ctrl": len(bkeys), "coach": coach_teams_of(data)[0].size}
     steps = {"gemeente": 4, "component": 2, "arm": 2, "gauss_row": 8, "cens_row": 4,
-             "two_band": 2, "bias": 4, "binom_row": 4, "binom_ctrl": 4}
+             "two_band": 2, "bias": 4, "binom_row": 4, "binom_ctrl": 4, "coach": 4}
     new = {k: max(getattr(base, k), _round_up(v, steps[k])) for k, v in need.items()}
     return PadSizes(**new)
 
@@ -377,7 +395,15 @@ def exact_sizes(data: MetaData) -> PadSizes:
                     arm=len(data.arms), gauss_row=max(1, len(gauss)),
                     cens_row=max(1, len(cens)), two_band=max(1, len(two)),
                     bias=max(1, len(data.biases)), binom_row=max(1, len(bpos)),
-                    binom_ctrl=max(1, len(bkeys)))
+                    binom_ctrl=max(1, len(bkeys)), coach=max(1, coach_teams_of(data)[0].size))
+
+
+def coach_teams_of(data: MetaData) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The (gemeente index, arm index, w2) of every gemeente x arm delivered by a known team
+    of coaches (``data.extra["coach_w2"]`` > 0), in row-major order: one coach slot each."""
+    w2 = np.asarray(data.extra.get("coach_w2", np.zeros((0, 0))), dtype=float)
+    g, a = np.nonzero(w2 > 0) if w2.size else (np.zeros(0, int), np.zeros(0, int))
+    return g, a, w2[g, a] if w2.size else np.zeros(0)
 
 
 def model_arrays(data: MetaData, spec: ModelSpec, sizes: PadSizes, *,
@@ -419,6 +445,22 @@ def model_arrays(data: MetaData, spec: ModelSpec, sizes: PadSizes, *,
     bias_sd[:b_n] = data.bias_sd if len(data.bias_sd) == b_n else [
         spec.bias(data.kind)[k.rpartition(":")[2]] for k in data.biases]
     out["d_bias_sd"] = bias_sd
+    # Coaches: one slot per gemeente x arm delivered by a known team (its gemeente, arm and
+    # team weight w2); a new municipality's arms that some gemeente delivered by coaches
+    # get a new team of spec.coach_new_team coaches.
+    K = sizes.coach
+    cg, ca, cw = coach_teams_of(data)
+    Pcg, Pca = np.zeros((K, G)), np.zeros((K, A))
+    Pcg[np.arange(len(cg)), cg] = 1.0
+    Pca[np.arange(len(ca)), ca] = 1.0
+    out["d_coach_Pg"], out["d_coach_Pa"] = Pcg, Pca
+    w2 = np.zeros(K)
+    w2[: len(cw)] = cw
+    out["d_coach_w2"] = w2
+    coached = np.zeros(A)
+    coached[np.unique(ca)] = 1.0
+    out["d_coach_new_w2"] = coached / float(spec.coach_new_team)
+    out["d_coach_sd"] = np.asarray(float(pri.coach_sd) if pri.coach_sd > 0 else 1.0)
     spill = float(spec.offer_spillover_sd)
     out["d_spill_sd"] = np.asarray(spill if spill > 0 else 1.0)
     out["d_r2_a"] = np.asarray(spec.r2_alpha, dtype=float)
@@ -622,7 +664,7 @@ def build_graph(sizes: PadSizes, *, pointwise: bool = False) -> pm.Model:
     coords = {"g_slot": range(G), "c_slot": range(C), "a_slot": range(A),
               "gr_slot": range(sizes.gauss_row), "cr_slot": range(sizes.cens_row),
               "b_slot": range(B), "br_slot": range(sizes.binom_row),
-              "k_slot": range(sizes.binom_ctrl)}
+              "k_slot": range(sizes.binom_ctrl), "co_slot": range(sizes.coach)}
     arrays = blank_arrays(sizes)
     layout = pack_layout(sizes)
     with pm.Model(coords=coords) as model:
@@ -660,8 +702,23 @@ def build_graph(sizes: PadSizes, *, pointwise: bool = False) -> pm.Model:
         theta = pm.Deterministic("theta", _mm(beta, W.T) + gamma_eff[None, :],
                                  dims=("g_slot", "a_slot"))
         pm.Deterministic("mu_arm", _mv(W, mu) + gamma_eff, dims="a_slot")
+        # Coaches: the arm's contrast in gemeente g is the effect with the team of coaches
+        # that delivered it, theta + sigma_coach * sqrt(w2[g, a]) * u[g, a] (w2: sum of
+        # squared caseload shares; 0 for arms without a coach team, where u is prior-only).
+        sigma_coach_raw = pm.HalfNormal("sigma_coach_raw", 1.0)
+        sigma_coach = pm.Deterministic("sigma_coach", d["d_coach_sd"] * sigma_coach_raw)
+        coach_raw = pm.Normal("coach_raw", 0.0, 1.0, dims="co_slot")
+        dev = sigma_coach * pt.sqrt(d["d_coach_w2"]) * coach_raw  # one per coach slot
+        theta_coached = pm.Deterministic(
+            "theta_coached", theta + _mm(d["d_coach_Pg"].T * dev[None, :], d["d_coach_Pa"]),
+            dims=("g_slot", "a_slot"))
         z_new = pm.Normal("z_new_offset", 0.0, 1.0, dims="c_slot")
-        pm.Deterministic("theta_new", _mv(W, mu + _mv(chol, z_new)) + gamma_eff, dims="a_slot")
+        coach_new_raw = pm.Normal("coach_new_raw", 0.0, 1.0, dims="a_slot")
+        coach_new = pm.Deterministic("coach_new",
+                                     sigma_coach * pt.sqrt(d["d_coach_new_w2"]) * coach_new_raw,
+                                     dims="a_slot")
+        pm.Deterministic("theta_new", _mv(W, mu + _mv(chol, z_new)) + gamma_eff + coach_new,
+                         dims="a_slot")
         sigma = _mm(chol, chol.T)
         pm.Deterministic("tau_arm", pt.sqrt(pt.sum(_mm(W, sigma) * W, axis=1) + 1e-12),
                          dims="a_slot")
@@ -674,7 +731,7 @@ def build_graph(sizes: PadSizes, *, pointwise: bool = False) -> pm.Model:
             # theta of the arm minus theta of the comparator arm (0 for control), times
             # take-up, plus the offer spill-over and the comparison's bias term.
             Pg = d[f"d_{p}_Pg"]
-            contrast = pt.sum(_mm(Pg, theta) * d[f"d_{p}_Pa"], axis=1)
+            contrast = pt.sum(_mm(Pg, theta_coached) * d[f"d_{p}_Pa"], axis=1)
             return d[f"d_{p}_mask"] * (d[f"d_{p}_takeup"] * contrast
                                        + d[f"d_{p}_offer"] * _mv(Pg, eta)
                                        + _mv(d[f"d_{p}_Pb"], bias))

@@ -700,6 +700,45 @@ def _thresholds(summary: dict[str, Any]) -> str:
             "</tbody></table></details>")
 
 
+def _coach(summary: dict[str, Any]) -> str:
+    """The coach component: each team's effect beside the average coach's, and a new
+    municipality's new team (effects in pp or SD as the outcome's scale)."""
+    rows = summary.get("coach") or []
+    if not rows:
+        return ""
+    fits = summary.get("fits") or {}
+    factor = {f["outcome"]: (100.0 if f.get("kind") == "binary" else 1.0) for f in fits.values()}
+
+    def eff(r: dict[str, Any], p: str) -> str:
+        f = factor.get(r["outcome"], 1.0)
+        return f"{_num(r[p + '_mean'], f)} {_interval(r[p + '_ci_low'], r[p + '_ci_high'], f)}"
+
+    body = "".join(
+        f"<tr><td>{_e(r['outcome'])}</td><td>{_e(gemeente_name(r['gemeente']) if r['gemeente'] else 'new municipality')}</td>"
+        f"<td>{_arm_cell(r['arm'])}</td><td>{_e(r['basis'])}</td><td>{eff(r, 'team')}</td>"
+        f"<td>{eff(r, 'avg')}</td><td>{100 * r['coach_share']:.0f}%</td></tr>" for r in rows)
+    sig = [(r["outcome"], r["sigma_mean"], r["sigma_ci_low"], r["sigma_ci_high"]) for r in rows]
+    binary = [s for s in sig if factor.get(s[0]) == 100.0]
+    lead = ""
+    if binary:
+        o, m, lo, hi = binary[0]
+        lead = (f" On {_e(o)} the SD of one coach's effect around the average coach is "
+                f"{100 * m:.1f} pp [{100 * lo:.1f}, {100 * hi:.1f}]: the published rows cannot "
+                "separate it from the programme, so it stays close to its prior (docs/model.md).")
+    return ("<h2 id='coaches'>Coaches: the effect with these coaches and with others</h2>"
+            "<p class='note'>An arm delivered by a few coaches measures the programme <em>plus "
+            "those people</em>. Each such arm's contrast carries coach variation "
+            "sigma_coach<sup>2</sup> &times; &Sigma; w<sub>k</sub><sup>2</sup> (w: the coaches' "
+            "caseload shares, from the registry), and a new municipality's prediction includes a "
+            f"new team. 'These coaches': the effect the experiment measured; 'average coach': the "
+            f"same programme with other coaches; 'coach share': how much of the first's "
+            f"uncertainty is coach variation ({_lev()} intervals; pp for yes/no outcomes, SD for "
+            f"scores).{lead}</p><details><summary>Show the table</summary>"
+            "<table><thead><tr><th>Outcome</th><th>Municipality</th><th>Policy</th><th>Team</th>"
+            "<th>These coaches / a new team</th><th>Average coach</th><th>Coach share</th></tr>"
+            "</thead><tbody>" + body + "</tbody></table></details>")
+
+
 def _fiscal(summary: dict[str, Any]) -> str:
     """Net fiscal effect per arm: benefit payments saved minus the arm's extra cost."""
     fis = summary.get("fiscal") or {}
@@ -766,6 +805,7 @@ def render(root: Path, *, full: bool = False, link_to: Path | None = None) -> st
            "<li><a href='#certainty'>How certainty is rated</a></li>"
            "<li><a href='#methods'>Methods</a></li><li><a href='#limitations'>Limitations</a></li>"
            "<li><a href='#robustness'>Robustness</a></li>"
+           "<li><a href='#coaches'>Coaches</a></li>"
            "<li><a href='#thresholds'>Nested thresholds</a></li>"
            "<li><a href='#fiscal'>Net fiscal effect</a></li><li><a href='#outcomes'>Per outcome: "
            "figures</a></li><li><a href='#municipalities'>Municipalities</a></li>"
@@ -799,6 +839,7 @@ printed or design-based SE.</p>
 {limitations_html(results, summary)}
 </div><div class="later">
 {_robustness(root, fits)}
+{_coach(summary)}
 {_thresholds(summary)}
 {_fiscal(summary)}
 </div><div class="later">

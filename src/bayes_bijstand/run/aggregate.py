@@ -137,6 +137,13 @@ def thresholds_summary(records: list[FitRecord], out: Path, ci_prob: float) -> l
     return rows
 
 
+def coach_summary(records: list[FitRecord]) -> list[dict[str, Any]]:
+    """The coach component of every passed main fit that has one (one row per municipality
+    and arm delivered by a known team, and per coached arm in a new municipality)."""
+    return [row for r in records if r["role"] == "main" and r["status"] == "passed"
+            for row in r.get("coach", [])]
+
+
 def aggregate(records: list[FitRecord], plan: Plan, cfg: RunConfig) -> dict[str, Any]:
     """The run's ``summary.json``: per fit its status, diagnostics and pooled effects."""
     main = {r["outcome"]: r for r in records if r["role"] == "main"}
@@ -168,6 +175,7 @@ def aggregate(records: list[FitRecord], plan: Plan, cfg: RunConfig) -> dict[str,
         "municipality_coverage": coverage,
         "municipalities": municipality_table(records, plan, cfg, studies),
         "ci": {"prob": cfg.ci_prob, "kind": CI_KIND},
+        "coach": coach_summary(records),
         "thresholds": thresholds_summary(records, cfg.out, cfg.ci_prob),
         "fiscal": fiscal_summary(records, plan.costs, cfg.out, plan.spec.sampler.random_seed,
                                  cfg.ci_prob),

@@ -78,6 +78,7 @@ def summary_markdown(summary: dict[str, Any], records: list[FitRecord]) -> str:
                   f"{m['rows_used']} | {m['outcomes_pooled']} | {m['reason_none']} |"
                   for m in summary["municipalities"]]
         lines.append("")
+    lines += coach_markdown(summary, lev)
     lines += thresholds_markdown(summary.get("thresholds") or [], lev)
     lines += fiscal_markdown(summary.get("fiscal") or {}, lev)
     if summary["not_fitted"]:
@@ -111,6 +112,28 @@ def fiscal_markdown(fiscal: dict[str, Any], lev: str = "90%") -> list[str]:
     lines += ["", "| cost input | low (EUR) | high (EUR) | source |", "|---|---|---|---|"]
     lines += [f"| {i['input']} | {_eur(i['low_eur'])} | {_eur(i['high_eur'])} | {i['source']} |"
               for i in fiscal["inputs"]]
+    return lines + [""]
+
+
+def coach_markdown(summary: dict[str, Any], lev: str = "90%") -> list[str]:
+    """Effects with these coaches beside the average coach, per coached arm."""
+    rows = summary.get("coach") or []
+    if not rows:
+        return []
+    kinds = {f["outcome"]: f.get("kind") for f in (summary.get("fits") or {}).values()}
+    lines = ["## Coaches: the effect with these coaches and with the average coach", "",
+             "Arms delivered by a known team carry coach variation sigma_coach^2 x sum of squared "
+             "caseload shares; a new municipality gets a new team. pp for yes/no outcomes, SD for "
+             f"scores; {lev} intervals.", "",
+             "| outcome | municipality | arm | team | these coaches / new team | average coach "
+             "| coach share |", "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        f = 100 if kinds.get(r["outcome"]) == "binary" else 1
+        lines.append(f"| {r['outcome']} | {r['gemeente'] or 'new municipality'} | {r['arm']} | "
+                     f"{r['basis']} | {_fmt(r['team_mean'], f)} "
+                     f"{_interval_md(r['team_ci_low'], r['team_ci_high'], f)} | "
+                     f"{_fmt(r['avg_mean'], f)} {_interval_md(r['avg_ci_low'], r['avg_ci_high'], f)} "
+                     f"| {100 * r['coach_share']:.0f}% |")
     return lines + [""]
 
 

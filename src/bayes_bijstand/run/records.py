@@ -48,6 +48,7 @@ class FitRecord(TypedDict):
     pooled: list[dict[str, Any]]  # MetaResult.summary() rows
     gemeente_effects: list[dict[str, Any]]  # MetaResult.gemeenten() rows
     i2: list[dict[str, Any]]  # MetaResult.i2() rows
+    coach: list[dict[str, Any]]  # MetaResult.coach() rows (empty: no coach component)
     evidence: list[dict[str, Any]]  # every evidence row of the outcome, with used/reason
     seed: int
     versions: dict[str, str]

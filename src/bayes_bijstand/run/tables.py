@@ -15,7 +15,7 @@ from .records import FitRecord
 
 def write_tables(summary: dict[str, Any], records: list[FitRecord], out: Path) -> None:
     """summary.json, summary.csv/.md, gemeenten.csv, evidence_used.csv, diagnostics.csv,
-    pooling_comparison.csv, grade_contributions.csv, municipalities.csv, thresholds.csv,
+    pooling_comparison.csv, grade_contributions.csv, municipalities.csv, coach.csv, thresholds.csv,
     fiscal.csv and fiscal_inputs.csv (all atomic)."""
     atomic_write_json(out / "summary.json", summary)
     main = [r for r in records if r["role"] == "main"]
@@ -42,6 +42,8 @@ def write_tables(summary: dict[str, Any], records: list[FitRecord], out: Path) -
     atomic_write_text(out / "grade_contributions.csv", grade_contributions(records).to_csv(index=False))
     atomic_write_text(out / "municipalities.csv",
                       pd.DataFrame(summary["municipalities"]).to_csv(index=False))
+    if summary.get("coach"):
+        atomic_write_text(out / "coach.csv", pd.DataFrame(summary["coach"]).to_csv(index=False))
     if summary.get("thresholds"):
         atomic_write_text(out / "thresholds.csv", pd.DataFrame(summary["thresholds"]).to_csv(index=False))
     fiscal = summary.get("fiscal") or {}
