@@ -107,3 +107,35 @@ def test_production_fit_recovers_a_known_latent_shift(tmp_path: Path) -> None:
         assert row["ci_low"] < true < row["ci_high"], (o, true, row.to_dict())
     # Monotone in the way a shift must be: the largest effect where phi(z) is largest.
     assert eff.loc["work_gt8h", "mean"] > eff.loc["work_gt27h", "mean"] > 0
+
+
+def test_joint_rows_scale_the_contrast_not_the_decliners_or_the_bias() -> None:
+    """The joint fit multiplies only the participants' contrast by phi(z_k): a Zelen row's
+    decliner term keeps the weight 1 - take-up, and bias terms keep the risk-difference
+    priors of the row's own scale (not the SMD priors of the latent effect)."""
+    from bayes_bijstand.models.summary_level import choose_sizes, model_arrays, sections
+
+    ev = load_evidence()
+    spec = load_spec("meta_components")
+    table, data = prepare_joint(ev, "work_hours", spec)
+    rows = data.rows
+    assert (rows["contrast_scale"] == rows["probit_slope"]).all()
+    arr = model_arrays(data, spec, choose_sizes(data), pooling="partial")
+    gpos, cpos, _ = sections(data)
+    for prefix, pos in (("g", gpos), ("c", cpos)):
+        sub = rows.iloc[pos]
+        np.testing.assert_allclose(arr[f"d_{prefix}_takeup"][: len(pos)],
+                                   sub["takeup"] * sub["probit_slope"])
+        offer = (sub["estimand"] == "itt_offer") & (sub["takeup"] < 1)
+        np.testing.assert_allclose(arr[f"d_{prefix}_offer"][: len(pos)],
+                                   np.where(offer, 1 - sub["takeup"], 0.0))
+    assert ((rows["estimand"] == "itt_offer") & (rows["takeup"] < 1)).any()  # Groningen's Zelen rows
+    # Bias terms (where a family has any: participants-only rows under bias.per_study) get
+    # the risk-difference priors; checked on every family with rows.
+    rd = spec.bias("binary")
+    for fam in FAMILIES:
+        try:
+            _, d = prepare_joint(ev, fam, spec)
+        except ValueError:
+            continue
+        assert d.bias_sd == tuple(rd[b.rpartition(":")[2]] for b in d.biases)

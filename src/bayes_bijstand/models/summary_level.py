@@ -471,6 +471,11 @@ def model_arrays(data: MetaData, spec: ModelSpec, sizes: PadSizes, *,
     gpos, cpos, tpos = sections(data)
     Rg, Rc, Rt = sizes.gauss_row, sizes.cens_row, sizes.two_band
     takeup = rows["takeup"].to_numpy(float)
+    # A row's contrast multiplier besides take-up (1 unless a joint model maps the row onto
+    # a latent quantity, e.g. phi(z_k) for a threshold of a latent shift): it multiplies the
+    # effect among participants only; the decliners' shift keeps the weight 1 - take-up.
+    scale = (rows["contrast_scale"].to_numpy(float) if "contrast_scale" in rows
+             else np.ones(len(rows)))
     offer = (rows["estimand"] == "itt_offer").to_numpy() & (takeup < 1) & (spill > 0)
 
     def pad(x: np.ndarray, n: int, fill: float) -> np.ndarray:
@@ -492,7 +497,7 @@ def model_arrays(data: MetaData, spec: ModelSpec, sizes: PadSizes, *,
                 Pb[r, data.biases.index(comp)] = 1.0
         out[f"d_{prefix}_Pg"], out[f"d_{prefix}_Pa"], out[f"d_{prefix}_Pb"] = Pg, Pa, Pb
         out[f"d_{prefix}_mask"] = pad(np.ones(len(pos)), n, 0.0)
-        out[f"d_{prefix}_takeup"] = pad(takeup[pos], n, 1.0)
+        out[f"d_{prefix}_takeup"] = pad(takeup[pos] * scale[pos], n, 1.0)
         out[f"d_{prefix}_offer"] = pad(np.where(offer[pos], 1.0 - takeup[pos], 0.0), n, 0.0)
 
     # Gaussian rows: SE known, design-based (times sqrt(1 - R2) only for rows from models

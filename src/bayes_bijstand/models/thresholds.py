@@ -8,9 +8,10 @@ probit scale) by ``delta``, the effect on the share above threshold ``k`` is
 
 where ``p_k`` is the control group's share above ``k`` (printed beside most contrasts). The
 joint fit enters every threshold's rows into the one summary-level model
-(:mod:`bayes_bijstand.models.summary_level`) with the row's mean multiplied by
-``phi(z_k)`` (folded into the row's take-up factor, which multiplies the contrast already),
-so that ``theta`` and ``mu_arm`` are latent shifts in SD units, pooled across municipalities
+(:mod:`bayes_bijstand.models.summary_level`) with the row's contrast among participants
+multiplied by ``phi(z_k)`` (the row's ``contrast_scale``; take-up, the decliners' shift of a
+Zelen row and the bias term stay on the row's own risk-difference scale, with the binary bias
+priors), so that ``theta`` and ``mu_arm`` are latent shifts in SD units, pooled across municipalities
 *and* thresholds. The monotone structure is built in: a pure shift moves every threshold in
 the same direction, most where ``phi(z_k)`` is largest (thresholds near the median), so a
 larger effect on > 27 h than on > 12 h cannot come out of it. The linearisation is exact to
@@ -61,8 +62,10 @@ def _control_shares(evidence: pd.DataFrame, table: pd.DataFrame) -> np.ndarray:
 def joint_table(evidence: pd.DataFrame, family: str, spec: ModelSpec) -> pd.DataFrame:
     """The measurement table of a threshold family: every member's selected rows, stacked.
 
-    Adds ``threshold_outcome``, ``control_share`` and ``probit_slope`` (= ``phi(z_k)``); the
-    take-up factor of a used row is multiplied by ``probit_slope``. Row ids are prefixed with
+    Adds ``threshold_outcome``, ``control_share``, ``probit_slope`` (= ``phi(z_k)``) and
+    ``contrast_scale`` (``probit_slope`` on used rows): the model multiplies the row's
+    contrast among participants by it; take-up, the decliners' shift of a Zelen row
+    (weight ``1 - take-up``) and the bias term stay on the row's risk-difference scale. Row ids are prefixed with
     the member outcome so that they stay unique.
     """
     parts = []
@@ -80,7 +83,7 @@ def joint_table(evidence: pd.DataFrame, family: str, spec: ModelSpec) -> pd.Data
         miss = t["used"] & ~np.isfinite(t["probit_slope"])
         t.loc[miss, "used"] = False
         t.loc[miss, "reason"] = "no control share to map the row onto the latent shift"
-        t.loc[t["used"], "takeup"] = t.loc[t["used"], "takeup"] * t.loc[t["used"], "probit_slope"]
+        t["contrast_scale"] = np.where(t["used"], t["probit_slope"], 1.0)
         t["row_id"] = o + ":" + t["row_id"].astype(str)
         parts.append(t)
     if not parts:
@@ -116,7 +119,12 @@ def prepare_joint(evidence: pd.DataFrame, family: str, spec: ModelSpec
     data = prepare(table, f"{family}{JOINT_SUFFIX}", "score", spec)
     gauss = data.rows[data.rows["family"] == "gaussian"].reset_index(drop=True)
     corr = nested_correlation(gauss, rho_months=spec.rho_months) if len(gauss) else data.corr
-    return table, replace(data, corr=corr)
+    # The effects (mu, tau, theta) are latent shifts in SD units (the score-scale priors);
+    # the rows, their bias terms and SEs stay on the risk-difference scale of their own
+    # threshold, so the bias priors are the binary ones.
+    rd = spec.bias("binary")
+    bias_sd = tuple(float(rd[b.rpartition(":")[2]]) for b in data.biases)
+    return table, replace(data, corr=corr, bias_sd=bias_sd)
 
 
 def implied_effects(posterior: object, table: pd.DataFrame, *, ci_prob: float) -> pd.DataFrame:
