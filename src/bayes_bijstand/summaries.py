@@ -142,6 +142,17 @@ def i2_table(post: object, data: object, *, ci_prob: float = CI_PROB) -> pd.Data
     return pd.DataFrame(out)
 
 
+def _design_effect(coach_var: float, ses: list[float]) -> dict[str, float]:
+    """The design effect of clustering by coach that the coach component implies for a row
+    with sampling SE ``se`` (the median over the arm's rows, divided by the row's take-up:
+    the SE of the participants' contrast): ``1 + E[sigma_coach^2] w2 / se^2``, the
+    ``1 + (m - 1) ICC`` of a clustered design written on the contrast."""
+    if not ses:
+        return {"row_se": np.nan, "design_effect": np.nan}
+    se = float(np.median(ses))
+    return {"row_se": se, "design_effect": 1.0 + coach_var / se**2}
+
+
 def coach_table(post: object, rows: pd.DataFrame | None, *, ci_prob: float = CI_PROB
                 ) -> pd.DataFrame:
     """The coach component per arm: each municipality's team, and a new municipality's.
@@ -155,8 +166,10 @@ def coach_table(post: object, rows: pd.DataFrame | None, *, ci_prob: float = CI_
     Var(theta_coached)``). Then one row per coached arm for a new municipality (``level =
     "new municipality"``): the predictive effect with a new team (``theta_new``, the
     reported one) beside the same without coach variation. ``sigma_*`` summarise
-    ``sigma_coach`` (the SD of one coach's effect around the average coach). Empty when
-    the fit has no coach component.
+    ``sigma_coach`` (the SD of one coach's effect around the average coach);
+    ``design_effect`` is what the component implies for the arm's rows marginally
+    (:func:`_design_effect`; ``row_se`` the median sampling SE it is relative to). Empty
+    when the fit has no coach component.
     """
     tc, th, sig = _draws(post, "theta_coached"), _draws(post, "theta"), _draws(post, "sigma_coach")
     if tc is None or th is None or sig is None:
@@ -165,10 +178,20 @@ def coach_table(post: object, rows: pd.DataFrame | None, *, ci_prob: float = CI_
     gem = [str(g) for g in post["theta"].coords["gemeente"].values]  # type: ignore[index]
     arms = [str(a) for a in post["theta"].coords["arm"].values]  # type: ignore[index]
     team: dict[tuple[str, str], tuple[float, str]] = {}
+    row_se: dict[tuple[str, str], list[float]] = {}
     if rows is not None and "coach_w2" in rows:
         for r in rows.itertuples():
             if float(r.coach_w2) > 0:
-                team[(str(r.gemeente), str(r.arm))] = (float(r.coach_w2), str(r.coach_team))
+                key = (str(r.gemeente), str(r.arm))
+                team[key] = (float(r.coach_w2), str(r.coach_team))
+                se = getattr(r, "se", np.nan)
+                se = se if np.isfinite(se) and se > 0 else getattr(r, "se_design", np.nan)
+                # The row measures take-up x the participants' contrast (a Zelen row), so
+                # its SE is compared with the coach deviation on that scale.
+                pi = float(getattr(r, "takeup", 1.0)) * float(getattr(r, "contrast_scale", 1.0))
+                if np.isfinite(se) and se > 0 and pi > 0:
+                    row_se.setdefault(key, []).append(float(se) / pi)
+    sig2 = float(np.mean(sig**2))
     out = []
     for i, g in enumerate(gem):
         for j, a in enumerate(arms):
@@ -183,7 +206,8 @@ def coach_table(post: object, rows: pd.DataFrame | None, *, ci_prob: float = CI_
                                                          "prob_gt_0")},
                         **{f"avg_{k}": d0[k] for k in ("mean", "sd", "ci_low", "ci_high",
                                                          "prob_gt_0")},
-                        "coach_share": float(np.var(with_ - avg) / np.var(with_))})
+                        "coach_share": float(np.var(with_ - avg) / np.var(with_)),
+                        **_design_effect(sig2 * w2, row_se.get((g, a), []))})
     new, cn = _draws(post, "theta_new"), _draws(post, "coach_new")
     if new is not None and cn is not None:
         for j, a in enumerate(arms):
@@ -196,7 +220,8 @@ def coach_table(post: object, rows: pd.DataFrame | None, *, ci_prob: float = CI_
                                                          "prob_gt_0")},
                         **{f"avg_{k}": d0[k] for k in ("mean", "sd", "ci_low", "ci_high",
                                                          "prob_gt_0")},
-                        "coach_share": float(np.var(cn[j]) / np.var(new[j]))})
+                        "coach_share": float(np.var(cn[j]) / np.var(new[j])),
+                        "row_se": np.nan, "design_effect": np.nan})
     df = pd.DataFrame(out)
     if df.empty:
         return df

@@ -94,3 +94,35 @@ def test_coach_slots_carry_the_team_weight(evidence) -> None:
     np.testing.assert_array_equal(arr["d_coach_Pg"][:k].argmax(axis=1), g)
     np.testing.assert_array_equal(arr["d_coach_Pa"][:k].argmax(axis=1), a)
     assert arr["d_coach_sd"] == SPEC.binary.coach_sd
+
+
+def test_coach_table_closed_forms() -> None:
+    """On constructed draws: the coach share is Var(dev) / Var(theta + dev), and the implied
+    design effect of a row is 1 + E[sigma^2] w2 / (se / take-up)^2."""
+    import pandas as pd
+    import xarray as xr
+
+    from bayes_bijstand.summaries import coach_table
+
+    rng = np.random.default_rng(1)
+    n = 40000
+    sig = np.abs(rng.normal(0, 0.05, n))
+    theta = rng.normal(0.02, 0.03, n)
+    dev = sig * np.sqrt(0.25) * rng.normal(size=n)
+    dims = ("chain", "draw", "gemeente", "arm")
+    post = xr.Dataset({
+        "theta": xr.DataArray((theta)[None, :, None, None], dims=dims,
+                              coords={"gemeente": ["g1"], "arm": ["extra_hulp"]}),
+        "theta_coached": xr.DataArray((theta + dev)[None, :, None, None], dims=dims,
+                                      coords={"gemeente": ["g1"], "arm": ["extra_hulp"]}),
+        "sigma_coach": xr.DataArray(sig[None, :], dims=("chain", "draw")),
+    })
+    rows = pd.DataFrame({"gemeente": ["g1"], "arm": ["extra_hulp"], "coach_w2": [0.25],
+                         "coach_team": ["4 coaches"], "se": [0.01], "se_design": [np.nan],
+                         "takeup": [0.5]})
+    t = coach_table(post, rows, ci_prob=0.9).iloc[0]
+    assert t["n_coaches"] == 4
+    assert t["coach_share"] == pytest.approx(np.var(dev) / np.var(theta + dev))
+    assert t["design_effect"] == pytest.approx(1 + np.mean(sig**2) * 0.25 / (0.01 / 0.5) ** 2)
+    assert t["team_mean"] == pytest.approx(np.mean(theta + dev))
+    assert t["avg_mean"] == pytest.approx(np.mean(theta))

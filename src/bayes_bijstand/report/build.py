@@ -716,7 +716,9 @@ def _coach(summary: dict[str, Any]) -> str:
     body = "".join(
         f"<tr><td>{_e(r['outcome'])}</td><td>{_e(gemeente_name(r['gemeente']) if r['gemeente'] else 'new municipality')}</td>"
         f"<td>{_arm_cell(r['arm'])}</td><td>{_e(r['basis'])}</td><td>{eff(r, 'team')}</td>"
-        f"<td>{eff(r, 'avg')}</td><td>{100 * r['coach_share']:.0f}%</td></tr>" for r in rows)
+        f"<td>{eff(r, 'avg')}</td><td>{100 * r['coach_share']:.0f}%</td>"
+        f"<td>{'' if r.get('design_effect') is None else format(r['design_effect'], '.2f')}</td></tr>"
+        for r in rows)
     sig = [(r["outcome"], r["sigma_mean"], r["sigma_ci_low"], r["sigma_ci_high"]) for r in rows]
     binary = [s for s in sig if factor.get(s[0]) == 100.0]
     lead = ""
@@ -732,10 +734,12 @@ def _coach(summary: dict[str, Any]) -> str:
             "caseload shares, from the registry), and a new municipality's prediction includes a "
             f"new team. 'These coaches': the effect the experiment measured; 'average coach': the "
             f"same programme with other coaches; 'coach share': how much of the first's "
-            f"uncertainty is coach variation ({_lev()} intervals; pp for yes/no outcomes, SD for "
-            f"scores).{lead}</p><details><summary>Show the table</summary>"
+            f"uncertainty is coach variation; 'design effect': the 1 + (m - 1) ICC of clustering "
+            f"by coach that this implies for the arm's rows ({_lev()} intervals; pp for yes/no "
+            f"outcomes, SD for scores).{lead}</p><details><summary>Show the table</summary>"
             "<table><thead><tr><th>Outcome</th><th>Municipality</th><th>Policy</th><th>Team</th>"
-            "<th>These coaches / a new team</th><th>Average coach</th><th>Coach share</th></tr>"
+            "<th>These coaches / a new team</th><th>Average coach</th><th>Coach share</th>"
+            "<th>Design effect</th></tr>"
             "</thead><tbody>" + body + "</tbody></table></details>")
 
 
