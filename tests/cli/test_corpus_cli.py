@@ -9,13 +9,20 @@ probe family it belongs to: structure, numeric, encoding, names, paths, specs, m
 * ``accept``: ``--dry-run`` exits 0 and writes nothing; a manifest fragment is a warning
   that must appear as one ``warning:`` line (a did-you-mean hint, not an error).
 
-The subprocesses run concurrently (one per core) in a session fixture; each test then
-checks its own result, so a failure names the corpus file.
+The corpus goes through the CLI's entry point in batches, one interpreter per core
+(``corpus_runner.py``: ``bayes_bijstand.fit.main`` with stdout and stderr captured at the file
+descriptors), because a fresh interpreter per file spends seconds importing before the first
+line of validation. One rejected and one accepted file of every kind also run as their own
+``python -m bayes_bijstand.fit`` subprocess, and their exit code, stdout and stderr must equal
+the batch's (so start-up or import-time output that a batch would hide still fails a test).
+Everything runs in a session fixture; each test then checks its own result, so a failure
+names the corpus file.
 """
 
 from __future__ import annotations
 
 import csv
+import json
 import os
 import subprocess
 import sys
@@ -72,23 +79,78 @@ def _env() -> dict[str, str]:
     return env
 
 
+SUBPROCESS_FILES = (
+    "estimates/p_negative.csv", "accepted/estimates_near_miss_arm.csv",
+    "microdata/near_miss_arm.csv", "accepted/microdata_latin1.csv",
+    "specs/typo_key.toml", "accepted/spec_minimal.toml",
+)
+"""Corpus files that also run as a real subprocess: one reject and one accept per kind."""
+
+
+def _subprocess_case(case: Case, out: Path, cwd: Path, env: dict[str, str]) -> dict:
+    p = subprocess.run(_argv(case, out), capture_output=True, text=True, env=env, cwd=cwd,
+                       timeout=300)
+    return {"code": p.returncode, "stdout": p.stdout, "stderr": p.stderr}
+
+
+def _batches(cases: list[tuple[int, Case]], base: Path, env: dict[str, str]) -> dict[str, dict]:
+    """Run ``cases`` through ``corpus_runner.py``, one interpreter per core."""
+    n = max(1, min(os.cpu_count() or 1, len(cases)))
+    chunks = [cases[i::n] for i in range(n)]
+
+    def one(j: int, chunk: list[tuple[int, Case]]) -> dict[str, dict]:
+        jobs, results = base / f"jobs{j}.json", base / f"results{j}.json"
+        jobs.write_text(json.dumps([{"key": c.file, "argv": _argv(c, base / f"out{i}")[3:]}
+                                    for i, c in chunk]), encoding="utf-8")
+        p = subprocess.run([sys.executable, str(Path(__file__).with_name("corpus_runner.py")),
+                            str(jobs), str(results)], capture_output=True, text=True, env=env,
+                           cwd=base, timeout=1200)
+        assert p.returncode == 0, p.stderr[-3000:]
+        return json.loads(results.read_text(encoding="utf-8"))
+
+    with ThreadPoolExecutor(max_workers=n) as pool:
+        parts = list(pool.map(lambda jc: one(*jc), enumerate(chunks)))
+    return {k: v for part in parts for k, v in part.items()}
+
+
 @pytest.fixture(scope="session")
-def corpus_results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict]:
-    """Run the CLI once per corpus file, concurrently; results keyed by corpus file."""
+def corpus_runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, dict], dict[str, dict]]:
+    """(batched results of every corpus file, real-subprocess results of SUBPROCESS_FILES)."""
     base = tmp_path_factory.mktemp("corpus")
     env = _env()
-
-    def one(i: int, case: Case) -> tuple[str, dict]:
+    cases = list(enumerate(CASES))
+    sub_dir = base / "subprocess"
+    sub_dir.mkdir()
+    sub_cases = [(i, c) for i, c in cases if c.file in SUBPROCESS_FILES]
+    assert len(sub_cases) == len(SUBPROCESS_FILES)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        subs = pool.map(lambda ic: (ic[1].file, _subprocess_case(
+            ic[1], sub_dir / f"out{ic[0]}", sub_dir, env)), sub_cases)
+        batched = _batches(cases, base, env)
+        real = dict(subs)
+    for i, case in cases:
         out = base / f"out{i}"
-        p = subprocess.run(_argv(case, out), capture_output=True, text=True, env=env, cwd=base,
-                           timeout=300)
-        written = sorted(str(x.relative_to(base)) for x in base.rglob("*")
-                         if x.is_relative_to(out))
-        return case.file, {"code": p.returncode, "stdout": p.stdout, "stderr": p.stderr,
-                           "out": out, "written": written}
+        batched[case.file].update(out=out, written=sorted(
+            str(x.relative_to(base)) for x in base.rglob("*") if x.is_relative_to(out)))
+    return batched, real
 
-    with ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2)) as pool:
-        return dict(pool.map(lambda ic: one(*ic), enumerate(CASES)))
+
+@pytest.fixture(scope="session")
+def corpus_results(corpus_runs: tuple[dict[str, dict], dict[str, dict]]) -> dict[str, dict]:
+    """Results keyed by corpus file: ``code, stdout, stderr, out, written``."""
+    return corpus_runs[0]
+
+
+def test_batched_runs_equal_real_subprocess_runs(
+        corpus_runs: tuple[dict[str, dict], dict[str, dict]]) -> None:
+    batched, real = corpus_runs
+    assert set(real) == set(SUBPROCESS_FILES)
+    kinds = {(c.kind, c.expect) for c in CASES if c.file in SUBPROCESS_FILES}
+    assert kinds == {(k, e) for k in ("estimates", "microdata", "spec")
+                     for e in ("reject", "accept")}
+    for f, r in real.items():
+        b = batched[f]
+        assert (b["code"], b["stdout"], b["stderr"]) == (r["code"], r["stdout"], r["stderr"]), f
 
 
 def test_manifest_covers_every_corpus_file() -> None:
