@@ -71,9 +71,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--gemeenten", default=None,
                     help="default: oss,nijmegen,wageningen,utrecht (assigned model) or the "
                     "six gemeenten with experiment coaches (delivered model)")
-    ap.add_argument("--model", choices=["assigned", "delivered"], default="assigned",
+    ap.add_argument("--model", choices=["assigned", "delivered", "calibrated"],
+                    default="assigned",
                     help="assigned: arm + coach intercepts, participants only; delivered: the "
-                    "delivered-treatment model on all clients")
+                    "delivered-treatment model on all clients; calibrated: delivered, with "
+                    "every replication's true SDs drawn from the model's priors and the "
+                    "simulator made the fitted model (RecoveryDesign.calibrated)")
     ap.add_argument("--sigma-caseworker", type=float, default=None,
                     help="true SD of caseworker intercepts (default: --sigma-coach)")
     ap.add_argument("--scale", type=float, default=1.0)
@@ -85,6 +88,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--n-ranks", type=int, default=99, help="posterior draws per SBC rank (L)")
     ap.add_argument("--bins", type=int, default=5, help="SBC histogram bins")
     ap.add_argument("--out", type=Path, default=RESULTS / "person_recovery_coverage.json")
+    ap.add_argument("--merge", type=Path, nargs="+", default=None,
+                    help="combine the coverage replications of these result files (runs of "
+                    "one design with disjoint seeds, e.g. one per core) into --out")
     ap.add_argument("--report-only", action="store_true",
                     help="recompute the tables and the Markdown from --out's stored rows")
     a = ap.parse_args(argv)
@@ -143,7 +149,12 @@ def markdown(report: dict[str, Any]) -> str:
     lines += [f"Design: gemeenten {', '.join(d['gemeenten'])}, scale {d['scale']}, "
               f"participants only = {d['participants_only']}; formula `{d['formula']}`; "
               f"true component effects {d['effects']}, tau {d['tau']}, sigma_coach "
-              f"{d['sigma_coach']}, sigma_caseworker {d.get('sigma_caseworker')}. "
+              f"{d['sigma_coach']}, sigma_caseworker {d.get('sigma_caseworker')}"
+              + (f" - replaced in every replication by true SDs drawn from HalfNormal("
+                 f"{d['truth_prior_sd']}), the fitted model's priors (one tau per arm, "
+                 f"sigma_coach, sigma_caseworker); person propensity SD {d.get('person_sd')}, "
+                 f"covariate effects {d.get('covariate_effects')}"
+                 if d.get("truth_prior_sd") else "") + ". "
               f"Fit: {f['chains']} chains x {f['draws']} draws "
               f"(+{f['tune']} tune), {f['sampler']}, target_accept {f['target_accept']}.", ""]
     cov = report.get("coverage")
@@ -220,9 +231,37 @@ def report_only(path: Path) -> int:
     return 0
 
 
+def merge(paths: list[Path], out: Path) -> int:
+    """One report from the coverage parts of several runs of the same design and fit."""
+    import json
+
+    reports = [json.loads(p.read_text()) for p in paths]
+    first = reports[0]
+    for p, r in zip(paths[1:], reports[1:], strict=True):
+        same = (r["design"], r["fit"]) == (first["design"], first["fit"])
+        if not same:
+            raise SystemExit(f"error: {p}: design or fit settings differ from {paths[0]}")
+    rows = pd.concat([pd.DataFrame(r["coverage"]["replications"]) for r in reports],
+                     ignore_index=True)
+    seeds = [set(r["coverage"]["seeds"]) for r in reports]
+    if sum(map(len, seeds)) != len(set().union(*seeds)):
+        raise SystemExit("error: the runs share seeds")
+    report = {**first, "command": " ; ".join(r["command"] for r in reports),
+              "merged_from": [str(p) for p in paths],
+              "coverage": coverage_section(rows, sum(r["coverage"]["seconds"]
+                                                      for r in reports))}
+    report.pop("sbc", None)
+    write_json(out, report)
+    write_text(out.with_suffix(".md"), markdown(report))
+    print(f"wrote {out} and {out.with_suffix('.md')}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the coverage study and SBC, writing JSON and Markdown as it goes."""
     a = parse_args(argv)
+    if a.merge:
+        return merge(a.merge, a.out)
     if a.report_only:
         return report_only(a.out)
     kw: dict[str, Any] = {"effects": parse_effects(a.effects), "tau": a.tau,
@@ -230,8 +269,11 @@ def main(argv: list[str] | None = None) -> int:
                           "sigma_caseworker": a.sigma_caseworker}
     if a.gemeenten:
         kw["gemeenten"] = tuple(a.gemeenten.split(","))
-    design = (RecoveryDesign.delivered(**kw) if a.model == "delivered"
-              else RecoveryDesign(**kw))
+    if a.model == "calibrated":
+        kw = {k: v for k, v in kw.items() if k in ("effects", "scale")
+              or (k == "gemeenten")}
+    design = {"delivered": RecoveryDesign.delivered, "calibrated": RecoveryDesign.calibrated
+              }.get(a.model, RecoveryDesign)(**kw)
     fit = FitSettings(draws=a.draws, tune=a.tune, chains=a.chains, sampler=a.sampler,
                       target_accept=a.target_accept)
     report: dict[str, Any] = {"design": design.to_dict(), "fit": fit.kwargs(),

@@ -31,7 +31,7 @@ from __future__ import annotations
 import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
 import numpy as np
@@ -41,7 +41,12 @@ from scipy import stats
 from bayes_bijstand.constants import CI_PROB
 from bayes_bijstand.microdata import validate_microdata
 from bayes_bijstand.models.person_level import COACHED
-from bayes_bijstand.simulate import ARM_COMPONENTS, simulate_microdata, true_arm_effects
+from bayes_bijstand.simulate import (
+    ARM_COMPONENTS,
+    COVARIATE_EFFECTS,
+    simulate_microdata,
+    true_arm_effects,
+)
 
 LEAN_FORMULA = ("work_gt12h_m24 ~ arm + sex + benefit_duration + (arm | gemeente) "
                 "+ (1 | gemeente:coach)")
@@ -79,6 +84,17 @@ class RecoveryDesign:
     formula: str = LEAN_FORMULA
     sigma_caseworker: float | None = None
     """SD of regular klantmanagers' intercepts (default: ``sigma_coach``)."""
+    arm_tau: Mapping[str, float] | None = None
+    """Between-gemeente SD per arm (independent deviations per arm, the fitted model's
+    structure); ``None``: the simulator's per-component deviations with SD ``tau``."""
+    person_sd: float = 0.5
+    """SD of the simulator's person propensity (0: no attenuation by an omitted person term)."""
+    covariate_effects: Mapping[str, Mapping[str, float]] | None = None
+    """Covariate log-odds shifts (``None``: the simulator's seven covariates)."""
+    truth_prior_sd: float | None = None
+    """If set, every replication draws its own true SDs - one ``tau`` per arm,
+    ``sigma_coach`` and ``sigma_caseworker`` - from HalfNormal(``truth_prior_sd``), the
+    fitted model's prior on them (:meth:`for_seed`); fixed SDs otherwise."""
 
     @classmethod
     def delivered(cls, **kw: Any) -> RecoveryDesign:
@@ -91,6 +107,33 @@ class RecoveryDesign:
             "sigma_caseworker": 0.2}
         return cls(**{**base, **kw})
 
+    @classmethod
+    def calibrated(cls, **kw: Any) -> RecoveryDesign:
+        """The delivered design with the simulator made the fitted model: true SDs drawn
+        from the model's HalfNormal(0.5) priors in every replication, one gemeente deviation
+        per arm, no person propensity, only the formula's covariates (``sex``,
+        ``benefit_duration``). Under these conditions a correct posterior's 90% intervals
+        cover 90% of the true values, averaged over replications (the property the nominal
+        check tests)."""
+        base: dict[str, Any] = {
+            "truth_prior_sd": 0.5, "person_sd": 0.0,
+            "covariate_effects": {k: dict(COVARIATE_EFFECTS[k])
+                                  for k in ("sex", "benefit_duration")}}
+        return cls.delivered(**{**base, **kw})
+
+    def for_seed(self, seed: int) -> RecoveryDesign:
+        """The design of replication ``seed``: with ``truth_prior_sd`` set, its true SDs are
+        drawn from HalfNormal(``truth_prior_sd``) (a stream of its own, seeded by ``seed``);
+        otherwise this design unchanged."""
+        if self.truth_prior_sd is None:
+            return self
+        rng = np.random.default_rng([int(seed), 19])
+        arms = [a for a, cs in ARM_COMPONENTS.items() if cs]
+        sd = np.abs(rng.normal(0.0, self.truth_prior_sd, len(arms) + 2))
+        return replace(self, truth_prior_sd=None,
+                       arm_tau={a: float(v) for a, v in zip(arms, sd[:-2], strict=True)},
+                       sigma_coach=float(sd[-2]), sigma_caseworker=float(sd[-1]))
+
     @property
     def is_delivered(self) -> bool:
         """Whether the fitted formula is the delivered-treatment model."""
@@ -98,16 +141,23 @@ class RecoveryDesign:
 
     def simulate(self, seed: int) -> pd.DataFrame:
         """One synthetic data set of this design (validated)."""
+        if self.truth_prior_sd is not None:
+            raise ValueError("draw the replication's true SDs first (RecoveryDesign.for_seed)")
         return validate_microdata(simulate_microdata(
             effects=dict(self.effects), tau=self.tau, sigma_coach=self.sigma_coach, seed=seed,
             scale=self.scale, gemeenten=list(self.gemeenten),
-            sigma_caseworker=self.sigma_caseworker))
+            sigma_caseworker=self.sigma_caseworker, arm_tau=self.arm_tau,
+            person_sd=self.person_sd, covariate_effects=self.covariate_effects))
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly settings."""
         d = asdict(self)
         d["effects"] = dict(self.effects)
         d["gemeenten"] = list(self.gemeenten)
+        if self.arm_tau is not None:
+            d["arm_tau"] = dict(self.arm_tau)
+        if self.covariate_effects is not None:
+            d["covariate_effects"] = {k: dict(v) for k, v in self.covariate_effects.items()}
         return d
 
 
@@ -132,8 +182,9 @@ def true_values(design: RecoveryDesign, arms: Sequence[str]) -> pd.DataFrame:
 
     ``arm``: the participant-level log-odds effect (sum of the arm's components,
     :func:`~bayes_bijstand.simulate.true_arm_effects`); ``tau``: the between-gemeente SD of
-    the arm's effect, ``design.tau * sqrt(number of components)`` because the simulator draws
-    one independent deviation per component; ``sigma_coach``: the coach SD. Arms the
+    the arm's effect, ``design.arm_tau[arm]`` where the design draws one deviation per arm,
+    else ``design.tau * sqrt(number of components)`` because the simulator draws one
+    independent deviation per component; ``sigma_coach``: the coach SD. Arms the
     simulator cannot give a single true value for (``keuze``, a mixture) are left out.
     """
     eff = true_arm_effects(design.effects)
@@ -144,7 +195,9 @@ def true_values(design: RecoveryDesign, arms: Sequence[str]) -> pd.DataFrame:
         if not comps:
             continue
         rows.append({"term": "arm", "arm": a, "truth": float(eff[base])})
-        rows.append({"term": "tau", "arm": a, "truth": design.tau * float(np.sqrt(len(comps)))})
+        t = (design.arm_tau[base] if design.arm_tau and base in design.arm_tau
+             else design.tau * float(np.sqrt(len(comps))))
+        rows.append({"term": "tau", "arm": a, "truth": float(t)})
     rows.append({"term": "sigma_coach", "arm": "", "truth": float(design.sigma_coach)})
     if design.is_delivered:
         cw = design.sigma_coach if design.sigma_caseworker is None else design.sigma_caseworker
@@ -199,6 +252,7 @@ def recovery_replication(design: RecoveryDesign, seed: int, fit: FitSettings = F
     """
     from bayes_bijstand.models.person_level import fit_person
 
+    design = design.for_seed(seed)
     data = design.simulate(seed)
     t0 = time.perf_counter()
     with warnings.catch_warnings():

@@ -303,6 +303,9 @@ def simulate_microdata(
     months: Sequence[int] = (8, 16, 24),
     score_effect: float = 0.1,
     sigma_caseworker: float | None = None,
+    arm_tau: Mapping[str, float] | None = None,
+    person_sd: float = _PERSON_SD,
+    covariate_effects: Mapping[str, Mapping[str, float]] | None = None,
 ) -> pd.DataFrame:
     """Simulate synthetic person-level microdata with known effects (see module docstring).
 
@@ -335,9 +338,25 @@ def simulate_microdata(
     sigma_caseworker
         SD of the intercepts of regular klantmanagers (log-odds); default ``sigma_coach``.
         The same seed gives the same standard-normal draws whatever the two SDs.
+    arm_tau
+        Between-gemeente SD per randomised arm (log-odds), e.g. ``{"extra_hulp": 0.3}``:
+        when given, every gemeente draws one independent deviation per arm with that SD
+        instead of one per component (``tau``; a bundled arm then has SD ``tau * sqrt(2)``
+        and shares its components' deviations). This is the structure of the fitted model's
+        ``(delivered | gemeente)`` term; arms not listed keep the component deviations.
+        ``keuze`` clients keep the component deviations of what they chose.
+    person_sd
+        SD of the person propensity ``lambda_i`` (log-odds, default 0.5). A fitted model
+        without a person term estimates effects averaged over it (attenuated toward zero);
+        0 makes the simulator's effect the fitted model's estimand.
+    covariate_effects
+        Log-odds shifts of the covariates (default :data:`COVARIATE_EFFECTS`); e.g. only
+        the covariates a lean formula has, so that no omitted covariate attenuates effects.
     """
     if scale <= 0:
         raise ValueError(f"scale must be positive, got {scale}")
+    if person_sd < 0:
+        raise ValueError(f"person_sd must be >= 0, got {person_sd}")
     eff = {**DEFAULT_EFFECTS, **(effects or {})}
     unknown = set(eff) - {*COMPONENTS, "keuze"}
     if unknown:
@@ -351,7 +370,8 @@ def simulate_microdata(
         frac = scale * (groningen_fraction if (g == "groningen" and groningen_fraction is not None)
                         else d.sample_fraction)
         frames.append(_simulate_gemeente(d, rng, frac, eff, tau, sigma_coach, months,
-                                         score_effect, sigma_caseworker))
+                                         score_effect, sigma_caseworker, arm_tau, person_sd,
+                                         covariate_effects))
     df = pd.concat(frames, ignore_index=True)
     df.insert(0, "person_id", [f"p{i:07d}" for i in range(1, len(df) + 1)])
     df["synthetic"] = True
@@ -359,16 +379,30 @@ def simulate_microdata(
                     arguments=json.dumps({"effects": eff, "tau": tau, "sigma_coach": sigma_coach,
                                           "seed": seed, "scale": scale}
                                          | ({} if sigma_caseworker is None
-                                            else {"sigma_caseworker": sigma_caseworker})))
+                                            else {"sigma_caseworker": sigma_caseworker})
+                                         | ({} if arm_tau is None
+                                            else {"arm_tau": dict(arm_tau)})
+                                         | ({} if person_sd == _PERSON_SD
+                                            else {"person_sd": person_sd})
+                                         | ({} if covariate_effects is None
+                                            else {"covariate_effects": {
+                                                k: dict(v) for k, v in
+                                                covariate_effects.items()}})))
     return df
 
 
 def _simulate_gemeente(d: GemeenteDesign, rng: np.random.Generator, frac: float,
                        eff: Mapping[str, float], tau: float, sigma_coach: float,
                        months: Sequence[int], score_effect: float,
-                       sigma_caseworker: float | None = None) -> pd.DataFrame:
+                       sigma_caseworker: float | None = None,
+                       arm_tau: Mapping[str, float] | None = None,
+                       person_sd: float = 0.5,
+                       covariate_effects: Mapping[str, Mapping[str, float]] | None = None,
+                       ) -> pd.DataFrame:
     """One gemeente: arms, take-up, coaches, covariates and outcomes (vectorised per arm)."""
     delta = {c: rng.normal(0.0, tau) for c in COMPONENTS}
+    arm_delta = ({a.arm: rng.normal(0.0, arm_tau[a.arm]) for a in d.arms if a.arm in arm_tau}
+                 if arm_tau else {})
     sizes = [max(1, round(a.n_assigned.value * frac)) for a in d.arms]
     n = int(sum(sizes))
     arm = np.repeat([a.arm for a in d.arms], sizes).astype(object)
@@ -392,7 +426,10 @@ def _simulate_gemeente(d: GemeenteDesign, rng: np.random.Generator, frac: float,
             n_comp[sl] = 1
         else:
             cs = ARM_COMPONENTS[a.arm]
-            effect[sl] = sum(eff[c] + delta[c] for c in cs)
+            if a.arm in arm_delta:
+                effect[sl] = sum(eff[c] for c in cs) + arm_delta[a.arm]
+            else:
+                effect[sl] = sum(eff[c] + delta[c] for c in cs)
             n_comp[sl] = len(cs)
         if a.coaching == "none":
             continue
@@ -424,7 +461,8 @@ def _simulate_gemeente(d: GemeenteDesign, rng: np.random.Generator, frac: float,
     for var, levels in COVARIATES.items():
         vals = _draw_cat(rng, levels, n)
         out[var] = vals
-        shifts = COVARIATE_EFFECTS.get(var, {})
+        shifts = (COVARIATE_EFFECTS if covariate_effects is None
+                  else covariate_effects).get(var, {})
         lin += np.array([shifts.get(v, 0.0) for v in levels_iter(levels)])[
             _codes(vals, levels)]
     lin -= lin.mean()
@@ -434,11 +472,12 @@ def _simulate_gemeente(d: GemeenteDesign, rng: np.random.Generator, frac: float,
     sd = np.where(is_reg, s_cw, sigma_coach)
     u = dict(zip(coaches, rng.normal(0.0, 1.0, len(coaches)) * sd, strict=True))
     u_i = np.array([u.get(c, 0.0) if c is not None else 0.0 for c in coach])
-    person = rng.normal(0.0, _PERSON_SD, n)
+    person_z = rng.normal(0.0, 1.0, n)
+    person = person_z * person_sd
     treat = part * effect
     # Intercept adjusted so the control-group marginal rate matches the cited rate
     # (logit-probit approximation: E[expit(a + e)] ~ expit(a / sqrt(1 + 0.346 var(e)))).
-    v = lin.var() + s_cw**2 + _PERSON_SD**2
+    v = lin.var() + s_cw**2 + person_sd**2
     infl = np.sqrt(1 + 0.346 * v)
     rate24 = d.control_rate_m24.value
     g_rates = DESIGNS["groningen"].extra
@@ -452,7 +491,7 @@ def _simulate_gemeente(d: GemeenteDesign, rng: np.random.Generator, frac: float,
         out[f"work_gt12h_m{m}"] = (rng.random(n) < expit(eta)).astype(np.int8)
     eta_inc = logit(g_rates["income_gt50_wml_m24"].value) * infl + lin + u_i + person + treat
     out["income_gt50_wml_m24"] = (rng.random(n) < expit(eta_inc)).astype(np.int8)
-    score = (6.2 + 0.8 * (person / _PERSON_SD) + 0.3 * lin + score_effect * part * n_comp
+    score = (6.2 + 0.8 * person_z + 0.3 * lin + score_effect * part * n_comp
              + rng.normal(0.0, 1.2, n))
     score = np.round(np.clip(score, 1.0, 10.0), 1)
     responded = rng.random(n) < g_rates["survey_response"].value
