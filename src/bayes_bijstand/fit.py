@@ -32,6 +32,7 @@ from .constants import CI_PROB, FIGURE_FORMATS
 from .errors import InputError
 from .run.config import NoProgress, Progress, RunConfig
 from .run.plan import HEADLINE
+from .run.refits import REFIT_OUTCOMES
 
 EPILOG = """examples:
   python -m bayes_bijstand.fit --all-gemeenten
@@ -67,6 +68,8 @@ class FitOptions:
     allow_warnings: bool = False
     compare_pooling: str = "headline"
     contributions: str = "headline"
+    robustness: str = "auto"
+    refit_draws: int | None = None
     plots: bool = True
     figure_formats: tuple[str, ...] = FIGURE_FORMATS
     report: bool = True
@@ -90,6 +93,8 @@ class FitOptions:
             draws=self.draws, tune=self.tune, chains=self.chains, seed=self.seed,
             sampler=self.sampler, compare_pooling=self.compare_pooling,  # type: ignore[arg-type]
             contributions=self.contributions,  # type: ignore[arg-type]
+            robustness=self.robustness,  # type: ignore[arg-type]
+            refit_draws=self.refit_draws,
             plots=self.plots, figure_formats=self.figure_formats, report=self.report,
             resume=self.resume, costs=self.costs,
             executor=self.executor,  # type: ignore[arg-type]
@@ -169,6 +174,12 @@ def build_parser() -> argparse.ArgumentParser:
                           f"outcomes {', '.join(HEADLINE)})")
     out.add_argument("--contributions", choices=["headline", "all", "none"], default="headline",
                      help="refit without each evidence grade to show what it contributed")
+    out.add_argument("--robustness", choices=["auto", "headline", "all", "none"], default="auto",
+                     help="exact leave-one-municipality-out and multiverse refits (default auto: "
+                          f"the outcomes {', '.join(REFIT_OUTCOMES)} in a run over all outcomes, "
+                          "none in a run of chosen --outcome codes)")
+    out.add_argument("--refit-draws", type=int, metavar="N",
+                     help="draws per chain of those refits (default: half the spec's draws)")
     out.add_argument("--no-plots", action="store_true", help="skip figures")
     out.add_argument("--svg", action="store_true",
                      help="also write every figure as SVG (vector, for print and slides; "
@@ -202,10 +213,10 @@ def parse_options(argv: list[str] | None = None) -> FitOptions:
     if not (a.all_gemeenten or a.outcome or a.gemeente or a.estimates or a.microdata):
         parser.error("say what to fit: --all-gemeenten, --outcome, --gemeente, --estimates or "
                      "--microdata")
-    for name in ("draws", "tune", "chains", "workers"):
+    for name in ("draws", "tune", "chains", "workers", "refit_draws"):
         v = getattr(a, name)
         if v is not None and v < 1:
-            parser.error(f"--{name} must be a positive integer")
+            parser.error(f"--{name.replace('_', '-')} must be a positive integer")
     if not 0.5 <= a.ci_prob < 1:
         parser.error(f"--ci-prob must be at least 0.5 and below 1 (e.g. 0.95), got {a.ci_prob:g}")
     if a.seed is not None and not 0 <= a.seed < 2**32:
@@ -221,6 +232,7 @@ def parse_options(argv: list[str] | None = None) -> FitOptions:
         formula=a.formula, family=a.family, out=a.out, draws=a.draws, tune=a.tune,
         chains=a.chains, seed=a.seed, sampler=a.sampler, allow_warnings=a.allow_warnings,
         compare_pooling=a.compare_pooling, contributions=a.contributions,
+        robustness=a.robustness, refit_draws=a.refit_draws,
         plots=not a.no_plots, figure_formats=(*FIGURE_FORMATS, "svg") if a.svg else FIGURE_FORMATS,
         report=not a.no_report, resume=not a.no_resume,
         executor=a.executor, scheduler=a.scheduler, workers=a.workers, quiet=a.quiet,

@@ -352,6 +352,8 @@ def _sample_with_retries(sample: Callable[[SamplerSpec], object], s: SamplerSpec
         if diag.passed:
             break
         s2, settings = _retry_settings(s, rung)
+        if s2 == s:  # a fit that starts at this rung's settings: the same draws again
+            continue
         tree = sample(s2)
         diag = _note_retry(check(tree), first, settings)
     return tree, diag

@@ -120,6 +120,7 @@ class ModelSpec:
     offer_spillover_sd: float = 0.03
     r2_alpha: float = 2.0
     r2_beta: float = 6.0
+    marker_se_sd: float = 0.5  # log-scale SD of a marker row's latent SE (robustness variants)
     binary: ScalePriors = ScalePriors(mu_sd=0.10, tau_sd=0.05, interaction_sd=0.05, mid=0.02,
                                       coach_sd=0.05)
     score: ScalePriors = ScalePriors(mu_sd=0.30, tau_sd=0.15, interaction_sd=0.15, mid=0.10,

@@ -218,7 +218,7 @@ def run_job(*args: Any, **kwargs: Any) -> dict[str, Any]:
 # --------------------------------------------------------------------------- test helpers
 
 TINY = ["--draws", "20", "--tune", "20", "--chains", "2", "--compare-pooling", "none",
-        "--contributions", "none", "--no-plots", "--no-report", "--quiet"]
+        "--contributions", "none", "--robustness", "none", "--no-plots", "--no-report", "--quiet"]
 """CLI flags of a small run (the fake ignores the numbers except for array shapes)."""
 
 

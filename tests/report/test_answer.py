@@ -10,7 +10,7 @@ import pytest
 from scipy import stats
 
 from bayes_bijstand.report import write_report
-from bayes_bijstand.report.certainty import prior_sd_arm, rate
+from bayes_bijstand.report.certainty import LEVELS, prior_sd_arm, rate
 from bayes_bijstand.report.images import light_data_uri
 from bayes_bijstand.report.methods import expected_by_chance
 from bayes_bijstand.report.vocab import IMPORTANCE, outcome_sort_key
@@ -53,6 +53,55 @@ def test_certainty_each_concern_costs_a_level() -> None:
     c = rate(gemeente_effects=[_g("a", "extra_hulp", "prose"), _g("b", "extra_hulp", "marker")],
              **{**base, "sd": 0.09})
     assert c.mostly_prior and c.level == "very low" and c.mix() == "1 marker, 1 prose"
+
+
+def test_certainty_sensitivity_costs_a_level_when_a_refit_moves_the_conclusion() -> None:
+    """The issue's case: work > 12 h x exemption, -10.0 [-19.3, -0.3] pp in its own fit and
+    -3.0 [-6.5, 1.2] in the joint thresholds fit: the interval no longer excludes zero."""
+    from bayes_bijstand.report.certainty import moved
+
+    base = {"mean": -0.100, "ci_low": -0.193, "ci_high": -0.003, "prob_gt_0": 0.04}
+    joint = {"mean": -0.030, "ci_low": -0.065, "ci_high": 0.012, "prob_gt_0": 0.10}
+    assert moved(base, joint, 0.02) and moved(joint, base, 0.02)
+    assert not moved(base, {**base, "mean": -0.09, "ci_high": -0.001}, 0.02)
+    # both intervals include zero: moved only if P(>0) crosses 50% by at least the MID
+    wide = {"mean": 0.01, "ci_low": -0.05, "ci_high": 0.07, "prob_gt_0": 0.6}
+    assert not moved(wide, {**wide, "mean": -0.005, "prob_gt_0": 0.45}, 0.02)
+    assert moved(wide, {**wide, "mean": -0.015, "prob_gt_0": 0.35}, 0.02)
+    two = [_g("a", "zelf_in_actie", "se", published=-0.1), _g("b", "zelf_in_actie", "se", published=-0.08)]
+    kw = dict(arm="zelf_in_actie", mean=-0.100, ci_low=-0.193, ci_high=-0.003, sd=0.058, mid=0.02,
+              gemeente_effects=two, prior_sd=0.10, p_gt0=0.04)
+    same = ("Oss is left out", "Oss wordt weggelaten", {**base, "mean": -0.09, "ci_high": -0.001})
+    alone = rate(**kw)
+    assert rate(**kw, alternatives=[same]).level == alone.level
+    c = rate(**kw, alternatives=[same, ("the thresholds are fitted jointly",
+                                        "de drempels samen geschat worden", joint)])
+    assert LEVELS.index(c.level) == LEVELS.index(alone.level) - 1
+    assert c.sensitivity == ["the thresholds are fitted jointly"]
+    assert "the conclusion changes when the thresholds are fitted jointly" in c.reasons[-1]
+    assert "de drempels samen geschat worden" in c.reasons_nl[-1]
+
+
+def test_refit_alternatives_passed_only() -> None:
+    import pandas as pd
+
+    from bayes_bijstand.report.results import alternatives
+
+    row = {"outcome": "w", "arm": "extra_hulp", "mean": 0.01, "ci_low": -0.01, "ci_high": 0.03,
+           "prob_gt_0": 0.8}
+    loo = pd.DataFrame([{**row, "left_out": "", "status": "passed"},
+                        {**row, "left_out": "groningen", "status": "passed"},
+                        {**row, "left_out": "tilburg", "status": "failed"}])
+    multi = pd.DataFrame([{**row, "variant": "baseline", "what": "", "status": "passed"},
+                          {**row, "variant": "priors_x2", "what": "p", "status": "passed"},
+                          {"outcome": "w", "arm": "", "variant": "no_coach_component",
+                           "status": "not estimable: x"}])
+    thr = [{"outcome": "w", "arm": "extra_hulp", "joint_mean": 0.0, "joint_ci_low": -0.01,
+            "joint_ci_high": 0.01, "joint_prob_gt_0": 0.5}]
+    got = alternatives(loo, multi, thr)[("w", "extra_hulp")]
+    assert [en for en, _, _ in got] == ["Groningen is left out", "the priors are twice as wide",
+                                        "the thresholds are fitted jointly"]
+    assert got[2][2] == {"mean": 0.0, "ci_low": -0.01, "ci_high": 0.01, "prob_gt_0": 0.5}
 
 
 def test_bundles_inform_their_components() -> None:

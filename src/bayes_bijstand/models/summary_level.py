@@ -302,8 +302,9 @@ def log_interval_prob(a: pt.TensorVariable, b: pt.TensorVariable) -> pt.TensorVa
 CENSORED_SE_SD = 0.35
 """Log-scale SD of the prose-row SE around its centre (the design SE)."""
 
-MARKER_SE_SD = 0.5
-"""Log-scale SD of a marker (or rounded-p) row's latent SE around its centre."""
+MARKER_SE_SD = ModelSpec.marker_se_sd
+"""Log-scale SD of a marker (or rounded-p) row's latent SE around its centre (the default of
+``ModelSpec.marker_se_sd``, which the robustness refits double)."""
 
 BINOMIAL_LOGIT_SD = 1.5
 """Prior SD of the control group's log-odds on a binomial row (mean 0: a rate of 50%)."""
@@ -527,7 +528,7 @@ def model_arrays(data: MetaData, spec: ModelSpec, sizes: PadSizes, *,
     hi = g["se_hi"].to_numpy(float)
     r2_mean = spec.r2_alpha / (spec.r2_alpha + spec.r2_beta)
     center = latent_se_center(_precision_defaults(g), r2_mean)
-    sig = np.where(np.isfinite(design), MARKER_SE_SD, 1.0)
+    sig = np.where(np.isfinite(design), spec.marker_se_sd, 1.0)
     finite = np.isfinite(hi)
     out["d_mk_lo"] = pad(np.where(marker, lo, 0.0), Rg, 0.0)
     out["d_mk_width"] = pad(np.where(marker & finite, hi - lo, 1.0), Rg, 1.0)

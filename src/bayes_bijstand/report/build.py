@@ -37,7 +37,7 @@ from ..plots._style import arm_name, gemeente_name
 from .certainty import LEVELS
 from .images import ANALYST_FIGURES, light_data_uri, png_data_uri
 from .methods import limitations_html, methods_html, spec_of_run
-from .results import Result, arm_sentences, collect, headline
+from .results import Result, alternatives, arm_sentences, collect, headline
 from .vocab import (
     ARM_SHORT_EN,
     COMPARISON_LABEL,
@@ -520,7 +520,7 @@ def _certainty_explained() -> str:
             "municipality's number is known; it is not a certainty rating.</p>")
 
 
-def _robustness(root: Path, fits: dict[str, Any]) -> str:
+def _robustness(root: Path, fits: dict[str, Any], summary: dict[str, Any] | None = None) -> str:
     factor = {f["outcome"]: (100.0 if f.get("kind") == "binary" else 1.0)
               for f in fits.values() if f.get("role") == "main"}
     unit = {o: ("pp" if v == 100.0 else "SD") for o, v in factor.items()}
@@ -572,7 +572,7 @@ def _robustness(root: Path, fits: dict[str, Any]) -> str:
                    + _table(p, table_id="pooling-comparison", nd=2,
                             cols=["Outcome", "Pooling", "Municipality", "Policy", "Unit", "Effect",
                                   f"{_lev()} interval"]) + "</details>")
-    out.append(_refits(root, factor, unit, label))
+    out.append(_refits(root, factor, unit, label, summary))
     out.append("<p class='note'>Per outcome, the influence figure shows the pooled effect with each "
                "municipality left out and the sensitivity figure the effect under wider and "
                "tighter priors (in the outcome sections below).</p>")
@@ -629,16 +629,44 @@ def _refit_svg(df: pd.DataFrame, key: str, names: dict[str, str], factor: float,
     return ("<figure class='refits'>" + svg[svg.index("<svg"):] + "</figure>") if "<svg" in svg else ""
 
 
+def _refit_labels(df: pd.DataFrame, key: str, base: dict[str, str]) -> dict[str, str]:
+    """Row labels of a refit table: ``base`` per key, marked where the row is another fit."""
+    names = dict(base)
+    if "note" not in df:
+        return names
+    for k, note in dict(zip(df[key], df["note"], strict=True)).items():  # once per row
+        note = note if isinstance(note, str) else ""
+        if note.startswith("no row or prior"):
+            names[str(k)] = f"{names.get(str(k), k)} (no change: the main fit)"
+        elif note.startswith("the same model data as "):
+            other = note.removeprefix("the same model data as ").split(".", 1)[-1]
+            other = other.removeprefix("without-")
+            names[str(k)] = f"{names.get(str(k), k)} (= {gemeente_name(other)} left out)" \
+                if other != note else f"{names.get(str(k), k)} (same fit as another row)"
+    return names
+
+
 def _refits(root: Path, factor: dict[str, float], unit: dict[str, str],
-            label: dict[str, str]) -> str:
+            label: dict[str, str], summary: dict[str, Any] | None = None) -> str:
     """The exact leave-one-municipality-out and multiverse refits, where the run has them."""
     loo = _read_csv(root / "robustness_loo.csv")
     multi = _read_csv(root / "multiverse.csv")
     if loo.empty and multi.empty:
-        return ("<p class='note'>No exact refits in this run: <code>python -m "
+        return ("<p class='note'>No exact refits in this run: <code>fit --robustness "
+                "headline</code> (the default of a run over all outcomes) or <code>python -m "
                 "bayes_bijstand.robustness --posterior OUT</code> adds leave-one-municipality-out "
                 "and multiverse refits of the headline outcomes to this section.</p>")
-    out = []
+    if "left_out" in loo:
+        loo["left_out"] = loo["left_out"].fillna("").astype(str)
+    rob = (summary or {}).get("robustness") or {}
+    draws = [int(d) for d in rob.get("draws_total") or [] if d]
+    out = ["<p class='note'>Exact refits: the model fitted again with one municipality left out "
+           "or one assumption changed, everything else as reported. "
+           + (f"Refits use {', '.join(map(str, draws))} draws in all (the main fits more) and "
+              "pass the same diagnostics gate; " if draws else "")
+           + "a hollow dot marks a refit that failed the diagnostics. Where the same result "
+           "appears under another assumption the certainty rating of that result is lowered "
+           "(see its reasons).</p>"]
     for o in sorted(set(loo.get("outcome", pd.Series(dtype=str))) | set(multi.get("outcome", pd.Series(dtype=str))),
                     key=outcome_sort_key):
         f, u = factor.get(o, 1.0), unit.get(o, "")
@@ -647,19 +675,22 @@ def _refits(root: Path, factor: dict[str, float], unit: dict[str, str],
             m = multi[multi["outcome"] == o]
             names = {"__key__": "Assumption changed"}
             names.update({str(v): str(w) for v, w in zip(m["variant"], m["what"], strict=True)})
-            out.append("<p class='note'>Multiverse: the pooled effect per participant, 90% interval "
-                       "and P(effect &gt; 0), refitted with one assumption changed at a time (orange "
-                       "band: the result as reported).</p>"
+            names = _refit_labels(m, "variant", names)
+            out.append(f"<p class='note'>Multiverse: the pooled effect per participant, {_lev()} "
+                       "interval and P(effect &gt; 0), refitted with one assumption changed at a "
+                       "time (orange band: the result as reported).</p>"
                        + _refit_svg(m, "variant", names, f, u, "baseline")
                        + "<details><summary>The numbers</summary>"
                        + _refit_grid(m, "variant", names, f, u, f"multiverse-{o}") + "</details>")
         if not loo.empty and o in set(loo["outcome"]):
             lo = loo[loo["outcome"] == o].copy()
-            names = {"__key__": "Municipality left out"}
-            names.update({str(g): gemeente_name(g) for g in lo["left_out"]})
+            names = {"__key__": "Municipality left out", "": "none (as reported)"}
+            names.update({str(g): gemeente_name(g) for g in lo["left_out"] if g})
             out.append("<p class='note'>Leave one municipality out: exact refits without every row "
                        "of one municipality (prose-only municipalities included).</p>"
-                       + _refit_grid(lo, "left_out", names, f, u, f"loo-{o}"))
+                       + _refit_svg(lo, "left_out", names, f, u, "")
+                       + "<details><summary>The numbers</summary>"
+                       + _refit_grid(lo, "left_out", names, f, u, f"loo-{o}") + "</details>")
     return "".join(out)
 
 
@@ -794,7 +825,9 @@ def render(root: Path, *, full: bool = False, link_to: Path | None = None) -> st
     records = _load_records(root, summary)
     fits = summary.get("fits", {})
     spec, spec_text = spec_of_run(root, summary)
-    results = collect(summary, records, spec)
+    alts = alternatives(_read_csv(root / "robustness_loo.csv"), _read_csv(root / "multiverse.csv"),
+                        summary.get("thresholds") or [])
+    results = collect(summary, records, spec, alts=alts)
     mains = sorted(((n, f) for n, f in fits.items() if f.get("role") == "main"),
                    key=lambda nf: outcome_sort_key(nf[1]["outcome"]))
     files = {f["outcome"]: _figure_files(root, f["outcome"], records.get(n, {})) for n, f in mains}
@@ -842,7 +875,7 @@ printed or design-based SE.</p>
 <h2 id="limitations">Limitations</h2>
 {limitations_html(results, summary)}
 </div><div class="later">
-{_robustness(root, fits)}
+{_robustness(root, fits, summary)}
 {_coach(summary)}
 {_thresholds(summary)}
 {_fiscal(summary)}

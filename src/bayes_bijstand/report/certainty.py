@@ -15,6 +15,10 @@ experiments, and every concern lowers it by one level (to moderate, low, very lo
    municipality it cannot be judged, which also costs a level.
 5. **Prior dominance**: the posterior SD of the pooled effect is more than 80% of its prior
    SD, so the prior rather than the data sets the width.
+6. **Sensitivity**: an exact refit (one municipality left out, one assumption of the
+   multiverse changed) or the joint fit of the nested thresholds moves the conclusion
+   (:func:`moved`: the interval changes side of zero, or the probability of a gain crosses
+   50% with a shift of at least the MID). Refits that failed the diagnostics do not count.
 
 The rating is computed only from numbers the run wrote (the record of the fit and the
 spec that ran), so it can be recomputed and audited; :func:`rate` returns the level and the
@@ -49,6 +53,7 @@ class Certainty:
     n_prose: int = 0
     weak_comparisons: list[str] = field(default_factory=list)
     sd_ratio: float = math.nan
+    sensitivity: list[str] = field(default_factory=list)  # alternatives that move the conclusion
 
     @property
     def mostly_prior(self) -> bool:
@@ -97,6 +102,24 @@ def prior_sd_arm(arm: str, spec: Any, kind: str) -> float:
     return math.sqrt(len(comps) * pri.mu_sd ** 2 + pri.interaction_sd ** 2)
 
 
+def moved(base: dict[str, float], alt: dict[str, float], mid: float) -> bool:
+    """Whether ``alt`` (``mean, ci_low, ci_high, prob_gt_0``) moves the conclusion of ``base``:
+    its interval is on another side of zero (excludes zero where the other does not, or on
+    the opposite side), or P(effect > 0) crosses 50% with a shift of the mean of at least
+    ``mid`` (the minimal important difference)."""
+    def side(r: dict[str, float]) -> int:
+        return 1 if r["ci_low"] > 0 else (-1 if r["ci_high"] < 0 else 0)
+
+    if side(base) != side(alt):
+        return True
+    return bool((base["prob_gt_0"] - 0.5) * (alt["prob_gt_0"] - 0.5) < 0
+                and abs(base["mean"] - alt["mean"]) >= mid)
+
+
+Alternative = tuple[str, str, dict[str, float]]
+"""(English label, Dutch label, the alternative result's ``mean, ci_low, ci_high, prob_gt_0``)."""
+
+
 def _sign(g: dict[str, Any]) -> int:
     for key in ("published", "direction"):
         v = g.get(key)
@@ -112,7 +135,8 @@ def _sign(g: dict[str, Any]) -> int:
 def rate(*, arm: str, mean: float, ci_low: float, ci_high: float, sd: float, mid: float,
          gemeente_effects: list[dict[str, Any]], prior_sd: float,
          directions: dict[tuple[str, str], int] | None = None,
-         ci_prob: float = 0.9) -> Certainty:
+         ci_prob: float = 0.9, p_gt0: float = math.nan,
+         alternatives: list[Alternative] | None = None) -> Certainty:
     """The certainty of one pooled result (model scale numbers).
 
     ``gemeente_effects`` are the fit record's per-municipality rows (gemeente, arm, grade,
@@ -186,5 +210,18 @@ def rate(*, arm: str, mean: float, ci_low: float, ci_high: float, sd: float, mid
                          f"{c.sd_ratio:.2f})")
         c.reasons_nl.append(f"de data versmallen de prior nauwelijks (posterior/prior-SD "
                             f"{c.sd_ratio:.2f})".replace(".", ","))
+    base = {"mean": mean, "ci_low": ci_low, "ci_high": ci_high, "prob_gt_0": p_gt0}
+    shifts = [(en, nl) for en, nl, alt in (alternatives or [])
+              if all(math.isfinite(v) for v in (*base.values(), *alt.values()))
+              and moved(base, alt, mid)]
+    if shifts:
+        down += 1
+        more = f" and {len(shifts) - 3} more" if len(shifts) > 3 else ""
+        c.reasons.append("the conclusion changes when " + "; when ".join(en for en, _ in shifts[:3])
+                         + more + " (exact refits)")
+        c.reasons_nl.append("de conclusie verandert als " + "; als ".join(nl for _, nl in shifts[:3])
+                            + (f" en {len(shifts) - 3} andere" if len(shifts) > 3 else "")
+                            + " (exacte herschattingen)")
+    c.sensitivity = [en for en, _ in shifts]
     c.level = LEVELS[max(0, 3 - down)]
     return c

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..evidence.grade_registry import grades_with
-from .certainty import Certainty, prior_sd_arm, rate
+from .certainty import Alternative, Certainty, prior_sd_arm, rate
 from .vocab import (
     HEADLINE_EMPLOYMENT,
     HEADLINE_SURVEY,
@@ -69,9 +69,82 @@ def _f(x: Any) -> float:
     return v
 
 
+VARIANT_EN: dict[str, str] = {
+    "bias_sd_x0.5": "the bias priors are halved", "bias_sd_x2": "the bias priors are doubled",
+    "randomised_only": "only randomised comparisons count",
+    "no_prose": "prose statements are left out",
+    "numbers_only": "significance markers and prose are left out",
+    "groningen_variant_b": "Groningen is compared with its reference group (variant B)",
+    "decliner_shift_x3": "the decliner shift is three times wider",
+    "marker_se_spread_x2": "the SE spread of marker rows doubles",
+    "no_covariate_credit": "covariates earn almost no precision",
+    "no_coach_component": "the coach component is off",
+    "priors_x2": "the priors are twice as wide",
+    "all_time_points": "every time point counts",
+}
+"""The multiverse variants in English, as the end of "the conclusion changes when ..."."""
+
+VARIANT_NL: dict[str, str] = {
+    "bias_sd_x0.5": "de bias-priors gehalveerd worden", "bias_sd_x2": "de bias-priors verdubbeld worden",
+    "randomised_only": "alleen gerandomiseerde vergelijkingen meetellen",
+    "no_prose": "tekstuitspraken weggelaten worden",
+    "numbers_only": "significantie-tekens en tekst weggelaten worden",
+    "groningen_variant_b": "Groningen met de referentiegroep vergeleken wordt (variant B)",
+    "decliner_shift_x3": "de verschuiving bij weigeraars drie keer ruimer is",
+    "marker_se_spread_x2": "de spreiding van de SE bij significantie-tekens verdubbelt",
+    "no_covariate_credit": "covariaten vrijwel geen precisie opleveren",
+    "no_coach_component": "de coach-component uit staat",
+    "priors_x2": "de priors twee keer ruimer zijn",
+    "all_time_points": "alle meetmomenten meetellen",
+}
+"""The multiverse variants in Dutch, as the end of "de conclusie verandert als ..."."""
+
+
+def alternatives(loo: Any, multi: Any, thresholds: list[dict[str, Any]],
+                 ) -> dict[tuple[str, str], list[Alternative]]:
+    """Per (outcome, arm) the same result from the exact refits (leave one municipality out,
+    multiverse; the tables ``robustness_loo.csv`` and ``multiverse.csv``) and from the
+    joint thresholds fit, passed diagnostics only: what :func:`~.certainty.rate` checks."""
+    from ..plots._style import gemeente_name
+
+    out: dict[tuple[str, str], list[Alternative]] = {}
+
+    def add(o: str, arm: str, en: str, nl: str, r: dict[str, Any], pre: str = "") -> None:
+        alt = {k: _f(r.get(pre + k)) for k in ("mean", "ci_low", "ci_high", "prob_gt_0")}
+        out.setdefault((o, arm), []).append((en, nl, alt))
+
+    for df, key in ((loo, "left_out"), (multi, "variant")):
+        if df is None or len(df) == 0 or key not in df:
+            continue
+        for r in df.to_dict("records"):
+            k = r.get(key)
+            if not isinstance(k, str) or not k or k == "baseline" or r.get("status") != "passed":
+                continue
+            if not isinstance(r.get("arm"), str) or not r["arm"]:
+                continue
+            if key == "left_out":
+                en = nl = gemeente_name(k)
+                en, nl = f"{en} is left out", f"{nl} wordt weggelaten"
+            else:
+                what = r.get("what")
+                en = VARIANT_EN.get(k) or (f"'{what}'" if isinstance(what, str) and what else k)
+                nl = VARIANT_NL.get(k, k)
+            add(str(r["outcome"]), r["arm"], en, nl, r)
+    for t in thresholds or []:
+        if t.get("joint_mean") is None:
+            continue
+        add(str(t["outcome"]), str(t["arm"]), "the thresholds are fitted jointly",
+            "de drempels samen geschat worden", t, pre="joint_")
+    return out
+
+
 def collect(summary: dict[str, Any], records: dict[str, dict[str, Any]], spec: Any,
-            file_order: dict[str, int] | None = None) -> list[Result]:
-    """Every passed main fit's pooled arm effects, ordered by outcome importance, then arm."""
+            file_order: dict[str, int] | None = None,
+            alts: dict[tuple[str, str], list[Alternative]] | None = None) -> list[Result]:
+    """Every passed main fit's pooled arm effects, ordered by outcome importance, then arm.
+
+    ``alts``: per (outcome, arm) the same result under refits (:func:`alternatives`), which
+    the certainty rating checks."""
     out: list[Result] = []
     for name, fit in summary.get("fits", {}).items():
         if fit.get("role") != "main" or fit.get("status") != "passed":
@@ -106,7 +179,8 @@ def collect(summary: dict[str, Any], records: dict[str, dict[str, Any]], spec: A
             cert = rate(arm=arm, mean=_f(p.get("mean")), ci_low=_f(p.get("ci_low")),
                         ci_high=_f(p.get("ci_high")), sd=sd, mid=mid, gemeente_effects=geff,
                         prior_sd=prior_sd_arm(arm, spec, kind), directions=directions,
-                        ci_prob=level)
+                        ci_prob=level, p_gt0=_f(p.get("prob_gt_0")),
+                        alternatives=(alts or {}).get((str(fit["outcome"]), arm)))
             freq = {k: p.get(k) for k in p if str(k).startswith("freq_")}
             freq.update({f"pi_{k}": n.get(k) for k in ("freq_ci_low", "freq_ci_high")})
             out.append(Result(

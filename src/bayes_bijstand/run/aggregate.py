@@ -144,6 +144,30 @@ def coach_summary(records: list[FitRecord]) -> list[dict[str, Any]]:
             for row in r.get("coach", [])]
 
 
+def robustness_summary(records: list[FitRecord], plan: Plan) -> dict[str, Any]:
+    """The leave-one-municipality-out and multiverse refits (:mod:`~.refits`) as rows;
+    ``{}`` when the run made none."""
+    from .refits import REFIT_ROLES, refit_tables
+
+    refits = [r for r in records if r["role"] in REFIT_ROLES]
+    if not refits and not plan.refits_skipped:
+        return {}
+    loo, multi = refit_tables(records, plan.refits_skipped)  # type: ignore[arg-type]
+    draws = sorted({int(r["diagnostics"].get("n_draws") or 0) for r in refits})
+    failed = [r["name"] for r in refits if r["status"] != "passed"]
+    return {
+        "outcomes": sorted({r["outcome"] for r in refits} | {s["outcome"] for s in plan.refits_skipped}),
+        "refits": len(refits), "failed": failed,
+        "draws_total": draws,
+        "note": ("exact refits: each municipality left out in turn, and each assumption changed "
+                 "one at a time; refits sample fewer draws than the main fits and pass the same "
+                 "diagnostics gate (a failed refit is marked, not dropped); 'same as baseline': "
+                 "the variant changes no row or prior of the outcome, so the refit would be the "
+                 "main fit"),
+        "loo": table_rows(loo), "multiverse": table_rows(multi),
+    }
+
+
 def aggregate(records: list[FitRecord], plan: Plan, cfg: RunConfig) -> dict[str, Any]:
     """The run's ``summary.json``: per fit its status, diagnostics and pooled effects."""
     main = {r["outcome"]: r for r in records if r["role"] == "main"}
@@ -165,7 +189,7 @@ def aggregate(records: list[FitRecord], plan: Plan, cfg: RunConfig) -> dict[str,
             "excluded_reason": "" if r["status"] == "passed" else
             "failed diagnostics: " + "; ".join(r["diagnostics"].get("problems", [])),
         }
-    return {
+    out = {
         "package": "bayes_bijstand", "version": __version__, "versions": versions(),
         "seed": plan.spec.sampler.random_seed, "model_spec": plan.spec.name,
         "sampler": {"draws": plan.spec.sampler.draws, "tune": plan.spec.sampler.tune,
@@ -180,3 +204,7 @@ def aggregate(records: list[FitRecord], plan: Plan, cfg: RunConfig) -> dict[str,
         "fiscal": fiscal_summary(records, plan.costs, cfg.out, plan.spec.sampler.random_seed,
                                  cfg.ci_prob),
     }
+    rob = robustness_summary(records, plan)
+    if rob:  # a run without refits keeps the summary.json of before
+        out["robustness"] = rob
+    return out

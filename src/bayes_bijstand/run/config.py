@@ -16,6 +16,10 @@ from ..constants import CI_PROB, FIGURE_FORMATS
 Selection = Literal["headline", "all", "none"]
 """Which outcomes get a sensitivity refit: the headline outcomes, all, or none."""
 
+RefitSelection = Literal["auto", "headline", "all", "none"]
+"""Which outcomes get the robustness refits (:mod:`~bayes_bijstand.run.refits`): ``auto`` is
+``headline`` in a run over all outcomes and ``none`` in a run of chosen outcomes."""
+
 Executor = Literal["local", "dask"]
 
 
@@ -28,7 +32,9 @@ class RunConfig:
     explicit ``outcomes``. Model: ``model`` (a spec TOML; default the shipped one) and
     ``estimates`` (a user estimates file; default the shipped evidence), with the sampler
     overrides ``draws``, ``tune``, ``chains``, ``seed``, ``sampler`` (``None``: the spec's).
-    Sensitivity refits: ``compare_pooling`` and ``contributions``. Outputs: ``out``,
+    Sensitivity refits: ``compare_pooling`` and ``contributions``; robustness refits
+    (leave one municipality out, multiverse): ``robustness`` and ``refit_draws`` (draws per
+    chain of those refits; ``None``: half the spec's). Outputs: ``out``,
     ``plots`` and ``figure_formats``, ``report``, ``resume``; ``costs`` (a cost TOML for the
     net fiscal effect; default the shipped ``evidence/data/costs.toml``); ``ci_prob``: the
     interval level of every table, figure and the frequentist twin (default 90%).
@@ -50,6 +56,8 @@ class RunConfig:
     sampler: str | None = None
     compare_pooling: Selection = "headline"
     contributions: Selection = "headline"
+    robustness: RefitSelection = "auto"
+    refit_draws: int | None = None
     plots: bool = True
     figure_formats: tuple[str, ...] = FIGURE_FORMATS
     report: bool = True

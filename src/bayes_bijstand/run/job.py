@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -56,8 +56,16 @@ def start_job(job: Job, evidence: pd.DataFrame, spec: ModelSpec, out: Path, *,
     of the record's tables, the figures and the twin (part of the resume key unless 90%).
     """
     from ..meta import fit_key, fit_meta
+    from .refits import REFIT_ROLES, job_inputs
 
+    refit = job.role in REFIT_ROLES
+    if refit:  # the evidence without one municipality, or the spec under one variant
+        evidence, spec = job_inputs(job.role, job.outcome, job.left_out, job.variant, evidence,
+                                    spec, job.refit_draws)
     key = fit_key(evidence, spec, job.outcome, job.pooling, job.grades)
+    if refit:  # a variant changes the spec, not its source text: its fields enter the key
+        key = sha256_text(f"{key}|{job.role}|{job.left_out}|{job.variant}|"
+                          f"{replace(spec, source_text='', path='')!r}")[:16]
     if ci_prob != CI_PROB:  # the default level keeps the keys (and summary.json) of before
         key = sha256_text(f"{key}|ci_prob={ci_prob!r}")[:16]
     # Names come from validated codes (no '/', '.' or '..'); inside() is the last check that
@@ -69,18 +77,25 @@ def start_job(job: Job, evidence: pd.DataFrame, spec: ModelSpec, out: Path, *,
         if old is not None:
             old["resumed"] = True
             return Started(job=job, record=old, rec_path=rec_path)
+    # Refits draw no predictive samples: their tables need the posterior only.
     res = fit_meta(evidence, spec, job.outcome, pooling=job.pooling, grades=job.grades,
-                   cores=cores or available_cores(), ci_prob=ci_prob)
+                   cores=cores or available_cores(), ci_prob=ci_prob,
+                   **({"prior_predictive": False, "posterior_predictive": False} if refit else {}))
     vers = versions()
     res.tree.attrs["fit_key"] = key  # type: ignore[attr-defined]
     res.tree.attrs["run_inputs"] = json.dumps(inputs or {}, sort_keys=True)  # type: ignore[attr-defined]
     res.tree.attrs["run_versions"] = json.dumps(vers, sort_keys=True)  # type: ignore[attr-defined]
     res.tree.attrs["run_seed"] = str(spec.sampler.random_seed)  # type: ignore[attr-defined]
+    if refit:  # the stored spec text is the run's; say what this refit changed
+        res.tree.attrs["robustness_refit"] = json.dumps(  # type: ignore[attr-defined]
+            {"role": job.role, "left_out": job.left_out, "variant": job.variant,
+             "draws": spec.sampler.draws}, sort_keys=True)
     res.to_netcdf(nc_path)
     en, nl = outcome_label(job.outcome)
     rec: FitRecord = {
         "name": job.name, "outcome": job.outcome, "pooling": job.pooling, "role": job.role,
-        "dropped_grade": job.dropped_grade, "grades": list(job.grades or spec.grades),
+        "dropped_grade": job.dropped_grade, "left_out": job.left_out, "variant": job.variant,
+        "grades": list(job.grades or spec.grades),
         "fit_key": key, "status": res.diagnostics.status,
         "diagnostics": res.diagnostics.to_dict(), "kind": res.kind, "unit": res.unit,
         "display_factor": res.display_factor, "label_en": en, "label_nl": nl,

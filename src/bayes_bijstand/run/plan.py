@@ -15,6 +15,7 @@ from ..fiscal import CostInputs, load_costs
 from ..io import sha256_file
 from ..specs import ModelSpec, default_spec_path, load_spec
 from .config import RunConfig
+from .refits import REFIT_OUTCOMES, plan_refits
 
 HEADLINE = ("work_gt8h", "work_gt12h", "social_trust")
 """The headline outcomes: they get the sensitivity refits by default."""
@@ -23,15 +24,20 @@ HEADLINE = ("work_gt8h", "work_gt12h", "social_trust")
 @dataclass(frozen=True)
 class Job:
     """One fit of a run: ``role`` is ``main``, ``pooling`` (another pooling mode),
-    ``contribution`` (refit without ``dropped_grade``) or ``joint`` (the nested thresholds of
-    one variable in one latent-shift fit, :mod:`bayes_bijstand.models.thresholds`)."""
+    ``contribution`` (refit without ``dropped_grade``), ``joint`` (the nested thresholds of
+    one variable in one latent-shift fit, :mod:`bayes_bijstand.models.thresholds`), ``loo``
+    (refit without the rows of municipality ``left_out``) or ``variant`` (refit under the
+    multiverse assumption ``variant``; both :mod:`bayes_bijstand.run.refits`)."""
 
     name: str
     outcome: str
     pooling: str
     grades: tuple[str, ...] | None
-    role: str  # main | pooling | contribution | joint
+    role: str  # main | pooling | contribution | joint | loo | variant
     dropped_grade: str = ""
+    left_out: str = ""
+    variant: str = ""
+    refit_draws: int | None = None  # loo / variant: draws per chain (None: refits.refit_spec's share)
 
 
 @dataclass
@@ -46,6 +52,7 @@ class Plan:
     resumed: list[str] = field(default_factory=list)  # filled by run_plan
     usable: dict[str, list[str]] = field(default_factory=dict)  # outcome -> gemeenten with used rows
     costs: CostInputs | None = None  # cost inputs of the net fiscal effect (validated up front)
+    refits_skipped: list[dict[str, object]] = field(default_factory=list)  # multiverse rows, no fit
 
 
 def _spec(cfg: RunConfig) -> ModelSpec:
@@ -136,8 +143,27 @@ def plan_fits(cfg: RunConfig) -> Plan:
             keep = tuple(x for x in spec.grades if x != g)
             jobs.append(Job(name=f"{o}.without-{g}", outcome=o, pooling=spec.pooling, grades=keep,
                             role="contribution", dropped_grade=g))
+    refit_outcomes = _refit_outcomes(cfg, outcomes)
+    planned, skipped = plan_refits(evidence, spec, refit_outcomes, usable)
+    for p in planned:
+        jobs.append(Job(name=p.name, outcome=p.outcome, pooling=spec.pooling,
+                        grades=None, role=p.role, left_out=p.left_out, variant=p.variant,
+                        refit_draws=cfg.refit_draws))
     return Plan(evidence=evidence, spec=spec, jobs=jobs, not_fitted=not_fitted, inputs=inputs,
-                usable=usable, costs=costs)
+                usable=usable, costs=costs, refits_skipped=skipped)
+
+
+def _refit_outcomes(cfg: RunConfig, outcomes: list[str]) -> list[str]:
+    """The outcomes that get robustness refits: ``auto`` is ``headline`` in a run over all
+    outcomes and none in a run of chosen ``--outcome`` codes."""
+    sel = cfg.robustness
+    if sel == "auto":
+        sel = "none" if cfg.outcomes else "headline"
+    if sel == "none":
+        return []
+    if sel == "all":
+        return list(outcomes)
+    return [o for o in REFIT_OUTCOMES if o in outcomes]
 
 
 def _grades_used(evidence: pd.DataFrame, spec: ModelSpec, outcome: str) -> list[str]:

@@ -24,8 +24,10 @@ class FitRecord(TypedDict):
     name: str
     outcome: str
     pooling: str
-    role: str  # main | pooling | contribution
+    role: str  # main | pooling | contribution | joint | loo | variant
     dropped_grade: str
+    left_out: str  # loo: the municipality left out ("" otherwise)
+    variant: str  # variant: the multiverse assumption changed ("" otherwise)
     grades: list[str]
     fit_key: str  # content hash of everything that determines the fit (resume)
     status: str  # passed | failed (the diagnostics gate)

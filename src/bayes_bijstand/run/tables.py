@@ -16,7 +16,7 @@ from .records import FitRecord
 def write_tables(summary: dict[str, Any], records: list[FitRecord], out: Path) -> None:
     """summary.json, summary.csv/.md, gemeenten.csv, evidence_used.csv, diagnostics.csv,
     pooling_comparison.csv, grade_contributions.csv, municipalities.csv, coach.csv, thresholds.csv,
-    fiscal.csv and fiscal_inputs.csv (all atomic)."""
+    fiscal.csv, fiscal_inputs.csv, robustness_loo.csv and multiverse.csv (all atomic)."""
     atomic_write_json(out / "summary.json", summary)
     main = [r for r in records if r["role"] == "main"]
     passed = [r for r in main if r["status"] == "passed"]  # failed fits are never pooled
@@ -51,6 +51,12 @@ def write_tables(summary: dict[str, Any], records: list[FitRecord], out: Path) -
         atomic_write_text(out / "fiscal.csv", pd.DataFrame(fiscal["rows"]).to_csv(index=False))
         atomic_write_text(out / "fiscal_inputs.csv",
                           pd.DataFrame(fiscal["inputs"]).to_csv(index=False))
+    rob = summary.get("robustness") or {}
+    for name, key in (("robustness_loo.csv", "loo"), ("multiverse.csv", "multiverse")):
+        if rob.get(key):
+            atomic_write_text(out / name, pd.DataFrame(rob[key]).to_csv(index=False))
+        else:  # not from an earlier run in the same directory
+            (out / name).unlink(missing_ok=True)
     atomic_write_text(out / "summary.md", summary_markdown(summary, records))
 
 
