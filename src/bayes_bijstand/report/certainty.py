@@ -16,9 +16,9 @@ experiments, and every concern lowers it by one level (to moderate, low, very lo
 5. **Prior dominance**: the posterior SD of the pooled effect is more than 80% of its prior
    SD, so the prior rather than the data sets the width.
 6. **Sensitivity**: an exact refit (one municipality left out, one assumption of the
-   multiverse changed) or the joint fit of the nested thresholds moves the conclusion
-   (:func:`moved`: the interval changes side of zero, or the probability of a gain crosses
-   50% with a shift of at least the MID). Refits that failed the diagnostics do not count.
+   multiverse changed) or the joint fit of the nested thresholds moves the conclusion (the
+   interval changes side of zero, or the probability of a gain crosses 50% with a shift of
+   at least the MID). Refits that failed the diagnostics do not count.
 
 The rating is computed only from numbers the run wrote (the record of the fit and the
 spec that ran), so it can be recomputed and audited; :func:`rate` returns the level and the

@@ -84,11 +84,15 @@ class NotExpressible(ValueError):
 
 def _coach_off(s: ModelSpec) -> ModelSpec:
     coach = getattr(s, "coach", None)
+    if isinstance(coach, bool):  # ModelSpec.coach: the [coach] enabled switch
+        if not coach:
+            raise NotExpressible("the coach component is already off in the spec")
+        return replace(s, coach=False)  # type: ignore[call-arg]
     if coach is None or not hasattr(coach, "enabled"):
         raise NotExpressible("the model has no coach component to switch off")
     if not coach.enabled:
         raise NotExpressible("the coach component is already off in the spec")
-    return replace(s, coach=replace(coach, enabled=False))
+    return replace(s, coach=replace(coach, enabled=False))  # type: ignore[call-arg]
 
 
 def _zelen_reference(s: ModelSpec) -> ModelSpec:
