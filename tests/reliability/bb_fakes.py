@@ -117,6 +117,9 @@ class FakeResult:
                 for i, (g, a) in enumerate((g, a) for g in self.data.gemeenten for a in self.data.arms)]
         return pd.DataFrame(rows)
 
+    def coach(self, **_: Any) -> pd.DataFrame:
+        return pd.DataFrame()  # no coach component in the fake
+
     def i2(self) -> pd.DataFrame:
         return pd.DataFrame([{"outcome": self.outcome, "arm": a, "i2_mean": 0.3}
                              for a in self.data.arms])
