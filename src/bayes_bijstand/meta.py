@@ -24,9 +24,17 @@ from ._version import __version__
 from .constants import CI_PROB
 from .diagnostics import Diagnostics, check
 from .evidence.load import evidence_hash
-from .evidence.outcomes import THRESHOLD_FAMILIES, get_scale, outcome_kind, threshold_family
+from .evidence.outcomes import (
+    DOMAIN_FAMILIES,
+    THRESHOLD_FAMILIES,
+    domain_family,
+    get_scale,
+    outcome_kind,
+    threshold_family,
+)
 from .frequentist.twin import twin_summary
 from .io import atomic_path, sha256_text
+from .models.domains import prepare_domain
 from .models.selection import select_rows
 from .models.summary_level import MetaData, prepare
 from .models.thresholds import prepare_joint
@@ -39,8 +47,8 @@ log = logging.getLogger(__name__)
 
 def outcome_evidence(evidence: pd.DataFrame, outcome: str) -> pd.DataFrame:
     """The evidence rows a fit of ``outcome`` reads (all members for a joint thresholds fit)."""
-    fam = threshold_family(outcome)
-    members = THRESHOLD_FAMILIES[fam] if fam else (outcome,)
+    fam, dom = threshold_family(outcome), domain_family(outcome)
+    members = THRESHOLD_FAMILIES[fam] if fam else DOMAIN_FAMILIES[dom] if dom else (outcome,)
     return evidence[evidence["outcome"].isin(members)]
 
 
@@ -408,8 +416,11 @@ def fit_meta(
         spec = replace(spec, grades=grades)
     pooling = pooling or spec.pooling
     fam = threshold_family(outcome)
+    dom = domain_family(outcome)
     if fam:  # the thresholds of one variable, one latent shift
         table, data = prepare_joint(evidence, fam, spec)
+    elif dom:  # related survey items: one effect per municipality and arm
+        table, data = prepare_domain(evidence, dom, spec)
     else:
         table = select_rows(evidence, outcome, kind, spec)
         data = prepare(table, outcome, kind, spec)

@@ -83,6 +83,45 @@ JOINT_LABELS: dict[str, tuple[str, str]] = {
 }
 
 
+DOMAIN_FAMILIES: dict[str, tuple[str, ...]] = {
+    "institutional_trust": ("institutional_trust", "trust_municipality", "trust_income_service",
+                            "trust_employment_service", "trust_national_government"),
+    "mental_health": ("health_index", "mental_not_nervous", "mental_not_depressed",
+                      "mental_calm", "mental_not_down", "mental_happy"),
+    "job_search_efficacy": ("job_search_self_efficacy", "job_search_self_efficacy_future",
+                            "job_search_self_efficacy_impression",
+                            "job_search_self_efficacy_matching_job",
+                            "job_search_self_efficacy_effort"),
+    "social_contacts": ("participation", "social_integration", "contact_family",
+                        "contact_friends", "contact_neighbours"),
+}
+"""Domains of survey outcomes that measure one construct (each a score on the SMD scale,
+higher is better): a scale that several municipalities report first, then the items that
+only one reports. Their domain fit is named ``<domain>.domain``
+(:mod:`bayes_bijstand.models.domains`)."""
+
+DOMAIN_SUFFIX = ".domain"
+"""Suffix of a domain fit's name."""
+
+DOMAIN_LABELS: dict[str, tuple[str, str]] = {
+    "institutional_trust": ("Institutional trust: scale and trust items (domain)",
+                            "Institutioneel vertrouwen: schaal en items (domein)"),
+    "mental_health": ("Mental health: experienced-health index and its items (domain)",
+                      "Mentale gezondheid: ervaren gezondheid en items (domein)"),
+    "job_search_efficacy": ("Job-search self-efficacy: index and items (domain)",
+                            "Werkzoekvertrouwen: index en items (domein)"),
+    "social_contacts": ("Social participation and contacts (domain)",
+                        "Sociale participatie en contacten (domein)"),
+}
+
+
+def domain_family(code: str) -> str | None:
+    """The domain of a domain fit's name (``mental_health.domain`` -> ``mental_health``), or None."""
+    if code.endswith(DOMAIN_SUFFIX) and code[: -len(DOMAIN_SUFFIX)] in DOMAIN_FAMILIES:
+        return code[: -len(DOMAIN_SUFFIX)]
+    return None
+
+
 def threshold_family(code: str) -> str | None:
     """The family of a joint fit's name (``work_hours.joint`` -> ``work_hours``), or None."""
     if code.endswith(JOINT_SUFFIX) and code[: -len(JOINT_SUFFIX)] in THRESHOLD_FAMILIES:
@@ -107,6 +146,10 @@ def get_outcome(code: str, table: pd.DataFrame | None = None) -> Outcome:
     if fam:
         en, nl = JOINT_LABELS[fam]
         return Outcome(code=code, kind="score", label_en=en, label_nl=nl)
+    dom = domain_family(code)
+    if dom:
+        en, nl = DOMAIN_LABELS[dom]
+        return Outcome(code=code, kind="score", label_en=en, label_nl=nl, measured="survey")
     t = (load_outcomes() if table is None else table).set_index("outcome")
     if code not in t.index:
         return Outcome(code=code, kind="binary", label_en=code, label_nl=code, known=False)

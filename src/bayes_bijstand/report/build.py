@@ -774,6 +774,36 @@ def _coach(summary: dict[str, Any]) -> str:
             "</thead><tbody>" + body + "</tbody></table></details>")
 
 
+def _domains(summary: dict[str, Any]) -> str:
+    """Domain fits: one effect per domain and arm behind a scale and its single-municipality
+    items (SD units)."""
+    rows = summary.get("domains") or []
+    if not rows:
+        return ""
+    members: dict[tuple[str, str], list[str]] = {}
+    first: dict[tuple[str, str], dict[str, Any]] = {}
+    for r in rows:
+        key = (r["domain"], r["arm"])
+        members.setdefault(key, []).append(
+            f"{r['outcome']} ({', '.join(gemeente_name(g) for g in r['gemeenten'].split(';'))})")
+        first.setdefault(key, r)
+    body = "".join(
+        f"<tr><td>{_e(d)}</td><td>{_arm_cell(a)}</td>"
+        f"<td>{_num(first[(d, a)]['domain_mean'], 1)} "
+        f"{_interval(first[(d, a)]['domain_ci_low'], first[(d, a)]['domain_ci_high'], 1)}</td>"
+        f"<td>{100 * first[(d, a)]['domain_prob_gt_0']:.0f}%</td>"
+        f"<td>{_e('; '.join(m))}</td></tr>" for (d, a), m in members.items())
+    return ("<h2 id='domains'>Domains: survey items that one municipality reports, pooled</h2>"
+            "<p class='note'>Items that only one municipality reports (Nijmegen's trust, "
+            "mental-health, job-search and contact items) cannot be pooled on their own; a domain "
+            "fit treats a scale and its items as measurements of one effect per municipality and "
+            "arm (SD units), with an assumed within-person item correlation of 0.6 "
+            f"(docs/domains.md). {_lev()} intervals.</p><details><summary>Show the table"
+            "</summary><table><thead><tr><th>Domain</th><th>Policy</th><th>Domain effect</th>"
+            "<th>P(&gt; 0)</th><th>Members (municipalities)</th></tr></thead><tbody>" + body +
+            "</tbody></table></details>")
+
+
 def _fiscal(summary: dict[str, Any]) -> str:
     """Net fiscal effect per arm: benefit payments saved minus the arm's extra cost."""
     fis = summary.get("fiscal") or {}
@@ -843,6 +873,7 @@ def render(root: Path, *, full: bool = False, link_to: Path | None = None) -> st
            "<li><a href='#methods'>Methods</a></li><li><a href='#limitations'>Limitations</a></li>"
            "<li><a href='#robustness'>Robustness</a></li>"
            "<li><a href='#coaches'>Coaches</a></li>"
+           "<li><a href='#domains'>Domains</a></li>"
            "<li><a href='#thresholds'>Nested thresholds</a></li>"
            "<li><a href='#fiscal'>Net fiscal effect</a></li><li><a href='#outcomes'>Per outcome: "
            "figures</a></li><li><a href='#municipalities'>Municipalities</a></li>"
@@ -877,6 +908,7 @@ printed or design-based SE.</p>
 </div><div class="later">
 {_robustness(root, fits, summary)}
 {_coach(summary)}
+{_domains(summary)}
 {_thresholds(summary)}
 {_fiscal(summary)}
 </div><div class="later">

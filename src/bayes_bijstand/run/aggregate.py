@@ -137,6 +137,45 @@ def thresholds_summary(records: list[FitRecord], out: Path, ci_prob: float) -> l
     return rows
 
 
+def domains_summary(records: list[FitRecord], out: Path) -> list[dict[str, Any]]:
+    """Each domain fit's pooled effect per arm (SMD), with its members and, per member that
+    has its own pooled fit, that fit beside it.
+
+    One row per domain x arm x member outcome: ``domain_*`` the domain effect (the same for
+    every member), ``n_rows``/``gemeenten`` what the member brought, ``separate_*`` the
+    member's own fit where it has one (None: one municipality only, so not pooled alone),
+    ``disagree`` where the two means differ by more than 1.645 root summed variances.
+    """
+    from ..models.domains import domain_members
+
+    main = {r["outcome"]: r for r in records if r["role"] == "main" and r["status"] == "passed"}
+    rows: list[dict[str, Any]] = []
+    for r in records:
+        if r["role"] != "joint" or r["status"] != "passed":
+            continue
+        post, table = read_fit(out / r["netcdf"])
+        if table is None or "domain_outcome" not in table:
+            continue
+        members = domain_members(table)
+        dom = {p["label"]: p for p in r["pooled"] if p["parameter"] == "mu_arm"}
+        for arm, d in dom.items():
+            for m in members.itertuples():
+                sep = {p["label"]: p for p in main.get(m.outcome, {}).get("pooled", [])
+                       if p["parameter"] == "mu_arm"}.get(arm)
+                rec = {"domain": r["outcome"], "arm": arm, "outcome": m.outcome,
+                       "n_rows": int(m.n_rows), "gemeenten": m.gemeenten,
+                       "domain_mean": d["mean"], "domain_sd": d["sd"],
+                       "domain_ci_low": d["ci_low"], "domain_ci_high": d["ci_high"],
+                       "domain_prob_gt_0": d["prob_gt_0"], "separate_mean": None,
+                       "separate_ci_low": None, "separate_ci_high": None, "disagree": None}
+                if sep is not None:
+                    z = abs(d["mean"] - sep["mean"]) / float(np.hypot(d["sd"], sep["sd"]))
+                    rec.update({"separate_mean": sep["mean"], "separate_ci_low": sep["ci_low"],
+                                "separate_ci_high": sep["ci_high"], "disagree": bool(z > 1.645)})
+                rows.append(rec)
+    return rows
+
+
 def coach_summary(records: list[FitRecord]) -> list[dict[str, Any]]:
     """The coach component of every passed main fit that has one (one row per municipality
     and arm delivered by a known team, and per coached arm in a new municipality)."""
@@ -200,6 +239,7 @@ def aggregate(records: list[FitRecord], plan: Plan, cfg: RunConfig) -> dict[str,
         "municipalities": municipality_table(records, plan, cfg, studies),
         "ci": {"prob": cfg.ci_prob, "kind": CI_KIND},
         "coach": coach_summary(records),
+        "domains": domains_summary(records, cfg.out),
         "thresholds": thresholds_summary(records, cfg.out, cfg.ci_prob),
         "fiscal": fiscal_summary(records, plan.costs, cfg.out, plan.spec.sampler.random_seed,
                                  cfg.ci_prob),

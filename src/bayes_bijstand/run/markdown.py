@@ -79,6 +79,7 @@ def summary_markdown(summary: dict[str, Any], records: list[FitRecord]) -> str:
                   for m in summary["municipalities"]]
         lines.append("")
     lines += coach_markdown(summary, lev)
+    lines += domains_markdown(summary.get("domains") or [], lev)
     lines += thresholds_markdown(summary.get("thresholds") or [], lev)
     lines += fiscal_markdown(summary.get("fiscal") or {}, lev)
     if summary["not_fitted"]:
@@ -134,6 +135,26 @@ def coach_markdown(summary: dict[str, Any], lev: str = "90%") -> list[str]:
                      f"{_interval_md(r['team_ci_low'], r['team_ci_high'], f)} | "
                      f"{_fmt(r['avg_mean'], f)} {_interval_md(r['avg_ci_low'], r['avg_ci_high'], f)} "
                      f"| {100 * r['coach_share']:.0f}% |")
+    return lines + [""]
+
+
+def domains_markdown(rows: list[dict[str, Any]], lev: str = "90%") -> list[str]:
+    """Domain effects per arm (SD) with the members they pool."""
+    if not rows:
+        return []
+    lines = ["## Domains: related survey items pooled", "",
+             "One effect per municipality and arm behind a scale and the items that only one "
+             f"municipality reports (docs/domains.md). SD units, {lev} intervals.", "",
+             "| domain | arm | domain effect | members (municipalities) |", "|---|---|---|---|"]
+    seen: dict[tuple[str, str], list[str]] = {}
+    eff: dict[tuple[str, str], str] = {}
+    for r in rows:
+        key = (r["domain"], r["arm"])
+        seen.setdefault(key, []).append(f"{r['outcome']} ({r['gemeenten'].replace(';', ', ')})")
+        eff[key] = (f"{_fmt(r['domain_mean'], 1, 2)} "
+                    f"{_interval_md(r['domain_ci_low'], r['domain_ci_high'], 1)}")
+    for (d, a), members in seen.items():
+        lines.append(f"| {d} | {a} | {eff[(d, a)]} | {'; '.join(members)} |")
     return lines + [""]
 
 

@@ -10,7 +10,13 @@ import pandas as pd
 
 from ..errors import InputError
 from ..evidence.load import evidence_hash, load_evidence
-from ..evidence.outcomes import JOINT_SUFFIX, THRESHOLD_FAMILIES, outcome_kind
+from ..evidence.outcomes import (
+    DOMAIN_FAMILIES,
+    DOMAIN_SUFFIX,
+    JOINT_SUFFIX,
+    THRESHOLD_FAMILIES,
+    outcome_kind,
+)
 from ..fiscal import CostInputs, load_costs
 from ..io import sha256_file
 from ..specs import ModelSpec, default_spec_path, load_spec
@@ -128,6 +134,15 @@ def plan_fits(cfg: RunConfig) -> Plan:
         have = [o for o in members if o in usable]
         if len(have) >= 2 and spec.outcomes == "all" and not cfg.outcomes:
             name = f"{fam}{JOINT_SUFFIX}"
+            jobs.append(Job(name=name, outcome=name, pooling=spec.pooling, grades=None, role="joint"))
+    # Domains of survey items (docs/domains.md): one fit per domain whose members bring
+    # evidence from two or more municipalities, so that items only one municipality reports
+    # are pooled with the scales the others report instead of dropped.
+    for dom, members in DOMAIN_FAMILIES.items():
+        gem = {g for o in members for g in usable.get(o, [])}
+        have = [o for o in members if o in usable]
+        if len(gem) >= 2 and len(have) >= 2 and spec.outcomes == "all" and not cfg.outcomes:
+            name = f"{dom}{DOMAIN_SUFFIX}"
             jobs.append(Job(name=name, outcome=name, pooling=spec.pooling, grades=None, role="joint"))
     sel = {"headline": [o for o in outcomes if o in HEADLINE], "all": outcomes, "none": []}
     for o in sel[cfg.compare_pooling]:

@@ -15,8 +15,9 @@ from .records import FitRecord
 
 def write_tables(summary: dict[str, Any], records: list[FitRecord], out: Path) -> None:
     """summary.json, summary.csv/.md, gemeenten.csv, evidence_used.csv, diagnostics.csv,
-    pooling_comparison.csv, grade_contributions.csv, municipalities.csv, coach.csv, thresholds.csv,
-    fiscal.csv, fiscal_inputs.csv, robustness_loo.csv and multiverse.csv (all atomic)."""
+    pooling_comparison.csv, grade_contributions.csv, municipalities.csv, coach.csv, domains.csv,
+    thresholds.csv, fiscal.csv, fiscal_inputs.csv, robustness_loo.csv and multiverse.csv (all
+    atomic)."""
     atomic_write_json(out / "summary.json", summary)
     main = [r for r in records if r["role"] == "main"]
     passed = [r for r in main if r["status"] == "passed"]  # failed fits are never pooled
@@ -44,6 +45,8 @@ def write_tables(summary: dict[str, Any], records: list[FitRecord], out: Path) -
                       pd.DataFrame(summary["municipalities"]).to_csv(index=False))
     if summary.get("coach"):
         atomic_write_text(out / "coach.csv", pd.DataFrame(summary["coach"]).to_csv(index=False))
+    if summary.get("domains"):
+        atomic_write_text(out / "domains.csv", pd.DataFrame(summary["domains"]).to_csv(index=False))
     if summary.get("thresholds"):
         atomic_write_text(out / "thresholds.csv", pd.DataFrame(summary["thresholds"]).to_csv(index=False))
     fiscal = summary.get("fiscal") or {}
