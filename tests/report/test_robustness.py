@@ -116,3 +116,16 @@ def test_refit_tables_take_each_row_from_its_fit() -> None:
     assert m.loc["priors_x2", "status"] == "failed"  # kept, marked
     assert m.loc["no_coach_component", "status"].startswith("not estimable")
     assert m.loc["baseline", "draws"] == 4000 and m.loc["priors_x2", "draws"] == 2000
+
+
+def test_failed_refit_banner_says_it_is_shown_marked() -> None:
+    from bayes_bijstand.report.build import _banners
+
+    fits = {"w": {"role": "main", "status": "passed"},
+            "w.variant-priors_x2": {"role": "variant", "status": "failed"}}
+    text = _banners({"fits": fits})
+    assert "ROBUSTNESS REFITS FAILED DIAGNOSTICS: w.variant-priors_x2" in text
+    assert "excluded from every summary" not in text  # that line is for main fits
+    fits["w"]["status"] = "failed"
+    text = _banners({"fits": fits})
+    assert "FAILED DIAGNOSTICS: w</strong>" in text and "ROBUSTNESS REFITS" in text

@@ -297,8 +297,16 @@ def _overview(results: list[Result], fits: dict[str, Any]) -> str:
 
 def _banners(summary: dict[str, Any]) -> str:
     failed = [(n, f) for n, f in summary.get("fits", {}).items() if f.get("status") != "passed"]
+    refit = [(n, f) for n, f in failed if f.get("role") in ("loo", "variant")]
+    failed = [(n, f) for n, f in failed if f.get("role") not in ("loo", "variant")]
+    out = ""
+    if refit:
+        names = ", ".join(_e(n) for n, _ in refit)
+        out = (f"<div class='banner' role='alert'><strong>ROBUSTNESS REFITS FAILED DIAGNOSTICS: "
+               f"{names}</strong> - shown with a hollow dot and marked 'failed' in the robustness "
+               "tables, not used by the certainty rating.</div>")
     if not failed:
-        return ""
+        return out
     items = []
     for name, fit in failed:
         why = fit.get("excluded_reason") or "; ".join(fit.get("diagnostics", {}).get("problems", []))
@@ -307,7 +315,7 @@ def _banners(summary: dict[str, Any]) -> str:
     names = ", ".join(_e(n) for n, _ in failed)
     return (f"<div class='banner' role='alert'><strong>FAILED DIAGNOSTICS: {names}</strong> - "
             "excluded from every summary; their figures are exploratory only."
-            f"<details><summary>Why</summary><ul>{''.join(items)}</ul></details></div>")
+            f"<details><summary>Why</summary><ul>{''.join(items)}</ul></details></div>" + out)
 
 
 def _figure_files(root: Path, outcome: str, rec: dict[str, Any]) -> dict[str, Path]:
