@@ -25,6 +25,13 @@ The committed runs (13 and 4 min on the loaded 2-core machine)::
     .venv/bin/python benchmarks/person_recovery_coverage.py --reps 10 --sbc-reps 0 \\
         --tau 0.4 --sigma-coach 0.4 \\
         --out benchmarks/results/person_recovery_coverage_tau04.json
+
+and the delivered model's nominal check on the calibrated design (two processes, merged)::
+
+    .venv/bin/python benchmarks/person_recovery_coverage.py --model calibrated --reps 60 \\
+        --sbc-reps 0 --draws 300 --tune 300 --seed 2000 --out A.json   # and --seed 2100
+    .venv/bin/python benchmarks/person_recovery_coverage.py --merge A.json B.json \\
+        --out benchmarks/results/person_delivered_coverage.json
 """
 
 from __future__ import annotations
@@ -79,6 +86,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                     "simulator made the fitted model (RecoveryDesign.calibrated)")
     ap.add_argument("--sigma-caseworker", type=float, default=None,
                     help="true SD of caseworker intercepts (default: --sigma-coach)")
+    ap.add_argument("--truth-prior-sd", type=float, default=None,
+                    help="draw every replication's true SDs from HalfNormal(this) (the "
+                    "calibrated model's default is 0.5); with --model delivered this keeps "
+                    "the realistic simulator (person propensity, seven covariates)")
     ap.add_argument("--scale", type=float, default=1.0)
     ap.add_argument("--draws", type=int, default=500)
     ap.add_argument("--tune", type=int, default=500)
@@ -269,9 +280,11 @@ def main(argv: list[str] | None = None) -> int:
                           "sigma_caseworker": a.sigma_caseworker}
     if a.gemeenten:
         kw["gemeenten"] = tuple(a.gemeenten.split(","))
+    if a.truth_prior_sd is not None:
+        kw["truth_prior_sd"] = a.truth_prior_sd
     if a.model == "calibrated":
-        kw = {k: v for k, v in kw.items() if k in ("effects", "scale")
-              or (k == "gemeenten")}
+        kw = {k: v for k, v in kw.items()
+              if k in ("effects", "scale", "gemeenten", "truth_prior_sd")}
     design = {"delivered": RecoveryDesign.delivered, "calibrated": RecoveryDesign.calibrated
               }.get(a.model, RecoveryDesign)(**kw)
     fit = FitSettings(draws=a.draws, tune=a.tune, chains=a.chains, sampler=a.sampler,
