@@ -42,21 +42,24 @@ def contrast_correlation(
     nt = table["n_t"].to_numpy(dtype=float)
     nc = table["n_c"].to_numpy(dtype=float)
     m = pd.to_numeric(table["months"], errors="coerce").to_numpy(dtype=float)
-    for i in range(k):
-        for j in range(i + 1, k):
-            if g[i] != g[j]:
-                continue
-            if not np.all(np.isfinite([nt[i], nc[i], nt[j], nc[j]])):
-                continue
-            cov = 0.0
-            cov += (a[i] == a[j]) / nt[i]
-            cov -= (a[i] == c[j]) / nt[i]
-            cov -= (c[i] == a[j]) / nc[i]
-            cov += (c[i] == c[j]) / nc[i]
-            var_i = 1 / nt[i] + 1 / nc[i]
-            var_j = 1 / nt[j] + 1 / nc[j]
-            r = cov / np.sqrt(var_i * var_j)
-            if np.isfinite(m[i]) and np.isfinite(m[j]) and m[i] != m[j]:
-                r *= rho_months ** (abs(m[i] - m[j]) / 8.0)
-            R[i, j] = R[j, i] = float(np.clip(r, -0.99, 0.99))
+    # Only pairs within one gemeente can be correlated: the work is linear in rows for
+    # many gemeenten with a few rows each.
+    groups: dict[object, list[int]] = {}
+    for i, gi in enumerate(g):
+        groups.setdefault(gi, []).append(i)
+    pairs = ((i, j) for idx in groups.values() for n_, i in enumerate(idx) for j in idx[n_ + 1:])
+    for i, j in pairs:
+        if not np.all(np.isfinite([nt[i], nc[i], nt[j], nc[j]])):
+            continue
+        cov = 0.0
+        cov += (a[i] == a[j]) / nt[i]
+        cov -= (a[i] == c[j]) / nt[i]
+        cov -= (c[i] == a[j]) / nc[i]
+        cov += (c[i] == c[j]) / nc[i]
+        var_i = 1 / nt[i] + 1 / nc[i]
+        var_j = 1 / nt[j] + 1 / nc[j]
+        r = cov / np.sqrt(var_i * var_j)
+        if np.isfinite(m[i]) and np.isfinite(m[j]) and m[i] != m[j]:
+            r *= rho_months ** (abs(m[i] - m[j]) / 8.0)
+        R[i, j] = R[j, i] = float(np.clip(r, -0.99, 0.99))
     return R

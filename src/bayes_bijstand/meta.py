@@ -369,13 +369,13 @@ def _sample_with_retries(sample: Callable[[SamplerSpec], object], s: SamplerSpec
 
 def _fit(data: MetaData, spec: ModelSpec, pooling: str, *, cores: int, progressbar: bool,
          retry: bool, prior_predictive: bool,
-         posterior_predictive: bool) -> tuple[object, Diagnostics]:
+         posterior_predictive: bool, exact: bool = True) -> tuple[object, Diagnostics]:
     """Sample the model with the spec's sampler backend; the gate and its retries."""
     from .models import backends
 
     tree, diag = _sample_with_retries(
         lambda s: backends.sample(data, spec, pooling, s, cores=cores, progressbar=progressbar,
-                                  posterior_predictive=posterior_predictive),
+                                  posterior_predictive=posterior_predictive, exact=exact),
         spec.sampler, rungs=len(RETRY_LADDER) if retry else 0)
     post = tree["posterior"].to_dataset()  # type: ignore[index]
     if prior_predictive:
@@ -399,6 +399,7 @@ def fit_meta(
     prior_predictive: bool = True,
     posterior_predictive: bool = True,
     ci_prob: float = CI_PROB,
+    exact: bool = True,
 ) -> MetaResult:
     """Fit the summary-level model of ``spec`` to one outcome of ``evidence``.
 
@@ -406,6 +407,9 @@ def fit_meta(
     ``grades`` restricts the evidence grades (for the grade-contribution refits).
     ``ci_prob``: the interval level of the result's tables, printout, figures and frequentist
     twin (default :data:`~bayes_bijstand.constants.CI_PROB`, 90%).
+    ``exact``: where the data make the model normal-normal (one arm, one row with a printed
+    SE per municipality, nothing else), draw exactly instead of running MCMC
+    (:func:`bayes_bijstand.models.backends.exact_applies`; ``False`` forces the sampler).
 
     Every sampler runs the same model (:mod:`bayes_bijstand.models.summary_level`):
     ``spec.sampler.sampler == "nutpie"`` compiles its graph once per padding in the process
@@ -425,7 +429,8 @@ def fit_meta(
         table = select_rows(evidence, outcome, kind, spec)
         data = prepare(table, outcome, kind, spec)
     tree, diag = _fit(data, spec, pooling, cores=cores, progressbar=progressbar, retry=retry,
-                      prior_predictive=prior_predictive, posterior_predictive=posterior_predictive)
+                      prior_predictive=prior_predictive, posterior_predictive=posterior_predictive,
+                      exact=exact)
     tree = _clean(tree)
     tree["evidence"] = _evidence_group(table)
     freq = twin_summary(data.rows, list(data.arms), list(data.components), data.W, ci_prob=ci_prob)

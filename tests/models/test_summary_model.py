@@ -11,6 +11,7 @@ density against a normal-normal model written out with scipy.
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -70,7 +71,7 @@ def test_padding_keeps_the_log_density(evidence, outcome, pooling):
     data = _data(evidence, outcome)
     small = build_model(data, SPEC, pooling=pooling, sizes=exact_sizes(data))
     big = build_model(data, SPEC, pooling=pooling, sizes=PadSizes(
-        **{k: v + 3 for k, v in vars(choose_sizes(data)).items()}))
+        **{k: v if isinstance(v, bool) else v + 3 for k, v in vars(choose_sizes(data)).items()}))
     lp_small = small.compile_logp(mode="FAST_COMPILE")
     lp_big = big.compile_logp(mode="FAST_COMPILE")
     rng = np.random.default_rng(5)
@@ -82,6 +83,75 @@ def test_padding_keeps_the_log_density(evidence, outcome, pooling):
     (s1, b1), (s2, b2) = vals
     assert np.isfinite([s1, b1, s2, b2]).all()
     assert s1 - s2 == pytest.approx(b1 - b2, rel=1e-8, abs=1e-8)
+
+
+@pytest.mark.parametrize(("outcome", "pooling"), [
+    ("work_gt8h", "partial"), ("work_gt12h", "none"), ("outflow_work", "partial"),
+    ("income_gt70_wml", "full"), ("social_trust", "partial"), ("wellbeing", "partial")])
+def test_indexed_rows_give_the_same_model(evidence, outcome, pooling):
+    """Rows by index (gathers, banded whitening) and rows by one-hot matrices are the same
+    model: equal log densities and pointwise outputs (to rounding) at random points."""
+    data = _data(evidence, outcome)
+    dense = choose_sizes(data)
+    assert not dense.indexed  # the shipped evidence keeps the one-hot form
+    indexed = replace(dense, indexed=True)
+    models = [build_model(data, SPEC, pooling=pooling, sizes=s) for s in (dense, indexed)]
+    fns = [m.compile_logp(mode="FAST_COMPILE") for m in models]
+    rng = np.random.default_rng(3)
+    for _ in range(3):
+        point = {k: rng.normal(0, 0.7, np.shape(v)) for k, v in models[0].initial_point().items()}
+        a, b = (f(point) for f in fns)
+        assert np.isfinite(a) and b == pytest.approx(a, rel=1e-12, abs=1e-10)
+    raw = _random_draws(models[0], rng, lead=(1, 3))
+    outs = [backends.graph_outputs(s, model_arrays(data, SPEC, s, pooling=pooling), raw, seed=1)
+            for s in (dense, indexed)]
+    for k in ("loglik_gemeente", "row_mean_g", "row_mean_c", "row_mean_b", "theta", "se_row"):
+        np.testing.assert_allclose(outs[1][k], outs[0][k], rtol=1e-12, atol=1e-12, err_msg=k)
+    # y_rep: the same noise through the same factor L
+    np.testing.assert_allclose(outs[1]["y_rep"], outs[0]["y_rep"], rtol=1e-9, atol=1e-12)
+
+
+def test_many_municipalities_cost_linear_arrays(tmp_path):
+    """1,000 municipalities: the padding switches to indexed rows and the model's data
+    grow linearly (no rows x municipalities or rows x rows array)."""
+    data = _data(_normal_normal_evidence(tmp_path, k=1000), "work_gt12h")
+    sizes = choose_sizes(data)
+    assert sizes.indexed and sizes.gemeente >= 1000 and sizes.band == PadSizes().band
+    arrays = model_arrays(data, SPEC, sizes, pooling="partial")
+    assert max(np.size(v) for v in arrays.values()) <= 8 * sizes.gemeente
+    assert sum(np.size(v) for v in arrays.values()) < 60 * sizes.gemeente
+
+
+@pytest.mark.parametrize("n", [12, 90])  # the dense factorisation, and one per block
+def test_whitening_band_is_the_inverse_cholesky_factor(n):
+    """The banded whitening holds L^-1 and L of a block-diagonal correlation (blocks not
+    contiguous), and log det L, over padded slots."""
+    from bayes_bijstand.models.summary_level import corr_blocks, whitening_band
+
+    rng = np.random.default_rng(n)
+    lab = rng.integers(0, n // 3, n)
+    R = np.eye(n)
+    for b in np.unique(lab):
+        ix = np.flatnonzero(lab == b)
+        X = rng.normal(size=(len(ix), len(ix) + 2))
+        C = X @ X.T
+        d = np.sqrt(np.diag(C))
+        R[np.ix_(ix, ix)] = C / np.outer(d, d)
+    width = int(np.bincount(corr_blocks(R)).max())
+    slots = n + 3
+    cols, inv, fwd, diag, logdet = whitening_band(R, slots, width)
+    full = np.eye(slots)
+    full[:n, :n] = R
+    L = np.linalg.cholesky(full)
+    dense_inv, dense_fwd = np.zeros_like(full), np.zeros_like(full)
+    for i in range(slots):
+        for k in range(width):
+            dense_inv[i, int(cols[i, k])] += inv[i, k]
+            dense_fwd[i, int(cols[i, k])] += fwd[i, k]
+    np.testing.assert_allclose(dense_fwd, L, atol=1e-12)
+    np.testing.assert_allclose(dense_inv, np.linalg.inv(L), atol=1e-10)
+    np.testing.assert_allclose(diag, np.diag(np.linalg.inv(L)), atol=1e-10)
+    assert logdet == pytest.approx(np.log(np.diag(L)).sum(), abs=1e-10)
 
 
 def test_log_density_is_the_normal_normal_model(tmp_path):
@@ -149,7 +219,7 @@ def nn_fit(tmp_path_factory):
 
     spec = load_spec(default_spec_path()).with_overrides(draws=1000, tune=1000, chains=2)
     ev = _normal_normal_evidence(tmp_path_factory.mktemp("nn"))
-    return fit_meta(ev, spec, "work_gt12h")
+    return fit_meta(ev, spec, "work_gt12h", exact=False)  # the MCMC path, validated
 
 
 def test_production_fit_matches_the_exact_posterior(nn_fit):
@@ -184,6 +254,47 @@ def test_production_fit_matches_the_exact_posterior(nn_fit):
         # The quantile's Monte Carlo SE: sqrt(q (1 - q) / n_eff) / density at the quantile.
         mcse = np.sqrt(q * (1 - q) / n_q) / float(exact.mu_pdf(want))
         assert abs(got - want) < 4 * mcse, (q, got, want, mcse)
+
+
+@pytest.mark.parametrize("pooling", ["partial", "full", "none"])
+def test_exact_path_draws_the_exact_posterior(tmp_path, pooling):
+    """A normal-normal file takes the exact path (no MCMC) in every pooling mode; its draws
+    have the closed-form / quadrature posterior moments and the gate passes. 1,000
+    municipalities take well under the time of one compile."""
+    import time
+
+    from bayes_bijstand.meta import fit_meta
+    from bayes_bijstand.models.quadrature import exact_normal_normal
+    from bayes_bijstand.specs import default_spec_path, load_spec
+
+    spec = load_spec(default_spec_path())
+    ev = _normal_normal_evidence(tmp_path, k=1000)
+    t0 = time.perf_counter()
+    res = fit_meta(ev, spec, "work_gt12h", pooling=pooling, prior_predictive=False)
+    assert time.perf_counter() - t0 < 120  # a generous bound: MCMC would compile and sample
+    assert res.tree.attrs["sampler"] == backends.EXACT
+    assert res.diagnostics.passed, res.diagnostics.problems
+    rows = res.data.rows
+    y, s = rows["y"].to_numpy(float), rows["se"].to_numpy(float)
+    pri = spec.priors(res.kind)
+    theta = res.posterior["theta"].sel(arm="extra_hulp").values.reshape(-1, len(y))
+    n = theta.shape[0]
+    if pooling == "partial":
+        ex = exact_normal_normal(y, s, mu_prior=(0.0, pri.mu_sd), tau_prior=("halfnormal", pri.tau_sd))
+        mu = res.posterior["mu_arm"].values.ravel()
+        assert abs(mu.mean() - ex.mu_mean) < 4 * ex.mu_sd / np.sqrt(n)
+        tau = res.posterior["tau_arm"].values.ravel()
+        assert abs(tau.mean() - ex.tau_mean) < 4 * ex.tau_sd / np.sqrt(n)
+        want, sd = ex.theta_mean[:3], ex.theta_sd[:3]
+    elif pooling == "full":
+        prec = 1 / pri.mu_sd**2 + np.sum(1 / s**2)
+        want, sd = np.full(3, np.sum(y / s**2) / prec), np.full(3, prec**-0.5)
+    else:
+        prec = 1 / (pri.mu_sd**2 + pri.tau_sd**2) + 1 / s[:3] ** 2
+        want, sd = (y[:3] / s[:3] ** 2) / prec, prec**-0.5
+    np.testing.assert_array_less(np.abs(theta[:, :3].mean(axis=0) - want), 4 * sd / np.sqrt(n))
+    assert fit_meta(ev, spec, "work_gt12h", pooling=pooling, prior_predictive=False
+                    ).posterior["theta"].equals(res.posterior["theta"])  # seeded
 
 
 @pytest.mark.filterwarnings("ignore:Estimated shape parameter of Pareto")

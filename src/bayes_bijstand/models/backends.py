@@ -135,10 +135,108 @@ SAMPLERS = {"nutpie": _sample_nutpie, "pymc": _sample_pymc}
 """Sampler name -> backend; every backend samples the graph of :func:`build_graph`."""
 
 
+# --------------------------------------------------------------------------------------
+# Exact path: the normal-normal model has a closed-form / quadrature posterior
+# --------------------------------------------------------------------------------------
+
+EXACT = "exact (normal-normal: independent draws from the quadrature posterior)"
+"""The ``sampler`` attribute of a fit that took the exact path."""
+
+
+def exact_applies(data: MetaData, arrays: dict[str, np.ndarray]) -> bool:
+    """Whether the graph with these data is the normal-normal model.
+
+    One arm (one component, no interaction), every used row Gaussian with a known SE (no
+    significance marker, no design-based SE with an R2, no prose, no raw counts), at most
+    one row per municipality (so no within-study correlation), no bias term, no take-up
+    scaling or offer spill-over: then ``y_g ~ N(theta_g, s_g)``, ``theta_g = mu + tau z_g``
+    and the posterior is exact (:mod:`bayes_bijstand.models.quadrature`) in every pooling
+    mode.
+    """
+    rows = data.rows
+    n = len(rows)
+    if len(data.components) != 1 or len(data.arms) != 1 or data.bundles or data.biases:
+        return False
+    if not (rows["family"] == "gaussian").all() or rows["gemeente"].nunique() != n:
+        return False
+    if set(rows["comparator"]) & set(data.arms):
+        return False
+    return bool(np.all(arrays["d_g_known"][:n] == 1.0)
+                and np.all(arrays["d_g_takeup"][:n] == 1.0)
+                and np.all(arrays["d_g_offer"][:n] == 0.0)
+                and np.all(np.isfinite(arrays["d_g_se"][:n])) and np.all(arrays["d_g_se"][:n] > 0))
+
+
+def _sample_exact(data: MetaData, sizes: PadSizes, arrays: dict[str, np.ndarray],
+                  pooling: str, sampler: SamplerSpec) -> tuple[xr.Dataset, xr.Dataset]:
+    """Independent draws of the graph's free variables from the exact posterior.
+
+    partial: ``tau`` by inverting its quadrature CDF, ``mu | tau`` and ``theta | mu, tau``
+    Gaussian (:meth:`~bayes_bijstand.models.quadrature.ExactPosterior.sample`), and
+    ``z = (theta - mu) / tau``; full: ``mu`` conjugate normal; none: each ``theta_g``
+    conjugate normal with its ``N(0, beta_sd)`` prior. Every variable the pooling mode or
+    the outcome leaves prior-only (padded slots, the predictive ``z_new``) is drawn from
+    its prior, so the graph's deterministics follow from these draws as from MCMC's.
+    """
+    from .quadrature import exact_normal_normal
+
+    rng = np.random.default_rng(sampler.random_seed)
+    chains, draws = sampler.chains, sampler.draws
+    n = chains * draws
+    G, C, A, B = sizes.gemeente, sizes.component, sizes.arm, sizes.bias
+    k = len(data.rows)
+    at = {g: i for i, g in enumerate(data.gemeenten)}
+    gi = np.array([at[g] for g in data.rows["gemeente"]], dtype=int)
+    y, se = arrays["d_g_y"][:k], arrays["d_g_se"][:k]
+    mu_sd, tau_sd = float(arrays["d_mu_sd"]), float(arrays["d_tau_sd"])
+    cpc = arrays["d_cpc_beta"]
+    raw = {
+        "mu_raw": rng.standard_normal((n, C)),
+        "tau_raw": np.abs(rng.standard_normal((n, C))),
+        "corr_cpc_raw": rng.beta(cpc, cpc, size=(n, len(cpc))),
+        "z_offset": rng.standard_normal((n, G, C)),
+        "z_new_offset": rng.standard_normal((n, C)),
+        "gamma_raw": rng.standard_normal((n, A)),
+        "offer_spillover_raw": rng.standard_normal((n, G)),
+        "bias_raw": rng.standard_normal((n, B)),
+        "r2": rng.beta(float(arrays["d_r2_a"]), float(arrays["d_r2_b"]), size=(n, G)),
+        "se_marker_raw": rng.standard_normal((n, sizes.gauss_row)),
+        "se_censored_raw": rng.standard_normal((n, sizes.cens_row)),
+        "logit_pc_raw": rng.standard_normal((n, sizes.binom_ctrl)),
+    }
+    if pooling == "partial":
+        post = exact_normal_normal(y, se, mu_prior=(0.0, mu_sd), tau_prior=("halfnormal", tau_sd))
+        d = post.sample(n, rng)
+        raw["mu_raw"][:, 0] = d["mu"] / mu_sd
+        raw["tau_raw"][:, 0] = d["tau"] / tau_sd
+        raw["z_offset"][:, gi, 0] = (d["theta"] - d["mu"][:, None]) / d["tau"][:, None]
+    elif pooling == "full":
+        prec = 1.0 / mu_sd**2 + np.sum(1.0 / se**2)
+        mu = np.sum(y / se**2) / prec + rng.standard_normal(n) / np.sqrt(prec)
+        raw["mu_raw"][:, 0] = mu / mu_sd
+    else:
+        beta_sd = float(arrays["d_beta_sd"])
+        prec = 1.0 / beta_sd**2 + 1.0 / se**2
+        theta = (y / se**2) / prec + rng.standard_normal((n, k)) / np.sqrt(prec)
+        raw["z_offset"][:, gi, 0] = theta / beta_sd
+    coords = {"chain": np.arange(chains), "draw": np.arange(draws)}
+    post_ds = xr.Dataset(
+        {name: (("chain", "draw", *[f"{name}_dim_{i}" for i in range(v.ndim - 1)]),
+                v.reshape(chains, draws, *v.shape[1:])) for name, v in raw.items()},
+        coords=coords)
+    stats = xr.Dataset({"diverging": (("chain", "draw"), np.zeros((chains, draws), bool))},
+                       coords=coords)
+    return post_ds, stats
+
+
 def sample(data: MetaData, spec: ModelSpec, pooling: str, sampler: SamplerSpec, *,
            cores: int = 2, progressbar: bool = False, sizes: PadSizes | None = None,
-           posterior_predictive: bool = True) -> xr.DataTree:
+           posterior_predictive: bool = True, exact: bool = True) -> xr.DataTree:
     """Sample one outcome with ``sampler.sampler``'s backend; real coordinates in the output.
+
+    With ``exact`` (the default) and the default sampler, data for which the graph is the
+    normal-normal model (:func:`exact_applies`) take the exact path instead of MCMC
+    (independent draws in milliseconds; ``tree.attrs["sampler"]`` says :data:`EXACT`).
 
     The tree holds ``posterior``, ``sample_stats``, ``log_likelihood`` (one value per
     municipality and draw), ``log_prior``, ``observed_data`` and, when asked,
@@ -148,9 +246,12 @@ def sample(data: MetaData, spec: ModelSpec, pooling: str, sampler: SamplerSpec, 
         raise ValueError(f"unknown sampler '{sampler.sampler}' (one of {', '.join(SAMPLERS)})")
     sizes = sizes or choose_sizes(data)
     arrays = model_arrays(data, spec, sizes, pooling=pooling)
-    flat = pack(arrays, sizes)
-    raw, stats = SAMPLERS[sampler.sampler](sizes, flat, sampler, cores=cores,
-                                           progressbar=progressbar)
+    exact = exact and sampler.sampler == "nutpie" and exact_applies(data, arrays)
+    if exact:
+        raw, stats = _sample_exact(data, sizes, arrays, pooling, sampler)
+    else:
+        raw, stats = SAMPLERS[sampler.sampler](sizes, pack(arrays, sizes), sampler, cores=cores,
+                                               progressbar=progressbar)
     out = graph_outputs(sizes, arrays, {k: raw[k].values for k in STORED if k in raw},
                         seed=sampler.random_seed)
     layout = RealLayout(data, pooling, spec)
@@ -166,8 +267,8 @@ def sample(data: MetaData, spec: ModelSpec, pooling: str, sampler: SamplerSpec, 
         if posterior_predictive:
             groups["posterior_predictive"] = layout.dataset(out, ("y",), raw)
     tree = xr.DataTree.from_dict(groups)
-    tree.attrs["sampler"] = ("nutpie (padded, compiled once)" if sampler.sampler == "nutpie"
-                             else "pymc (the same padded graph)")
+    tree.attrs["sampler"] = (EXACT if exact else "nutpie (padded, compiled once)"
+                             if sampler.sampler == "nutpie" else "pymc (the same padded graph)")
     return tree
 
 

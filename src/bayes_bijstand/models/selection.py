@@ -376,7 +376,12 @@ def select_rows(evidence: pd.DataFrame, outcome: str, kind: str, spec: ModelSpec
     keys = rank_keys(table, spec)
     table["rank"] = pd.Series(pd.NA, index=table.index, dtype="Int64")
     used = table[table["used"]]
-    for _, grp in used.groupby(["gemeente", "arm", "_key_months"], sort=False):
+    group = ["gemeente", "arm", "_key_months"]
+    # A row alone in its group is kept as it is (set at once: many municipalities with one
+    # row each cost no per-group work); groups of several rows are ranked.
+    alone = used.groupby(group, sort=False)["used"].transform("size") == 1
+    table.loc[alone.index[alone], "rank"] = 1
+    for _, grp in used[~alone].groupby(group, sort=False):
         ranked = keys.loc[grp.index].sort_values(list(RANK_KEYS)).index
         keep = ranked[0]
         table.loc[keep, "rank"] = 1

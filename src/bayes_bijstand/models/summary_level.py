@@ -158,12 +158,14 @@ def coach_matrix(rows: pd.DataFrame, gemeenten: tuple[str, ...],
     ``a`` in gemeente ``g`` (0 where none is known), from the rows' ``coach_w2`` (the arm's
     team) and ``coach_w2_comparator`` (the comparator arm's team) columns."""
     w2 = np.zeros((len(gemeenten), len(arms)))
+    g_at = {g: i for i, g in enumerate(gemeenten)}
+    a_at = {a: i for i, a in enumerate(arms)}
     for col, arm_col in (("coach_w2", "arm"), ("coach_w2_comparator", "comparator")):
         if col not in rows:
             continue
         for g, a, v in zip(rows["gemeente"], rows[arm_col], rows[col], strict=True):
-            if a in arms and np.isfinite(v) and v > 0:
-                w2[gemeenten.index(g), arms.index(a)] = float(v)
+            if a in a_at and np.isfinite(v) and v > 0:
+                w2[g_at[g], a_at[a]] = float(v)
     return w2
 
 
@@ -215,6 +217,11 @@ def _mm(a: pt.TensorVariable, b: pt.TensorVariable) -> pt.TensorVariable:
 def _mv(a: pt.TensorVariable, x: pt.TensorVariable) -> pt.TensorVariable:
     """Matrix-vector product as broadcast multiply and sum (see :func:`_mm`)."""
     return pt.sum(a * x[None, :], axis=1)
+
+
+def _ix(x: pt.TensorVariable) -> pt.TensorVariable:
+    """Integer indices stored in the (float) data vector."""
+    return pt.cast(x, "int64")
 
 
 def cpc_cholesky(z: pt.TensorVariable, n: int) -> pt.TensorVariable:
@@ -323,19 +330,24 @@ class PadSizes:
     padding in steps (one more compilation). Every padded slot costs log-density work at
     each leapfrog step, so the defaults are kept tight, and the two row families have
     their own slots: a Gaussian row never pays for the censored likelihood or the other
-    way round.
+    way round. ``indexed`` picks the rows' representation (:class:`_Rows`): one-hot matrices
+    (small paddings) or index vectors (cost linear in rows; :func:`choose_sizes` picks it
+    above :data:`INDEXED_ABOVE`); ``band`` is the most Gaussian rows of one municipality
+    (the width of the indexed form's block-diagonal whitening, :func:`whitening_band`).
     """
 
     gemeente: int = 8
     component: int = 4
     arm: int = 6
     gauss_row: int = 8
+    band: int = 4
     cens_row: int = 20
     two_band: int = 2
     bias: int = 4
     binom_row: int = 4
     binom_ctrl: int = 4
     coach: int = 4
+    indexed: bool = False
 
 
 def _round_up(n: int, step: int) -> int:
@@ -362,15 +374,115 @@ def binomial_sections(data: MetaData) -> tuple[np.ndarray, np.ndarray, list[tupl
     share its count and its latent rate, so the control data enter once."""
     fam = data.rows["family"].to_numpy()
     pos = np.flatnonzero(fam == "binomial")
-    keys: list[tuple[object, ...]] = []
+    keys: dict[tuple[object, ...], int] = {}
     ctrl = np.zeros(len(pos), dtype=int)
-    for i, p in enumerate(pos):
-        r = data.rows.iloc[p]
-        k = (r["gemeente"], r["comparator"], str(r["months"]), float(r["x_c"]), float(r["n_c"]))
-        if k not in keys:
-            keys.append(k)
-        ctrl[i] = keys.index(k)
-    return pos, ctrl, keys
+    if not len(pos):
+        return pos, ctrl, []
+    b = data.rows.iloc[pos]
+    for i, k in enumerate(zip(b["gemeente"], b["comparator"], b["months"].astype(str),
+                              b["x_c"].astype(float), b["n_c"].astype(float), strict=True)):
+        ctrl[i] = keys.setdefault(k, len(keys))
+    return pos, ctrl, list(keys)
+
+
+DENSE_WHITENING_MAX = 64
+"""Up to this many Gaussian rows the whitening comes from one dense factorisation of the
+padded correlation matrix; beyond it from one factorisation per block (municipality).
+
+Both give the same factor up to rounding, but LAPACK's last bits depend on the matrix size,
+so the small (shipped) outcomes keep the dense factorisation their published numbers were
+sampled with, and a large user file never builds a rows x rows matrix factorisation."""
+
+
+def corr_blocks(corr: np.ndarray) -> np.ndarray:
+    """Block label of each Gaussian row: rows are in one block when a chain of nonzero
+    correlations joins them (rows of different municipalities are independent, so a block
+    is at most one municipality's rows). Labels are numbered in order of first row."""
+    n = len(corr)
+    if n == 0:
+        return np.zeros(0, dtype=int)
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    i, j = np.nonzero(corr)
+    _, lab = connected_components(coo_matrix((np.ones(len(i)), (i, j)), shape=(n, n)),
+                                  directed=False)
+    _, first = np.unique(lab, return_index=True)
+    order = np.argsort(np.argsort(first))  # relabel by first occurrence
+    return order[lab]
+
+
+def band_width(data: MetaData) -> int:
+    """The most Gaussian rows in one block of the correlation (0 without Gaussian rows)."""
+    lab = corr_blocks(data.corr)
+    return int(np.bincount(lab).max()) if len(lab) else 0
+
+
+def whitening_band(corr: np.ndarray, n: int, width: int
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, float]:
+    """The whitening of correlated Gaussian rows, stored by row as a band of ``width`` entries.
+
+    With ``R = L L'`` (block diagonal: blocks of :func:`corr_blocks`), the whitened residual is
+    ``L^-1 r``; row ``i`` of ``L^-1`` (and of ``L``) is nonzero only in the columns of its own
+    block up to ``i``. Returns ``(cols, inv, fwd, diag, logdet)`` over ``n`` slots (padded
+    slots: identity): ``cols[i, k]`` the k-th such column (ascending; unused entries column
+    0), ``inv[i, k]`` and ``fwd[i, k]`` the entries of ``L^-1`` and ``L`` there (0 where
+    unused), ``diag[i] = (L^-1)[i, i]`` and ``logdet = log det L``. Cost: one factorisation
+    per block (a dense one up to :data:`DENSE_WHITENING_MAX` rows).
+    """
+    k = len(corr)
+    cols = np.zeros((n, width))
+    inv = np.zeros((n, width))
+    fwd = np.zeros((n, width))
+    diag = np.ones(n)
+    cols[:, 0] = np.arange(n)
+    inv[:, 0] = 1.0
+    fwd[:, 0] = 1.0
+    if k == 0:
+        return cols, inv, fwd, diag, 0.0
+    lab = corr_blocks(corr)
+    if k <= DENSE_WHITENING_MAX:
+        # One dense factorisation of the padded matrix, as the model was first written.
+        Rm = np.eye(n)
+        Rm[:k, :k] = corr
+        L_full = np.linalg.cholesky(Rm)
+        Li_full = np.linalg.solve(L_full, np.eye(n))
+        from scipy.linalg import solve_triangular
+
+        F_full = solve_triangular(Li_full, np.eye(n), lower=True)
+        blocks = [np.flatnonzero(lab == b) for b in range(lab.max() + 1)]
+        parts = [(ix, Li_full[np.ix_(ix, ix)], F_full[np.ix_(ix, ix)], 0.0) for ix in blocks]
+        logdet = float(np.log(np.diag(L_full)).sum())
+    else:
+        from scipy.linalg import solve_triangular
+
+        order = np.argsort(lab, kind="stable")
+        bounds = np.flatnonzero(np.diff(lab[order])) + 1
+        parts = []
+        for ix in np.split(order, bounds):
+            Lb = np.linalg.cholesky(corr[np.ix_(ix, ix)])
+            Lib = solve_triangular(Lb, np.eye(len(ix)), lower=True)
+            parts.append((ix, Lib, Lb, float(np.log(np.diag(Lb)).sum())))
+        logdet = 0.0
+    for ix, Li, F, ld in parts:
+        m = len(ix)
+        if m > width:
+            raise ValueError(f"a block of {m} correlated rows does not fit the band width {width}")
+        for r in range(m):
+            i = ix[r]
+            cols[i, : r + 1] = ix[: r + 1]
+            inv[i, : r + 1] = Li[r, : r + 1]
+            fwd[i, : r + 1] = F[r, : r + 1]
+            diag[i] = Li[r, r]
+        logdet += ld
+    return cols, inv, fwd, diag, float(logdet)
+
+
+INDEXED_ABOVE = 32
+"""A padding with more municipalities, or more rows in one section, than this refers rows
+to municipalities and arms by index (cost linear in rows) instead of by one-hot matrices
+(whose cost grows with rows x municipalities and rows^2, but which compile fastest on the
+shipped evidence's small shapes)."""
 
 
 def choose_sizes(data: MetaData, base: PadSizes | None = None) -> PadSizes:
@@ -379,13 +491,17 @@ def choose_sizes(data: MetaData, base: PadSizes | None = None) -> PadSizes:
     gauss, cens, two = sections(data)
     bpos, _, bkeys = binomial_sections(data)
     need = {"gemeente": len(data.gemeenten), "component": len(data.components),
-            "arm": len(data.arms), "gauss_row": len(gauss), "cens_row": len(cens),
+            "arm": len(data.arms), "gauss_row": len(gauss), "band": band_width(data),
+            "cens_row": len(cens),
             "two_band": len(two), "bias": len(data.biases), "binom_row": len(bpos),
             "binom_ctrl": len(bkeys), "coach": coach_teams_of(data)[0].size}
-    steps = {"gemeente": 4, "component": 2, "arm": 2, "gauss_row": 8, "cens_row": 4,
+    steps = {"gemeente": 4, "component": 2, "arm": 2, "gauss_row": 8, "band": 4, "cens_row": 4,
              "two_band": 2, "bias": 4, "binom_row": 4, "binom_ctrl": 4, "coach": 4}
-    new = {k: max(getattr(base, k), _round_up(v, steps[k])) for k, v in need.items()}
-    return PadSizes(**new)
+    new: dict[str, int | bool] = {k: max(getattr(base, k), _round_up(v, steps[k]))
+                                  for k, v in need.items()}
+    new["indexed"] = base.indexed or max(new[k] for k in (
+        "gemeente", "gauss_row", "cens_row", "binom_row", "binom_ctrl")) > INDEXED_ABOVE
+    return PadSizes(**new)  # type: ignore[arg-type]
 
 
 def exact_sizes(data: MetaData) -> PadSizes:
@@ -394,7 +510,7 @@ def exact_sizes(data: MetaData) -> PadSizes:
     bpos, _, bkeys = binomial_sections(data)
     return PadSizes(gemeente=len(data.gemeenten), component=len(data.components),
                     arm=len(data.arms), gauss_row=max(1, len(gauss)),
-                    cens_row=max(1, len(cens)), two_band=max(1, len(two)),
+                    band=max(1, band_width(data)), cens_row=max(1, len(cens)), two_band=max(1, len(two)),
                     bias=max(1, len(data.biases)), binom_row=max(1, len(bpos)),
                     binom_ctrl=max(1, len(bkeys)), coach=max(1, coach_teams_of(data)[0].size))
 
@@ -411,9 +527,10 @@ def model_arrays(data: MetaData, spec: ModelSpec, sizes: PadSizes, *,
                  pooling: str) -> dict[str, np.ndarray]:
     """Every data array of the model for one outcome at padding ``sizes``.
 
-    Structure (``W``, bundles), priors, pooling weights and the rows (incidence matrices,
-    observed values, SE grades, the z bands of prose rows) all become data, so that one
-    compiled graph serves every outcome.
+    Structure (``W``, bundles), priors, pooling weights and the rows (index vectors into
+    the municipalities, arms and bias terms, observed values, SE grades, the banded
+    whitening, the z bands of prose rows) all become data, so that one compiled graph
+    serves every outcome. Every array is linear in the number of rows and municipalities.
     """
     G, C, A, B = sizes.gemeente, sizes.component, sizes.arm, sizes.bias
     c_n, a_n, b_n = len(data.components), len(data.arms), len(data.biases)
@@ -466,9 +583,10 @@ def model_arrays(data: MetaData, spec: ModelSpec, sizes: PadSizes, *,
     out["d_spill_sd"] = np.asarray(spill if spill > 0 else 1.0)
     out["d_r2_a"] = np.asarray(spec.r2_alpha, dtype=float)
     out["d_r2_b"] = np.asarray(spec.r2_beta, dtype=float)
-    # Rows: two sections, the Gaussian rows (slots gauss_row) and the prose rows (slots
-    # cens_row), each with its own row -> slot incidence matrices (matrix products compile
-    # faster than indexing). Padded slots have mask 0 and harmless values.
+    # Rows: sections with their own slots (Gaussian, prose, binomial rows), each row with
+    # integer indices (stored as floats in the packed vector) into theta (municipality x
+    # arm, flattened), the municipalities and the bias terms, and a coefficient per index
+    # (+1 arm, -1 comparator arm, 0 unused). Padded slots have mask 0 and harmless values.
     gpos, cpos, tpos = sections(data)
     Rg, Rc, Rt = sizes.gauss_row, sizes.cens_row, sizes.two_band
     takeup = rows["takeup"].to_numpy(float)
@@ -484,21 +602,51 @@ def model_arrays(data: MetaData, spec: ModelSpec, sizes: PadSizes, *,
         a[: len(x)] = x
         return a
 
-    def incidence(prefix: str, pos: np.ndarray, n: int) -> None:
+    g_at = {g: i for i, g in enumerate(data.gemeenten)}
+    a_at = {a: i for i, a in enumerate(data.arms)}
+    b_at = {b: i for i, b in enumerate(data.biases)}
+
+    def one_hot(prefix: str, pos: np.ndarray, n: int) -> None:
         Pg, Pa, Pb = np.zeros((n, G)), np.zeros((n, A)), np.zeros((n, B))
         sub = rows.iloc[pos]
         keys = sub["bias_key"] if "bias_key" in sub else sub["comparison"]
         for r, (g, a, c, comp) in enumerate(zip(sub["gemeente"], sub["arm"], sub["comparator"],
                                                 keys, strict=True)):
-            Pg[r, data.gemeenten.index(g)] = 1.0
-            Pa[r, data.arms.index(a)] += 1.0
-            if c in data.arms:
-                Pa[r, data.arms.index(c)] -= 1.0
-            if comp in data.biases:
-                Pb[r, data.biases.index(comp)] = 1.0
+            Pg[r, g_at[g]] = 1.0
+            Pa[r, a_at[a]] += 1.0
+            if c in a_at:
+                Pa[r, a_at[c]] -= 1.0
+            if comp in b_at:
+                Pb[r, b_at[comp]] = 1.0
         out[f"d_{prefix}_Pg"], out[f"d_{prefix}_Pa"], out[f"d_{prefix}_Pb"] = Pg, Pa, Pb
         out[f"d_{prefix}_mask"] = pad(np.ones(len(pos)), n, 0.0)
         out[f"d_{prefix}_takeup"] = pad(takeup[pos] * scale[pos], n, 1.0)
+        out[f"d_{prefix}_offer"] = pad(np.where(offer[pos], 1.0 - takeup[pos], 0.0), n, 0.0)
+
+    def incidence(prefix: str, pos: np.ndarray, n: int) -> None:
+        if not sizes.indexed:
+            one_hot(prefix, pos, n)
+            return
+        gi, bi, bc = np.zeros(n), np.zeros(n), np.zeros(n)
+        ti, tc = np.zeros((n, 2)), np.zeros((n, 2))
+        sub = rows.iloc[pos]
+        keys = sub["bias_key"] if "bias_key" in sub else sub["comparison"]
+        for r, (g, a, c, comp) in enumerate(zip(sub["gemeente"], sub["arm"], sub["comparator"],
+                                                keys, strict=True)):
+            gi[r] = g_at[g]
+            # theta[g, arm] - theta[g, comparator] (a comparator that is no arm is 0), in
+            # the order of the arms (the order of the sum the contrast is).
+            coef = {a_at[a]: 1.0}
+            if c in a_at:
+                coef[a_at[c]] = coef.get(a_at[c], 0.0) - 1.0
+            for k, (col, v) in enumerate(sorted(coef.items())):
+                ti[r, k], tc[r, k] = g_at[g] * A + col, v
+            if comp in b_at:
+                bi[r], bc[r] = b_at[comp], 1.0
+        out[f"d_{prefix}_gi"], out[f"d_{prefix}_ti"], out[f"d_{prefix}_tc"] = gi, ti, tc
+        out[f"d_{prefix}_bi"], out[f"d_{prefix}_bc"] = bi, bc
+        out[f"d_{prefix}_mask"] = pad(np.ones(len(pos)), n, 0.0)
+        out[f"d_{prefix}_takeup"] = pad(takeup[pos], n, 1.0)
         out[f"d_{prefix}_offer"] = pad(np.where(offer[pos], 1.0 - takeup[pos], 0.0), n, 0.0)
 
     # Gaussian rows: SE known, design-based (times sqrt(1 - R2) only for rows from models
@@ -535,13 +683,20 @@ def model_arrays(data: MetaData, spec: ModelSpec, sizes: PadSizes, *,
     out["d_mk_finite"] = pad(np.where(marker, finite, True).astype(float), Rg, 1.0)
     out["d_mk_logc"] = pad(np.where(marker, np.log(np.where(marker, center, 1.0)), 0.0), Rg, 0.0)
     out["d_mk_sig"] = pad(np.where(marker, sig, 1.0), Rg, 1.0)
-    # Correlation of the Gaussian rows: whitening matrix L^-1 (identity on padded slots).
-    Rm = np.eye(Rg)
-    if len(gpos):
-        Rm[: len(gpos), : len(gpos)] = data.corr
-    L = np.linalg.cholesky(Rm)
-    out["d_L_inv"] = np.linalg.solve(L, np.eye(Rg))
-    out["d_logdet_L"] = np.asarray(float(np.log(np.diag(L)).sum()))
+    # Correlation of the Gaussian rows: the whitening L^-1 (identity on padded slots), as a
+    # matrix, or indexed: L^-1 and L by row, as a band over each row's block.
+    if sizes.indexed:
+        cols, inv, fwd, diag, logdet = whitening_band(
+            data.corr if len(gpos) else np.zeros((0, 0)), Rg, sizes.band)
+        out["d_w_cols"], out["d_w_inv"], out["d_w_fwd"], out["d_w_diag"] = cols, inv, fwd, diag
+        out["d_logdet_L"] = np.asarray(logdet)
+    else:
+        Rm = np.eye(Rg)
+        if len(gpos):
+            Rm[: len(gpos), : len(gpos)] = data.corr
+        L = np.linalg.cholesky(Rm)
+        out["d_L_inv"] = np.linalg.solve(L, np.eye(Rg))
+        out["d_logdet_L"] = np.asarray(float(np.log(np.diag(L)).sum()))
     # Prose rows: the band(s) of z = y / s they observe, and the design SE.
     c = rows.iloc[cpos]
     incidence("c", cpos, Rc)
@@ -551,9 +706,12 @@ def model_arrays(data: MetaData, spec: ModelSpec, sizes: PadSizes, *,
     out["d_c_lo"] = pad(lo1, Rc, -1.0)
     out["d_c_hi"] = pad(hi1, Rc, 1.0)
     out["d_c_one"] = pad((~two).astype(float), Rc, 0.0)  # rows whose likelihood is one band
-    Q = np.zeros((Rt, Rc))
-    Q[np.arange(len(tpos)), tpos] = 1.0
-    out["d_t_Q"] = Q
+    if sizes.indexed:
+        out["d_t_ci"] = pad(tpos.astype(float), Rt, 0.0)  # the prose slot of a second band
+    else:
+        Q = np.zeros((Rt, Rc))
+        Q[np.arange(len(tpos)), tpos] = 1.0
+        out["d_t_Q"] = Q
     out["d_t_mask"] = pad(np.ones(len(tpos)), Rt, 0.0)
     out["d_t_lo"] = pad(lo2[tpos], Rt, -1.0)
     out["d_t_hi"] = pad(hi2[tpos], Rt, 1.0)
@@ -565,15 +723,22 @@ def model_arrays(data: MetaData, spec: ModelSpec, sizes: PadSizes, *,
     b = rows.iloc[bpos]
     out["d_b_xt"] = pad(b["x_t"].to_numpy(float) if len(b) else np.zeros(0), Rb, 0.0)
     out["d_b_nt"] = pad(b["n_t"].to_numpy(float) if len(b) else np.zeros(0), Rb, 0.0)
-    Pk = np.zeros((Rb, K))
-    Pk[np.arange(len(bpos)), bctrl] = 1.0
-    out["d_b_Pk"] = Pk
+    if sizes.indexed:
+        out["d_b_ki"] = pad(bctrl.astype(float), Rb, 0.0)  # the row's control group
+    else:
+        Pk = np.zeros((Rb, K))
+        Pk[np.arange(len(bpos)), bctrl] = 1.0
+        out["d_b_Pk"] = Pk
     out["d_k_xc"] = pad(np.array([k[3] for k in bkeys], dtype=float), K, 0.0)
     out["d_k_nc"] = pad(np.array([k[4] for k in bkeys], dtype=float), K, 0.0)
-    Pkg = np.zeros((K, G))
-    for k, key in enumerate(bkeys):
-        Pkg[k, data.gemeenten.index(key[0])] = 1.0
-    out["d_k_Pg"] = Pkg
+    if sizes.indexed:
+        out["d_k_gi"] = pad(np.array([g_at[k[0]] for k in bkeys], dtype=float), K, 0.0)
+        out["d_k_mask"] = pad(np.ones(len(bkeys)), K, 0.0)
+    else:
+        Pkg = np.zeros((K, G))
+        for k, key in enumerate(bkeys):
+            Pkg[k, g_at[key[0]]] = 1.0
+        out["d_k_Pg"] = Pkg
     if pooling not in ("partial", "full", "none"):
         raise ValueError(f"unknown pooling mode '{pooling}'")
     out["d_pool_mu"] = np.asarray(float(pooling != "none"))
@@ -646,6 +811,94 @@ def pack(arrays: dict[str, np.ndarray], sizes: PadSizes) -> np.ndarray:
 def set_model_data(model: pm.Model, arrays: dict[str, np.ndarray], sizes: PadSizes) -> None:
     """Put one outcome's arrays into a model built by :func:`build_graph`."""
     model[PACKED].set_value(pack(arrays, sizes))
+
+
+class _Rows:
+    """How rows refer to municipalities, arms, bias terms and each other in the graph.
+
+    Two representations of the same arithmetic (``sizes.indexed``): one-hot incidence
+    matrices with products written as broadcast multiply-and-sum (:func:`_mm`: the
+    fastest to compile on the small shapes of the shipped evidence, and the form its
+    published numbers were sampled with), or integer index vectors with gathers, scatters
+    and a banded whitening (:func:`whitening_band`), whose cost is linear in rows and
+    municipalities (a file of many municipalities). Both give the same log density up to
+    rounding (``tests/models/test_summary_model.py``).
+    """
+
+    def __init__(self, d: dict[str, pt.TensorVariable], sizes: PadSizes) -> None:
+        self.d, self.sizes, self.indexed = d, sizes, sizes.indexed
+
+    def _i(self, name: str) -> pt.TensorVariable:
+        return _ix(self.d[name])
+
+    def contrast(self, p: str, theta: pt.TensorVariable) -> pt.TensorVariable:
+        """``theta[g, arm] - theta[g, comparator]`` of each row of section ``p``."""
+        d = self.d
+        if self.indexed:
+            return pt.sum(theta.reshape((-1,))[self._i(f"d_{p}_ti")] * d[f"d_{p}_tc"], axis=1)
+        return pt.sum(_mm(d[f"d_{p}_Pg"], theta) * d[f"d_{p}_Pa"], axis=1)
+
+    def of_gemeente(self, p: str, v: pt.TensorVariable) -> pt.TensorVariable:
+        """``v[g]`` of each row's municipality."""
+        return v[self._i(f"d_{p}_gi")] if self.indexed else _mv(self.d[f"d_{p}_Pg"], v)
+
+    def bias(self, p: str, bias: pt.TensorVariable) -> pt.TensorVariable:
+        """Each row's bias term (0 for rows without)."""
+        d = self.d
+        if self.indexed:
+            return bias[self._i(f"d_{p}_bi")] * d[f"d_{p}_bc"]
+        return _mv(d[f"d_{p}_Pb"], bias)
+
+    def whiten(self, r: pt.TensorVariable) -> pt.TensorVariable:
+        """``L^-1 r`` for the Gaussian rows (band: row by row over the row's block)."""
+        d = self.d
+        if self.indexed:
+            return pt.sum(d["d_w_inv"] * r[self._i("d_w_cols")], axis=1)
+        return _mv(d["d_L_inv"], r)
+
+    def correlate(self, eps: pt.TensorVariable) -> pt.TensorVariable:
+        """``L eps`` (correlated standard normal Gaussian-row noise)."""
+        d = self.d
+        if self.indexed:
+            return pt.sum(d["d_w_fwd"] * eps[self._i("d_w_cols")], axis=1)
+        L = pt.linalg.solve_triangular(d["d_L_inv"], np.eye(self.sizes.gauss_row), lower=True)
+        return _mv(L, eps)
+
+    def whitening_diag(self) -> pt.TensorVariable:
+        """The diagonal of ``L^-1``."""
+        if self.indexed:
+            return self.d["d_w_diag"]
+        return pt.sum(self.d["d_L_inv"] * np.eye(self.sizes.gauss_row), axis=1)
+
+    def second_band(self, v: pt.TensorVariable) -> pt.TensorVariable:
+        """``v`` (over prose slots) at the prose row of each two-band slot (0 if unused)."""
+        if self.indexed:
+            return v[self._i("d_t_ci")] * self.d["d_t_mask"]
+        return _mv(self.d["d_t_Q"], v)
+
+    def from_second_band(self, v: pt.TensorVariable) -> pt.TensorVariable:
+        """Two-band slot values added to their prose slots."""
+        if self.indexed:
+            return pt.inc_subtensor(pt.zeros(self.sizes.cens_row)[self._i("d_t_ci")], v)
+        return _mv(self.d["d_t_Q"].T, v)
+
+    def control(self, p_c: pt.TensorVariable) -> pt.TensorVariable:
+        """Each binomial row's control-group rate (0 on padded slots)."""
+        if self.indexed:
+            return p_c[self._i("d_b_ki")] * self.d["d_b_mask"]
+        return _mv(self.d["d_b_Pk"], p_c)
+
+    def per_gemeente(self, ll_g: pt.TensorVariable, ll_c: pt.TensorVariable,
+                     ll_b: pt.TensorVariable, ll_k: pt.TensorVariable) -> pt.TensorVariable:
+        """Row terms (Gaussian, prose, binomial, control counts) summed per municipality."""
+        d = self.d
+        if not self.indexed:
+            return (_mv(d["d_g_Pg"].T, ll_g) + _mv(d["d_c_Pg"].T, ll_c)
+                    + _mv(d["d_b_Pg"].T, ll_b) + _mv(d["d_k_Pg"].T, ll_k))
+        total = pt.zeros(self.sizes.gemeente)
+        for p, ll in (("g", ll_g), ("c", ll_c), ("b", ll_b)):
+            total = pt.inc_subtensor(total[self._i(f"d_{p}_gi")], d[f"d_{p}_mask"] * ll)
+        return pt.inc_subtensor(total[self._i("d_k_gi")], d["d_k_mask"] * ll_k)
 
 
 def build_graph(sizes: PadSizes, *, pointwise: bool = False) -> pm.Model:
@@ -733,14 +986,14 @@ def build_graph(sizes: PadSizes, *, pointwise: bool = False) -> pm.Model:
         bias_raw = pm.Normal("bias_raw", 0.0, 1.0, dims="b_slot")
         bias = pm.Deterministic("bias", d["d_bias_sd"] * bias_raw, dims="b_slot")
 
+        rows = _Rows(d, sizes)
+
         def row_mean(p: str) -> pt.TensorVariable:
             # theta of the arm minus theta of the comparator arm (0 for control), times
             # take-up, plus the offer spill-over and the comparison's bias term.
-            Pg = d[f"d_{p}_Pg"]
-            contrast = pt.sum(_mm(Pg, theta_coached) * d[f"d_{p}_Pa"], axis=1)
-            return d[f"d_{p}_mask"] * (d[f"d_{p}_takeup"] * contrast
-                                       + d[f"d_{p}_offer"] * _mv(Pg, eta)
-                                       + _mv(d[f"d_{p}_Pb"], bias))
+            return d[f"d_{p}_mask"] * (d[f"d_{p}_takeup"] * rows.contrast(p, theta_coached)
+                                       + d[f"d_{p}_offer"] * rows.of_gemeente(p, eta)
+                                       + rows.bias(p, bias))
 
         # Gaussian rows: SE known / design-based x sqrt(1 - R2) / latent (marker).
         m_g = pm.Deterministic("row_mean_g", row_mean("g"), dims="gr_slot")
@@ -760,10 +1013,10 @@ def build_graph(sizes: PadSizes, *, pointwise: bool = False) -> pm.Model:
         pm.Deterministic("se_marker", s_mk, dims="gr_slot")
         gmask = d["d_g_mask"]
         s = (d["d_g_known"] * d["d_g_se"]
-             + d["d_g_counts"] * d["d_g_se_design"] * pt.sqrt(1.0 - _mv(d["d_g_Pg"], r2))
+             + d["d_g_counts"] * d["d_g_se_design"] * pt.sqrt(1.0 - rows.of_gemeente("g", r2))
              + mk * s_mk + (1.0 - gmask))
         pm.Deterministic("se_row", s, dims="gr_slot")
-        white = _mv(d["d_L_inv"], (d["d_g_y"] - m_g) / s)
+        white = rows.whiten((d["d_g_y"] - m_g) / s)
         pm.Potential("y_loglik", -0.5 * pt.sum(white**2) - pt.sum(gmask * pt.log(s))
                      - d["d_logdet_L"] - 0.5 * np.log(2 * np.pi) * d["d_n_gauss"])
         # Prose rows: censored likelihood of z = y / s, one band of z per row (two bands
@@ -774,11 +1027,11 @@ def build_graph(sizes: PadSizes, *, pointwise: bool = False) -> pm.Model:
                                dims="cr_slot")
         e = m_c / s_c
         ll1 = log_interval_prob(d["d_c_lo"] - e, d["d_c_hi"] - e)
-        Q = d["d_t_Q"]
-        e2 = _mv(Q, e)
+        t_mask = d["d_t_mask"]
+        e2 = rows.second_band(e)
         ll2 = log_interval_prob(d["d_t_lo"] - e2, d["d_t_hi"] - e2)
-        pm.Potential("censored_z", pt.sum(d["d_c_one"] * ll1)
-                     + pt.sum(d["d_t_mask"] * pt.logaddexp(_mv(Q, ll1), ll2)))
+        ll12 = pt.logaddexp(rows.second_band(ll1), ll2)
+        pm.Potential("censored_z", pt.sum(d["d_c_one"] * ll1) + pt.sum(t_mask * ll12))
         # Binomial rows: the control count once per control group, each arm's count at
         # p_c + m (clipped inside (0, 1)); padded slots have n = 0 (a constant).
         m_b = pm.Deterministic("row_mean_b", row_mean("b"), dims="br_slot")
@@ -787,25 +1040,22 @@ def build_graph(sizes: PadSizes, *, pointwise: bool = False) -> pm.Model:
                                dims="k_slot")
         xc, nc = d["d_k_xc"], d["d_k_nc"]
         ll_k = xc * pt.log(p_c) + (nc - xc) * pt.log1p(-p_c)
-        p_t = pt.clip(_mv(d["d_b_Pk"], p_c) + m_b, P_EPS, 1.0 - P_EPS)
+        p_t = pt.clip(rows.control(p_c) + m_b, P_EPS, 1.0 - P_EPS)
         xt, nt = d["d_b_xt"], d["d_b_nt"]
         ll_b = xt * pt.log(p_t) + (nt - xt) * pt.log1p(-p_t)
         pm.Potential("binomial_counts", pt.sum(ll_k) + pt.sum(ll_b))
         if pointwise:
             # The same terms per row: a Gaussian row's share of the whitened quadratic form
             # and of log det(S L) (L_inv is triangular: log L_ii = -log L_inv_ii); a prose
-            # row's band probability (two bands: logaddexp of both).
-            L_inv = d["d_L_inv"]
-            log_diag = pt.log(pt.sum(L_inv * np.eye(sizes.gauss_row), axis=1))
-            ll_g = (-0.5 * white**2 - gmask * pt.log(s) + log_diag
+            # row's band probability (two bands: logaddexp of both); each added to its
+            # municipality's total (padded slots add 0).
+            ll_g = (-0.5 * white**2 - gmask * pt.log(s) + pt.log(rows.whitening_diag())
                     - 0.5 * np.log(2 * np.pi) * gmask)
-            ll_c = d["d_c_one"] * ll1 + _mv(Q.T, d["d_t_mask"] * pt.logaddexp(_mv(Q, ll1), ll2))
-            pm.Deterministic("loglik_gemeente", _mv(d["d_g_Pg"].T, ll_g)
-                             + _mv(d["d_c_Pg"].T, ll_c) + _mv(d["d_b_Pg"].T, ll_b)
-                             + _mv(d["d_k_Pg"].T, ll_k), dims="g_slot")
+            ll_c = d["d_c_one"] * ll1 + rows.from_second_band(t_mask * ll12)
+            pm.Deterministic("loglik_gemeente", rows.per_gemeente(ll_g, ll_c, ll_b, ll_k),
+                             dims="g_slot")
             eps = pm.Normal.dist(0.0, 1.0, shape=(sizes.gauss_row,))
-            L = pt.linalg.solve_triangular(L_inv, np.eye(sizes.gauss_row), lower=True)
-            pm.Deterministic("y_rep", m_g + s * _mv(L, eps), dims="gr_slot")
+            pm.Deterministic("y_rep", m_g + s * rows.correlate(eps), dims="gr_slot")
     return model
 
 
