@@ -334,6 +334,9 @@ def run(opts: FitOptions) -> int:
           f"{', ' + str(len(failed)) + ' FAILED diagnostics' if failed else ', all passed diagnostics'})")
     if (out / "report.html").exists():
         print(f"report: {out / 'report.html'}")
+    exact = [k for k in summary["fits"] if _sampler_of(out, k).startswith("exact")]
+    if exact:
+        print("exact path (normal-normal model: independent draws, no MCMC): " + ", ".join(exact))
     main_failed = [k for k in failed if summary["fits"][k]["role"] == "main"]
     side_failed = [k for k in failed if k not in main_failed]
     if side_failed:
@@ -353,6 +356,16 @@ def run(opts: FitOptions) -> int:
                 print(f"  {k}: {hint}", file=sys.stderr)
         return 0 if opts.allow_warnings else 1
     return 0
+
+
+def _sampler_of(out: Path, name: str) -> str:
+    """The path a fit ran (its record's ``sampler``; empty if unknown)."""
+    import json
+
+    try:
+        return str(json.loads((out / "fits" / f"{name}.json").read_text()).get("sampler", ""))
+    except (OSError, ValueError):
+        return ""
 
 
 def _check_size(plan: object, opts: FitOptions) -> None:

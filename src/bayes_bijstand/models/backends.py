@@ -20,6 +20,7 @@ import io
 import logging
 import time
 import warnings
+from dataclasses import replace
 
 import numpy as np
 import pymc as pm
@@ -38,6 +39,7 @@ from .summary_level import (
     build_graph,
     choose_sizes,
     coach_teams_of,
+    exact_sizes,
     model_arrays,
     pack,
 )
@@ -149,7 +151,7 @@ def exact_applies(data: MetaData, arrays: dict[str, np.ndarray]) -> bool:
     One arm (one component, no interaction), every used row Gaussian with a known SE (no
     significance marker, no design-based SE with an R2, no prose, no raw counts), at most
     one row per municipality (so no within-study correlation), no bias term, no take-up
-    scaling or offer spill-over: then ``y_g ~ N(theta_g, s_g)``, ``theta_g = mu + tau z_g``
+    scaling, offer spill-over or coach team: then ``y_g ~ N(theta_g, s_g)``, ``theta_g = mu + tau z_g``
     and the posterior is exact (:mod:`bayes_bijstand.models.quadrature`) in every pooling
     mode.
     """
@@ -160,6 +162,8 @@ def exact_applies(data: MetaData, arrays: dict[str, np.ndarray]) -> bool:
     if not (rows["family"] == "gaussian").all() or rows["gemeente"].nunique() != n:
         return False
     if set(rows["comparator"]) & set(data.arms):
+        return False
+    if coach_teams_of(data)[0].size:  # a coach team's deviation is one more latent
         return False
     return bool(np.all(arrays["d_g_known"][:n] == 1.0)
                 and np.all(arrays["d_g_takeup"][:n] == 1.0)
@@ -203,6 +207,9 @@ def _sample_exact(data: MetaData, sizes: PadSizes, arrays: dict[str, np.ndarray]
         "se_marker_raw": rng.standard_normal((n, sizes.gauss_row)),
         "se_censored_raw": rng.standard_normal((n, sizes.cens_row)),
         "logit_pc_raw": rng.standard_normal((n, sizes.binom_ctrl)),
+        "sigma_coach_raw": np.abs(rng.standard_normal(n)),
+        "coach_raw": rng.standard_normal((n, sizes.coach)),
+        "coach_new_raw": rng.standard_normal((n, A)),
     }
     if pooling == "partial":
         post = exact_normal_normal(y, se, mu_prior=(0.0, mu_sd), tau_prior=("halfnormal", tau_sd))
@@ -248,6 +255,10 @@ def sample(data: MetaData, spec: ModelSpec, pooling: str, sampler: SamplerSpec, 
     arrays = model_arrays(data, spec, sizes, pooling=pooling)
     exact = exact and sampler.sampler == "nutpie" and exact_applies(data, arrays)
     if exact:
+        # Nothing is compiled: the tightest padding (indexed rows; two component slots, so
+        # that the correlation has one CPC) makes the graph's outputs cheapest.
+        sizes = replace(exact_sizes(data), component=2, indexed=True)
+        arrays = model_arrays(data, spec, sizes, pooling=pooling)
         raw, stats = _sample_exact(data, sizes, arrays, pooling, sampler)
     else:
         raw, stats = SAMPLERS[sampler.sampler](sizes, pack(arrays, sizes), sampler, cores=cores,

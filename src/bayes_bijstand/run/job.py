@@ -109,7 +109,8 @@ def start_job(job: Job, evidence: pd.DataFrame, spec: ModelSpec, out: Path, *,
         "i2": table_rows(res.i2()),
         "coach": table_rows(res.coach()),
         "evidence": table_rows(res.table),
-        "seed": spec.sampler.random_seed, "versions": vers, "inputs": dict(inputs or {}),
+        "seed": spec.sampler.random_seed, "sampler": str(res.tree.attrs.get("sampler", "")),
+        "versions": vers, "inputs": dict(inputs or {}),
         "resumed": False,
     }
     fig_dir = inside(out, "figures", job.outcome) if plots and job.role == "main" else None

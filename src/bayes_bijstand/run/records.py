@@ -53,6 +53,7 @@ class FitRecord(TypedDict):
     coach: list[dict[str, Any]]  # MetaResult.coach() rows (empty: no coach component)
     evidence: list[dict[str, Any]]  # every evidence row of the outcome, with used/reason
     seed: int
+    sampler: str  # the path that ran: the MCMC backend, or the exact normal-normal draws
     versions: dict[str, str]
     inputs: dict[str, str]  # hashes of the run's input files
     resumed: bool  # True when read back instead of refitted
