@@ -646,7 +646,7 @@ def model_arrays(data: MetaData, spec: ModelSpec, sizes: PadSizes, *,
         out[f"d_{prefix}_gi"], out[f"d_{prefix}_ti"], out[f"d_{prefix}_tc"] = gi, ti, tc
         out[f"d_{prefix}_bi"], out[f"d_{prefix}_bc"] = bi, bc
         out[f"d_{prefix}_mask"] = pad(np.ones(len(pos)), n, 0.0)
-        out[f"d_{prefix}_takeup"] = pad(takeup[pos], n, 1.0)
+        out[f"d_{prefix}_takeup"] = pad(takeup[pos] * scale[pos], n, 1.0)
         out[f"d_{prefix}_offer"] = pad(np.where(offer[pos], 1.0 - takeup[pos], 0.0), n, 0.0)
 
     # Gaussian rows: SE known, design-based (times sqrt(1 - R2) only for rows from models
