@@ -25,7 +25,7 @@ if __package__ in (None, ""):
 
 from _common import ROOT, _tree_rss_bytes, fresh_cache_env
 
-TARGET_COLD_S = 120.0
+TARGET_COLD_S = 60.0  # issue 24: the main job in a minute cold, 30 s warm
 TARGET_WARM_S = 30.0
 
 
@@ -88,7 +88,7 @@ def run(quick: bool = False, timeout: float = 900.0, log: Any = print) -> dict[s
                 f"rss={r['peak_tree_rss_mb']:.0f}MB fits done={r.get('n_fits_done')}")
     cold, warm, resume = (res["runs"][k] for k in ("cold", "warm", "resume"))
     res["targets"] = {
-        "cold_le_120s": cold["status"] == "ok" and cold["wall_s"] <= TARGET_COLD_S,
+        "cold_le_target": cold["status"] == "ok" and cold["wall_s"] <= TARGET_COLD_S,
         "warm_le_30s": (warm["status"] == "ok" and warm["wall_s"] <= TARGET_WARM_S)
         if warm["wall_s"] is not None else None,
         "resume_le_30s": (resume["status"] == "ok" and resume["wall_s"] <= TARGET_WARM_S)
