@@ -258,20 +258,18 @@ def test_production_fit_matches_the_exact_posterior(nn_fit):
 
 @pytest.mark.parametrize("pooling", ["partial", "full", "none"])
 def test_exact_path_draws_the_exact_posterior(tmp_path, pooling):
-    """A normal-normal file takes the exact path (no MCMC) in every pooling mode; its draws
-    have the closed-form / quadrature posterior moments and the gate passes. 1,000
-    municipalities take well under the time of one compile."""
-    import time
-
+    """A normal-normal file of many municipalities takes the exact path (nothing compiled,
+    no MCMC) in every pooling mode; its draws have the closed-form / quadrature posterior
+    moments and the gate passes."""
     from bayes_bijstand.meta import fit_meta
     from bayes_bijstand.models.quadrature import exact_normal_normal
     from bayes_bijstand.specs import default_spec_path, load_spec
 
-    spec = load_spec(default_spec_path())
-    ev = _normal_normal_evidence(tmp_path, k=1000)
-    t0 = time.perf_counter()
+    spec = load_spec(default_spec_path()).with_overrides(draws=600, chains=2)
+    ev = _normal_normal_evidence(tmp_path, k=120)
+    compiles = len(backends.COMPILE_LOG)
     res = fit_meta(ev, spec, "work_gt12h", pooling=pooling, prior_predictive=False)
-    assert time.perf_counter() - t0 < 120  # a generous bound: MCMC would compile and sample
+    assert len(backends.COMPILE_LOG) == compiles  # no model was compiled
     assert res.tree.attrs["sampler"] == backends.EXACT
     assert res.diagnostics.passed, res.diagnostics.problems
     rows = res.data.rows
