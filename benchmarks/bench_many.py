@@ -59,9 +59,10 @@ def estimates_file(n: int, path: Path, seed: int = 24) -> Path:
 
 def export_ref(ref: str, dest: Path) -> Path:
     """The package source at git ``ref`` (``git archive``), returned as its ``src`` folder."""
+    dest.mkdir(parents=True, exist_ok=True)
     tar = dest / "src.tar"
-    subprocess.run(["git", "-C", str(ROOT), "archive", "--format=tar", "-o", str(tar), ref, "src"],
-                   check=True)
+    subprocess.run(["git", "-C", str(ROOT), "archive", "--format=tar", "-o", str(tar), ref, "src",
+                    "models"], check=True)  # the package and its default specs, as at ref
     with tarfile.open(tar) as t:
         t.extractall(dest, filter="data")
     return dest / "src"
@@ -79,7 +80,7 @@ def fit_once(src: Path | None, estimates: Path, out: Path, extra: list[str], tim
            "--out", str(out), "--quiet", "--allow-warnings", *extra]
     load = os.getloadavg()[0]
     t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE,
+    proc = subprocess.Popen(cmd, cwd=src.parent if src is not None else ROOT, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, start_new_session=True)
     timed_out = False
     while True:
