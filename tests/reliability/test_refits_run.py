@@ -48,6 +48,9 @@ def test_refits_are_jobs_of_the_run(tmp_path: Path, fake_fit: None,
     roles = {f["role"] for f in s["fits"].values()}
     assert {"main", "loo", "variant"} <= roles
     assert s["fits"]["work_gt12h.without-groningen"]["gemeenten"] == ["nijmegen"]
+    # a refit's numbers live in the robustness section only (summary.json stays lean)
+    assert s["fits"]["work_gt12h.without-groningen"]["pooled"] == []
+    assert s["fits"]["work_gt12h"]["pooled"]
     rob = s["robustness"]
     assert rob["outcomes"] == ["work_gt12h"] and not rob["failed"]
     loo = pd.read_csv(out / "robustness_loo.csv", keep_default_na=False)

@@ -223,8 +223,10 @@ def aggregate(records: list[FitRecord], plan: Plan, cfg: RunConfig) -> dict[str,
             "unit": r["unit"], "label_en": r["label_en"], "label_nl": r["label_nl"],
             "gemeenten": r["gemeenten"], "n_rows_used": r["n_rows_used"],
             "netcdf": r["netcdf"],
+            # A robustness refit's pooled effects are in the robustness section (mu_arm only,
+            # failed refits marked there); its entry here keeps status and diagnostics.
             "pooled": [p for p in r["pooled"] if p["parameter"] in SUMMARY_PARAMETERS]
-            if r["status"] == "passed" else [],
+            if r["status"] == "passed" and r["role"] not in ("loo", "variant") else [],
             "excluded_reason": "" if r["status"] == "passed" else
             "failed diagnostics: " + "; ".join(r["diagnostics"].get("problems", [])),
         }
