@@ -102,10 +102,12 @@ def check(tree: object, *, rhat_max: float = RHAT_MAX, ess_min: float = ESS_MIN,
     """Run the gate on a fitted DataTree (posterior + sample_stats)."""
     post = tree["posterior"]  # type: ignore[index]
     names = [v for v in (var_names or REPORTED_VARS) if v in post.data_vars]
-    # Drop coordinates that are constant by construction (e.g. a correlation diagonal).
-    rhat = az.rhat(tree, var_names=names)
-    ess_b = az.ess(tree, var_names=names, method="bulk")
-    ess_t = az.ess(tree, var_names=names, method="tail")
+    # A quantity constant by construction (a trajectory fit's month-0 pseudo-arm, zero effect
+    # by design) has an undefined R-hat/ESS (NaN, 0/0): the gate's nanmax/nanmin skip it.
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rhat = az.rhat(tree, var_names=names)
+        ess_b = az.ess(tree, var_names=names, method="bulk")
+        ess_t = az.ess(tree, var_names=names, method="tail")
     stats = tree["sample_stats"]  # type: ignore[index]
     div = int(stats["diverging"].sum().item()) if "diverging" in stats else 0
     try:

@@ -70,6 +70,7 @@ class FitOptions:
     contributions: str = "headline"
     robustness: str = "auto"
     refit_draws: int | None = None
+    trajectories: str = "all"
     plots: bool = True
     figure_formats: tuple[str, ...] = FIGURE_FORMATS
     report: bool = True
@@ -95,6 +96,7 @@ class FitOptions:
             contributions=self.contributions,  # type: ignore[arg-type]
             robustness=self.robustness,  # type: ignore[arg-type]
             refit_draws=self.refit_draws,
+            trajectories=self.trajectories,  # type: ignore[arg-type]
             plots=self.plots, figure_formats=self.figure_formats, report=self.report,
             resume=self.resume, costs=self.costs,
             executor=self.executor,  # type: ignore[arg-type]
@@ -180,6 +182,10 @@ def build_parser() -> argparse.ArgumentParser:
                           "none in a run of chosen --outcome codes)")
     out.add_argument("--refit-draws", type=int, metavar="N",
                      help="draws per chain of those refits (default: half the spec's draws)")
+    out.add_argument("--trajectories", choices=["headline", "all", "none"], default="all",
+                     help="also fit the effect by month (every time point, month 0 as the "
+                          "baseline) of the pooled outcomes with two or more follow-up months "
+                          "in a study, in a run over all outcomes (default: all)")
     out.add_argument("--no-plots", action="store_true", help="skip figures")
     out.add_argument("--svg", action="store_true",
                      help="also write every figure as SVG (vector, for print and slides; "
@@ -233,6 +239,7 @@ def parse_options(argv: list[str] | None = None) -> FitOptions:
         chains=a.chains, seed=a.seed, sampler=a.sampler, allow_warnings=a.allow_warnings,
         compare_pooling=a.compare_pooling, contributions=a.contributions,
         robustness=a.robustness, refit_draws=a.refit_draws,
+        trajectories=a.trajectories,
         plots=not a.no_plots, figure_formats=(*FIGURE_FORMATS, "svg") if a.svg else FIGURE_FORMATS,
         report=not a.no_report, resume=not a.no_resume,
         executor=a.executor, scheduler=a.scheduler, workers=a.workers, quiet=a.quiet,

@@ -31,6 +31,7 @@ from .evidence.outcomes import (
     get_scale,
     outcome_kind,
     threshold_family,
+    trajectory_outcome,
 )
 from .frequentist.twin import twin_summary
 from .io import atomic_path, sha256_text
@@ -38,6 +39,7 @@ from .models.domains import prepare_domain
 from .models.selection import select_rows
 from .models.summary_level import MetaData, prepare
 from .models.thresholds import prepare_joint
+from .models.trajectories import prepare_trajectory, trajectory_data
 from .specs import ModelSpec, SamplerSpec
 from .summaries import coach_table, gemeente_table, i2_table, merge_frequentist, pooled_table
 from .variables import pooled_names
@@ -46,7 +48,9 @@ log = logging.getLogger(__name__)
 
 
 def outcome_evidence(evidence: pd.DataFrame, outcome: str) -> pd.DataFrame:
-    """The evidence rows a fit of ``outcome`` reads (all members for a joint thresholds fit)."""
+    """The evidence rows a fit of ``outcome`` reads (all members for a joint thresholds fit,
+    the outcome's rows for its trajectory fit)."""
+    outcome = trajectory_outcome(outcome) or outcome
     fam, dom = threshold_family(outcome), domain_family(outcome)
     members = THRESHOLD_FAMILIES[fam] if fam else DOMAIN_FAMILIES[dom] if dom else (outcome,)
     return evidence[evidence["outcome"].isin(members)]
@@ -135,8 +139,7 @@ class MetaResult:
         stored = self.frequentist.get("freq_ci_prob")
         if stored is not None and len(stored) and (stored == level).all():
             return self.frequentist
-        return twin_summary(self.data.rows, list(self.data.arms), list(self.data.components),
-                            self.data.W, ci_prob=level)
+        return _twin(self.data, ci_prob=level)
 
     def gemeenten(self, *, ci_prob: float | None = None) -> pd.DataFrame:
         """Shrunken gemeente effects beside the published estimates (model scale, ``scale``)."""
@@ -181,14 +184,30 @@ class MetaResult:
         spec = _spec_from_attrs(a)
         table = _table_from_group(tree["evidence"].to_dataset())
         outcome, kind = str(a["outcome"]), str(a["outcome_kind"])
-        data = prepare(table, outcome, kind, spec)
+        data = (trajectory_data(table, outcome, kind, spec) if trajectory_outcome(outcome)
+                else prepare(table, outcome, kind, spec))
         ci_prob = float(a.get("ci_prob", CI_PROB))
-        freq = twin_summary(data.rows, list(data.arms), list(data.components), data.W,
-                            ci_prob=ci_prob)
+        freq = _twin(data, ci_prob=ci_prob)
         diag = Diagnostics.from_dict(json.loads(str(a["diagnostics"])))
         return cls(outcome=outcome, kind=kind, spec=spec, data=data, table=table, tree=tree,
                    diagnostics=diag, frequentist=freq, evidence_sha256=str(a["evidence_sha256"]),
                    pooling=str(a["pooling"]), ci_prob=ci_prob)
+
+
+def _twin(data: MetaData, *, ci_prob: float) -> pd.DataFrame:
+    """The frequentist twin of a fit's rows (:func:`twin_summary`).
+
+    Arms whose weight row is all zero (a trajectory fit's month-0 pseudo-arm: no effect at
+    randomisation) and their rows are left out: they are no effect evidence to pool.
+    """
+    zero = [a for a, w in zip(data.arms, data.W, strict=True) if not np.any(w)]
+    if not zero:
+        return twin_summary(data.rows, list(data.arms), list(data.components), data.W,
+                            ci_prob=ci_prob)
+    keep = [i for i, a in enumerate(data.arms) if a not in zero]
+    rows = data.rows[~data.rows["arm"].isin(zero)]
+    return twin_summary(rows, [data.arms[i] for i in keep], list(data.components), data.W[keep],
+                        ci_prob=ci_prob)
 
 
 def _versions() -> dict[str, str]:
@@ -421,10 +440,13 @@ def fit_meta(
     pooling = pooling or spec.pooling
     fam = threshold_family(outcome)
     dom = domain_family(outcome)
+    base = trajectory_outcome(outcome)
     if fam:  # the thresholds of one variable, one latent shift
         table, data = prepare_joint(evidence, fam, spec)
     elif dom:  # related survey items: one effect per municipality and arm
         table, data = prepare_domain(evidence, dom, spec)
+    elif base:  # every time point of the outcome: a level and a slope per unit
+        table, data = prepare_trajectory(evidence, base, kind, spec)
     else:
         table = select_rows(evidence, outcome, kind, spec)
         data = prepare(table, outcome, kind, spec)
@@ -433,7 +455,7 @@ def fit_meta(
                       exact=exact)
     tree = _clean(tree)
     tree["evidence"] = _evidence_group(table)
-    freq = twin_summary(data.rows, list(data.arms), list(data.components), data.W, ci_prob=ci_prob)
+    freq = _twin(data, ci_prob=ci_prob)
     ev_hash = evidence_hash(outcome_evidence(evidence, outcome))
     return MetaResult(outcome=outcome, kind=kind, spec=spec, data=data, table=table, tree=tree,
                       diagnostics=diag, frequentist=freq, evidence_sha256=ev_hash, pooling=pooling,

@@ -129,6 +129,18 @@ def threshold_family(code: str) -> str | None:
     return None
 
 
+TRAJECTORY_SUFFIX = ".trajectory"
+"""Suffix of a trajectory fit's name (``work_gt12h.trajectory``: the effect of each arm by
+month, :mod:`bayes_bijstand.models.trajectories`)."""
+
+
+def trajectory_outcome(code: str) -> str | None:
+    """The outcome of a trajectory fit's name (``work_gt12h.trajectory`` -> ``work_gt12h``), or None."""
+    if code.endswith(TRAJECTORY_SUFFIX) and len(code) > len(TRAJECTORY_SUFFIX):
+        return code[: -len(TRAJECTORY_SUFFIX)]
+    return None
+
+
 def load_outcomes() -> pd.DataFrame:
     """The harmonised outcome vocabulary (code, kind binary/score, English and Dutch labels)."""
     df = pd.read_csv(data_dir() / "outcomes.csv", dtype=str, keep_default_na=False)
@@ -140,8 +152,15 @@ def get_outcome(code: str, table: pd.DataFrame | None = None) -> Outcome:
 
     Every kind other than ``binary`` in the vocabulary is a score; an unknown code is a
     binary outcome labelled by its code. A joint thresholds fit (``work_hours.joint``) is a
-    latent shift in SD units: a score.
+    latent shift in SD units: a score. A trajectory fit (``work_gt12h.trajectory``) has its
+    outcome's kind, scale and measurement.
     """
+    base = trajectory_outcome(code)
+    if base is not None:
+        o = get_outcome(base, table)
+        return Outcome(code=code, kind=o.kind, label_en=f"{o.label_en} (effect by month)",
+                       label_nl=f"{o.label_nl} (effect per maand)", measured=o.measured,
+                       known=o.known)
     fam = threshold_family(code)
     if fam:
         en, nl = JOINT_LABELS[fam]

@@ -319,13 +319,18 @@ def with_coach_teams(table: pd.DataFrame) -> pd.DataFrame:
                     for x, y in zip(g, a, strict=True)])
 
 
-def select_rows(evidence: pd.DataFrame, outcome: str, kind: str, spec: ModelSpec) -> pd.DataFrame:
+def select_rows(evidence: pd.DataFrame, outcome: str, kind: str, spec: ModelSpec, *,
+                baseline: bool = False) -> pd.DataFrame:
     """The measurement table of one outcome with ``used``/``reason`` set per the spec.
 
     Group sizes for rows that print none come from the registry: assignment sizes for
     register outcomes, survey respondents for survey outcomes (:func:`survey_sizes`). Only
     participants answered the surveys, so an offer-level (Zelen) contrast on a survey
     outcome is a contrast among respondents: its take-up factor is 1.
+
+    ``baseline=True`` keeps month-0 (before treatment) rows in the competition, ranked like
+    the other time points (one per gemeente x arm at month 0): only a trajectory fit, which
+    gives them no effect (:mod:`bayes_bijstand.models.trajectories`), asks for them.
     """
     ev = evidence[evidence["outcome"] == outcome]
     sizes, control, takeup = registry_sizes()
@@ -365,7 +370,8 @@ def select_rows(evidence: pd.DataFrame, outcome: str, kind: str, spec: ModelSpec
     months = pd.to_numeric(table["months"], errors="coerce")
     # Month 0 is measured before the treatment started: a baseline (placebo) contrast that
     # calibrates the bias priors (docs/model.md), never evidence of an effect.
-    drop(months == 0, "month 0: baseline before treatment, not effect evidence")
+    if not baseline:
+        drop(months == 0, "month 0: baseline before treatment, not effect evidence")
     if isinstance(spec.months, tuple):
         drop(~months.isin(spec.months) & months.notna(), "time point not selected")
     elif spec.months == "last":

@@ -486,8 +486,12 @@ shipped evidence's small shapes)."""
 
 
 def choose_sizes(data: MetaData, base: PadSizes | None = None) -> PadSizes:
-    """The default padding, grown (in steps, so that few sizes occur) where an outcome needs more."""
-    base = base or PadSizes()  # the same default for both kinds: one compilation
+    """The default padding, grown (in steps, so that few sizes occur) where an outcome needs more.
+
+    ``data.extra["pad_base"]`` (a :class:`PadSizes`) replaces the default base for a family
+    of fits that share one larger padding (the trajectory fits: one compilation for all).
+    """
+    base = base or data.extra.get("pad_base") or PadSizes()  # one default for both kinds
     gauss, cens, two = sections(data)
     bpos, _, bkeys = binomial_sections(data)
     need = {"gemeente": len(data.gemeenten), "component": len(data.components),

@@ -812,6 +812,74 @@ def _domains(summary: dict[str, Any]) -> str:
             "</tbody></table></details>")
 
 
+def _trajectories(summary: dict[str, Any]) -> str:
+    """Effects by month: the trajectories figure, P(last month > first) and the agreement
+    with the single-time-point fits."""
+    traj = summary.get("trajectories") or {}
+    fits = traj.get("fits") or []
+    if not fits:
+        return ""
+    head = ("<h2 id='trajectories'>Does the effect grow or fade? Effects by month</h2>"
+            "<p class='note'>Every time point of a study in one fit (Groningen 8/16/24 months, Oss "
+            "12/24, Nijmegen 12/24 survey and 16 register): per municipality and arm a level "
+            "(the effect at 16 months) and a slope over months, both pooled across "
+            "municipalities, with the reports' within-study correlation over time. Month 0, "
+            "measured at randomisation, is the baseline at which the effect is zero by design: "
+            "it calibrates the bias of participants-only contrasts and a chance imbalance, and "
+            f"is never counted as effect evidence (docs/trajectories.md). {_lev()} intervals; "
+            "pp for yes/no outcomes, SD for scores.</p>")
+    failed = [f for f in fits if f["status"] != "passed"]
+    warn = "".join(f"<p class='banner'><strong>FAILED DIAGNOSTICS: {_e(f['fit'])}</strong> "
+                   f"({_e('; '.join(f['problems']))}): not reported.</p>" for f in failed)
+    passed = [f for f in fits if f["status"] == "passed" and f.get("months")]
+    effects = traj.get("effects") or []
+    factors = {f["outcome"]: float(f["display_factor"]) for f in fits}
+    from ..evidence.outcomes import outcome_label
+
+    labels = {f["outcome"]: outcome_label(f["outcome"])[0] for f in fits}
+    order = [f["outcome"] for f in passed]
+    shown = [o for o in ("work_gt12h", "work_gt8h", "work_gt27h") if o in order] or order[:2]
+    svg = ""
+    try:
+        from ..plots._style import style
+        from ..plots.trajectory import plot_trajectories
+
+        arms = {e["arm"] for e in effects}
+        fig = plot_trajectories(effects, outcomes=shown, labels=labels, factors=factors,
+                                arm_titles={a: ARM_SHORT_EN.get(a, policy_en(a)) for a in arms},
+                                level=_lev())
+        buf = io.StringIO()
+        with style():
+            fig.savefig(buf, format="svg", metadata={"Date": None})
+        svg = buf.getvalue()
+        svg = svg[svg.index("<svg"):] if "<svg" in svg else ""
+    except ImportError:  # pragma: no cover - plotting extra not installed
+        svg = ""
+    changes = [c for c in traj.get("changes") or [] if c["gemeente"] == "pooled"]
+
+    def fmt(o: str, x: Any) -> str:
+        f = factors.get(o, 1.0)
+        return _num(x, f, 1 if f > 1 else 2)
+
+    body = "".join(
+        f"<tr><td>{_e(c['outcome'])}</td><td>{_arm_cell(c['arm'])}</td>"
+        f"<td>{c['month_early']:g} &rarr; {c['month_late']:g}</td>"
+        f"<td>{fmt(c['outcome'], c['mean'])} [{fmt(c['outcome'], c['ci_low'])}, "
+        f"{fmt(c['outcome'], c['ci_high'])}]</td><td>{100 * c['prob_late_gt_early']:.0f}%</td></tr>"
+        for c in changes)
+    agree = traj.get("agreement") or []
+    n_dis = sum(1 for a in agree if a["disagree"])
+    agree_txt = (f"<p class='note'>Against the single-time-point fits: of {len(agree)} municipality "
+                 f"x arm effects at the month the single fit used, {n_dis} differ by more than "
+                 "1.645 combined SDs (table <code>summary.json</code> "
+                 "<code>trajectories.agreement</code>).</p>") if agree else ""
+    return (head + warn + (f"<figure class='refits'>{svg}</figure>" if svg else "") + agree_txt
+            + "<details><summary>Change from the first to the last month, every outcome "
+            "(pooled)</summary><table><thead><tr><th>Outcome</th><th>Policy</th><th>Months</th>"
+            "<th>Change</th><th>P(later &gt; earlier)</th></tr></thead><tbody>" + body
+            + "</tbody></table></details>")
+
+
 def _fiscal(summary: dict[str, Any]) -> str:
     """Net fiscal effect per arm: benefit payments saved minus the arm's extra cost."""
     fis = summary.get("fiscal") or {}
@@ -883,6 +951,7 @@ def render(root: Path, *, full: bool = False, link_to: Path | None = None) -> st
            "<li><a href='#coaches'>Coaches</a></li>"
            "<li><a href='#domains'>Domains</a></li>"
            "<li><a href='#thresholds'>Nested thresholds</a></li>"
+           "<li><a href='#trajectories'>Effects by month</a></li>"
            "<li><a href='#fiscal'>Net fiscal effect</a></li><li><a href='#outcomes'>Per outcome: "
            "figures</a></li><li><a href='#municipalities'>Municipalities</a></li>"
            "<li><a href='#diagnostics'>Sampler diagnostics</a></li>"
@@ -918,6 +987,7 @@ printed or design-based SE.</p>
 {_coach(summary)}
 {_domains(summary)}
 {_thresholds(summary)}
+{_trajectories(summary)}
 {_fiscal(summary)}
 </div><div class="later">
 <h2 id="outcomes">Per outcome: figures and municipalities</h2>

@@ -207,6 +207,65 @@ def robustness_summary(records: list[FitRecord], plan: Plan) -> dict[str, Any]:
     }
 
 
+def trajectories_summary(records: list[FitRecord], out: Path, ci_prob: float) -> dict[str, Any]:
+    """Effects by month from the run's trajectory fits, beside the single-time-point fits.
+
+    ``fits``: per trajectory fit its status, the months of its grid, the municipalities and
+    the month-0 rows that anchor it (a failed fit is listed with its problems and nothing
+    else). ``effects`` and ``changes``: :func:`~bayes_bijstand.trajectory_effects.trajectory_tables`
+    of every passed fit. ``agreement``: each municipality x arm effect of the outcome's main
+    (single-time-point) fit beside the trajectory's effect of the same municipality and arm
+    at the month of the row the main fit used; ``disagree`` where the means differ by more
+    than 1.645 times the root of the summed posterior variances.
+    """
+    from ..trajectory_effects import baseline_rows, months_grid, trajectory_tables
+
+    main = {r["outcome"]: r for r in records if r["role"] == "main" and r["status"] == "passed"}
+    fits: list[dict[str, Any]] = []
+    effects: list[dict[str, Any]] = []
+    changes: list[dict[str, Any]] = []
+    agreement: list[dict[str, Any]] = []
+    for r in records:
+        if r["role"] != "trajectory":
+            continue
+        base = r["outcome"].rpartition(".")[0]
+        info: dict[str, Any] = {"fit": r["name"], "outcome": base, "status": r["status"],
+                                "problems": r["diagnostics"].get("problems", []),
+                                "gemeenten": r["gemeenten"], "kind": r["kind"], "unit": r["unit"],
+                                "display_factor": r["display_factor"]}
+        fits.append(info)
+        if r["status"] != "passed":
+            continue
+        post, table = read_fit(out / r["netcdf"])
+        if table is None or "mu" not in post:
+            continue
+        info["months"] = months_grid(table)
+        info["baseline_rows"] = table_rows(baseline_rows(table))
+        eff, chg = trajectory_tables(post, table, base, ci_prob=ci_prob)
+        effects += table_rows(eff)
+        changes += table_rows(chg)
+        m = main.get(base)
+        if m is None or eff.empty:
+            continue
+        month_of = {e["row_id"]: e["months"] for e in m["evidence"]}
+        traj = eff.set_index(["gemeente", "arm", "month"])
+        for g in m["gemeente_effects"]:
+            month = pd.to_numeric(pd.Series([month_of.get(g["row_id"])]), errors="coerce").iloc[0]
+            key = (g["gemeente"], g["arm"], float(month))
+            if not np.isfinite(month) or key not in traj.index:
+                continue
+            t = traj.loc[key]
+            z = abs(float(t["mean"]) - g["mean"]) / float(np.hypot(t["sd"], g["sd"]))
+            agreement.append({"outcome": base, "gemeente": g["gemeente"], "arm": g["arm"],
+                              "month": float(month), "single_mean": g["mean"], "single_sd": g["sd"],
+                              "single_ci_low": g["ci_low"], "single_ci_high": g["ci_high"],
+                              "trajectory_mean": float(t["mean"]), "trajectory_sd": float(t["sd"]),
+                              "trajectory_ci_low": float(t["ci_low"]),
+                              "trajectory_ci_high": float(t["ci_high"]),
+                              "disagree": bool(z > 1.645)})
+    return {"fits": fits, "effects": effects, "changes": changes, "agreement": agreement}
+
+
 def aggregate(records: list[FitRecord], plan: Plan, cfg: RunConfig) -> dict[str, Any]:
     """The run's ``summary.json``: per fit its status, diagnostics and pooled effects."""
     main = {r["outcome"]: r for r in records if r["role"] == "main"}
@@ -246,6 +305,9 @@ def aggregate(records: list[FitRecord], plan: Plan, cfg: RunConfig) -> dict[str,
         "fiscal": fiscal_summary(records, plan.costs, cfg.out, plan.spec.sampler.random_seed,
                                  cfg.ci_prob),
     }
+    traj = trajectories_summary(records, cfg.out, cfg.ci_prob)
+    if traj["fits"]:  # a run without trajectory fits keeps the summary.json of before
+        out["trajectories"] = traj
     rob = robustness_summary(records, plan)
     if rob:  # a run without refits keeps the summary.json of before
         out["robustness"] = rob

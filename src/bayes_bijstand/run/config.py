@@ -34,7 +34,9 @@ class RunConfig:
     overrides ``draws``, ``tune``, ``chains``, ``seed``, ``sampler`` (``None``: the spec's).
     Sensitivity refits: ``compare_pooling`` and ``contributions``; robustness refits
     (leave one municipality out, multiverse): ``robustness`` and ``refit_draws`` (draws per
-    chain of those refits; ``None``: half the spec's). Outputs: ``out``,
+    chain of those refits; ``None``: half the spec's). ``trajectories``: which
+    pooled outcomes with two or more post-baseline time points in a study also get a
+    trajectory fit (effect by month) in a run over all outcomes. Outputs: ``out``,
     ``plots`` and ``figure_formats``, ``report``, ``resume``; ``costs`` (a cost TOML for the
     net fiscal effect; default the shipped ``evidence/data/costs.toml``); ``ci_prob``: the
     interval level of every table, figure and the frequentist twin (default 90%).
@@ -58,6 +60,7 @@ class RunConfig:
     contributions: Selection = "headline"
     robustness: RefitSelection = "auto"
     refit_draws: int | None = None
+    trajectories: Selection = "all"
     plots: bool = True
     figure_formats: tuple[str, ...] = FIGURE_FORMATS
     report: bool = True

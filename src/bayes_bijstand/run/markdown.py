@@ -82,6 +82,7 @@ def summary_markdown(summary: dict[str, Any], records: list[FitRecord]) -> str:
     lines += domains_markdown(summary.get("domains") or [], lev)
     lines += thresholds_markdown(summary.get("thresholds") or [], lev)
     lines += fiscal_markdown(summary.get("fiscal") or {}, lev)
+    lines += trajectories_markdown(summary.get("trajectories") or {}, lev)
     if summary["not_fitted"]:
         lines += ["## Not pooled", ""] + [f"- `{o}`: {why}" for o, why in summary["not_fitted"].items()]
     return "\n".join(lines) + "\n"
@@ -175,3 +176,49 @@ def thresholds_markdown(rows: list[dict[str, Any]], lev: str = "90%") -> list[st
                      f"{_interval_md(r['joint_ci_low'], r['joint_ci_high'], 100)} | {sep} | "
                      f"{'' if r['disagree'] is None else ('yes' if r['disagree'] else 'no')} |")
     return lines + [""]
+
+
+def _num(x: Any, f: float) -> str:
+    """A value in percentage points (one decimal) or SD (two decimals)."""
+    return _fmt(x, f, 1 if f > 1 else 2)
+
+
+def _iv(lo: Any, hi: Any, f: float) -> str:
+    a, b = _num(lo, f), _num(hi, f)
+    return f"[{a}, {b}]" if a and b else "\u2013"
+
+
+def trajectories_markdown(traj: dict[str, Any], lev: str = "90%") -> list[str]:
+    """Effects by month (pooled, each arm) and P(effect at the last month > at the first)."""
+    fits = traj.get("fits") or []
+    if not fits:
+        return []
+    lines = ["## Effects by month (trajectories)", "",
+             "Every time point of a study in one fit: per arm a level and a slope over months, "
+             "pooled across municipalities; month 0 (before treatment) is the baseline that "
+             f"anchors it, never effect evidence (docs/trajectories.md). {lev} intervals; "
+             "binary outcomes in percentage points, scores in SD.", ""]
+    failed = [f for f in fits if f["status"] != "passed"]
+    for f in failed:
+        lines.append(f"- `{f['fit']}` FAILED the diagnostics ({'; '.join(f['problems'])}): "
+                     "not reported.")
+    if failed:
+        lines.append("")
+    factor = {f["outcome"]: f["display_factor"] for f in fits}
+    change = {(c["outcome"], c["arm"]): c for c in traj.get("changes", [])
+              if c["gemeente"] == "pooled"}
+    lines += ["| outcome | arm | month | effect | change last - first | P(last > first) |",
+              "|---|---|---|---|---|---|"]
+    for e in traj.get("effects", []):
+        if e["gemeente"] != "pooled":
+            continue
+        f = factor.get(e["outcome"], 1.0)
+        c = change.get((e["outcome"], e["arm"]))
+        last = c is not None and e["month"] == c["month_late"]
+        ch = (f"{_num(c['mean'], f)} {_iv(c['ci_low'], c['ci_high'], f)} "
+              f"({c['month_late']:g} vs {c['month_early']:g} m)") if last else ""
+        p = f"{c['prob_late_gt_early']:.2f}" if last else ""
+        lines.append(f"| {e['outcome']} | {e['arm']} | {e['month']:g}{'' if e['observed'] else ' *'} | "
+                     f"{_num(e['mean'], f)} {_iv(e['ci_low'], e['ci_high'], f)} | {ch} | {p} |")
+    lines += ["", "\\* no row of that arm at that month: the pooled line, not a measurement.", ""]
+    return lines

@@ -15,6 +15,7 @@ from ..evidence.outcomes import (
     DOMAIN_SUFFIX,
     JOINT_SUFFIX,
     THRESHOLD_FAMILIES,
+    TRAJECTORY_SUFFIX,
     outcome_kind,
 )
 from ..fiscal import CostInputs, load_costs
@@ -32,14 +33,16 @@ class Job:
     """One fit of a run: ``role`` is ``main``, ``pooling`` (another pooling mode),
     ``contribution`` (refit without ``dropped_grade``), ``joint`` (the nested thresholds of
     one variable in one latent-shift fit, :mod:`bayes_bijstand.models.thresholds`), ``loo``
-    (refit without the rows of municipality ``left_out``) or ``variant`` (refit under the
-    multiverse assumption ``variant``; both :mod:`bayes_bijstand.run.refits`)."""
+    (refit without the rows of municipality ``left_out``), ``variant`` (refit under the
+    multiverse assumption ``variant``; both :mod:`bayes_bijstand.run.refits`) or
+    ``trajectory`` (every time point of one outcome, the effect by month,
+    :mod:`bayes_bijstand.models.trajectories`)."""
 
     name: str
     outcome: str
     pooling: str
     grades: tuple[str, ...] | None
-    role: str  # main | pooling | contribution | joint | loo | variant
+    role: str  # main | pooling | contribution | joint | loo | variant | trajectory
     dropped_grade: str = ""
     left_out: str = ""
     variant: str = ""
@@ -164,6 +167,13 @@ def plan_fits(cfg: RunConfig) -> Plan:
         jobs.append(Job(name=p.name, outcome=p.outcome, pooling=spec.pooling,
                         grades=None, role=p.role, left_out=p.left_out, variant=p.variant,
                         refit_draws=cfg.refit_draws))
+    # Trajectories (effect by month): the pooled outcomes with two or more post-baseline time
+    # points in some study, in a run over all outcomes (like the joint thresholds fits).
+    if spec.outcomes == "all" and not cfg.outcomes:
+        for o in _with_trajectory(evidence, spec, sel[cfg.trajectories]):
+            name = f"{o}{TRAJECTORY_SUFFIX}"
+            jobs.append(Job(name=name, outcome=name, pooling=spec.pooling, grades=None,
+                            role="trajectory"))
     return Plan(evidence=evidence, spec=spec, jobs=jobs, not_fitted=not_fitted, inputs=inputs,
                 usable=usable, costs=costs, refits_skipped=skipped)
 
@@ -179,6 +189,16 @@ def _refit_outcomes(cfg: RunConfig, outcomes: list[str]) -> list[str]:
     if sel == "all":
         return list(outcomes)
     return [o for o in REFIT_OUTCOMES if o in outcomes]
+
+
+def _with_trajectory(evidence: pd.DataFrame, spec: ModelSpec, outcomes: list[str]) -> list[str]:
+    """The ``outcomes`` whose trajectory table has two or more post-baseline months in a study."""
+    from ..models.trajectories import has_trajectory, trajectory_table
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return [o for o in outcomes
+                if has_trajectory(trajectory_table(evidence, o, outcome_kind(o), spec))]
 
 
 def _grades_used(evidence: pd.DataFrame, spec: ModelSpec, outcome: str) -> list[str]:

@@ -24,7 +24,7 @@ class FitRecord(TypedDict):
     name: str
     outcome: str
     pooling: str
-    role: str  # main | pooling | contribution | joint | loo | variant
+    role: str  # main | pooling | contribution | joint | loo | variant | trajectory
     dropped_grade: str
     left_out: str  # loo: the municipality left out ("" otherwise)
     variant: str  # variant: the multiverse assumption changed ("" otherwise)

@@ -16,8 +16,8 @@ from .records import FitRecord
 def write_tables(summary: dict[str, Any], records: list[FitRecord], out: Path) -> None:
     """summary.json, summary.csv/.md, gemeenten.csv, evidence_used.csv, diagnostics.csv,
     pooling_comparison.csv, grade_contributions.csv, municipalities.csv, coach.csv, domains.csv,
-    thresholds.csv, fiscal.csv, fiscal_inputs.csv, robustness_loo.csv and multiverse.csv (all
-    atomic)."""
+    thresholds.csv, fiscal.csv, fiscal_inputs.csv, robustness_loo.csv, multiverse.csv,
+    trajectories.csv and trajectory_changes.csv (all atomic)."""
     atomic_write_json(out / "summary.json", summary)
     main = [r for r in records if r["role"] == "main"]
     passed = [r for r in main if r["status"] == "passed"]  # failed fits are never pooled
@@ -58,6 +58,12 @@ def write_tables(summary: dict[str, Any], records: list[FitRecord], out: Path) -
     for name, key in (("robustness_loo.csv", "loo"), ("multiverse.csv", "multiverse")):
         if rob.get(key):
             atomic_write_text(out / name, pd.DataFrame(rob[key]).to_csv(index=False))
+        else:  # not from an earlier run in the same directory
+            (out / name).unlink(missing_ok=True)
+    traj = summary.get("trajectories") or {}
+    for name, key in (("trajectories.csv", "effects"), ("trajectory_changes.csv", "changes")):
+        if traj.get("fits"):
+            atomic_write_text(out / name, pd.DataFrame(traj[key]).to_csv(index=False))
         else:  # not from an earlier run in the same directory
             (out / name).unlink(missing_ok=True)
     atomic_write_text(out / "summary.md", summary_markdown(summary, records))
