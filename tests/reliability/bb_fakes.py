@@ -159,13 +159,15 @@ def fake_fit_meta(evidence: pd.DataFrame, spec: Any, outcome: str, *, pooling: s
     if grades is not None:
         spec = replace(spec, grades=grades)
     pooling = pooling or spec.pooling
-    from bayes_bijstand.evidence.outcomes import threshold_family, trajectory_outcome
+    from bayes_bijstand.evidence.outcomes import domain_family, threshold_family, trajectory_outcome
+    from bayes_bijstand.models.domains import domain_table
     from bayes_bijstand.models.thresholds import joint_table
     from bayes_bijstand.models.trajectories import trajectory_table
 
-    fam = threshold_family(outcome)
+    fam, dom = threshold_family(outcome), domain_family(outcome)
     base = trajectory_outcome(outcome)
     table = (joint_table(evidence, fam, spec) if fam
+             else domain_table(evidence, dom, spec) if dom
              else trajectory_table(evidence, base, kind, spec) if base
              else select_rows(evidence, outcome, kind, spec))
     used = table[table["used"]] if len(table) else table
