@@ -140,7 +140,8 @@ def table(res: dict[str, Any]) -> str:
             "|---|---:|---|---:|---:|---:|---|"]
     for r in res["results"]:
         wall = f"> {r['wall_s']:.0f}" if r["status"] == "timed out" else f"{r['wall_s']:.1f}"
-        fits = ", ".join(f"{k.split('.')[-1]}: {v}" for k, v in (r.get("fits") or {}).items())
+        st = list((r.get("fits") or {}).values())
+        fits = ", ".join(f"{st.count(v)} {v}" for v in dict.fromkeys(st))
         rows.append(f"| {r['setting']} | {r['n']} | {r['code']} | {wall} | {r['cpu_s']:.1f} | "
                     f"{r['load_1min']:.1f} | {fits or r['status']} |")
     return "\n".join(rows)
@@ -155,6 +156,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results")
     a = p.parse_args(argv)
     res = run(tuple(a.sizes), a.before, a.timeout, tuple(a.settings))
+    res = {"run_id": time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()), "quick": False, **res}
     write_json(a.out / "many.json", res)
     print(table(res))
     return 0

@@ -22,11 +22,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench_e2e  # noqa: E402
 import bench_frequentist  # noqa: E402
+import bench_many  # noqa: E402
 import bench_person  # noqa: E402
 import bench_summary  # noqa: E402
 from _common import fmt, machine_info, write_json, write_text  # noqa: E402
 
-PARTS = ("summary", "frequentist", "e2e", "person")
+PARTS = ("summary", "frequentist", "e2e", "person", "many")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -50,6 +51,8 @@ def main(argv: list[str] | None = None) -> int:
                    "(default 1000, 300 with --quick)")
     p.add_argument("--summary-fits", type=int, default=3, choices=[1, 2, 3],
                    help="fits per summary-level process: cold, warm, other outcome")
+    p.add_argument("--many-before", help="git ref the many-municipalities part compares "
+                   "against (side by side; default: none, the working tree only)")
     p.add_argument("--report-only", action="store_true", help="rebuild RESULTS.md and plots")
     a = p.parse_args(argv)
     out: Path = a.out
@@ -77,6 +80,9 @@ def main(argv: list[str] | None = None) -> int:
                                         draws=a.draws, n_fits=a.summary_fits)
             elif part == "frequentist":
                 res = bench_frequentist.run(quick=a.quick, log=log)
+            elif part == "many":
+                res = bench_many.run(sizes=(100, 300) if a.quick else bench_many.SIZES,
+                                     before=a.many_before, log=log)
             elif part == "e2e":
                 res = bench_e2e.run(quick=a.quick, timeout=a.e2e_timeout, log=log)
             else:
@@ -132,6 +138,8 @@ def report(out: Path) -> None:
     e2e_extra = {f.stem: json.loads(f.read_text()) for f in sorted(out.glob("e2e-*.json"))}
     if res["e2e"]:
         lines += _e2e_md(res["e2e"], targets)
+    if res["many"]:
+        lines += _many_md(res["many"], targets)
     if targets:
         lines += ["## Targets", "", "| target | measured | status |", "|---|---|---|"]
         lines += [f"| {t} | {mv} | {s} |" for t, mv, s in targets]
@@ -305,6 +313,29 @@ def _freq_md(r: dict[str, Any], targets: list[tuple[str, str, str]] | None = Non
         targets.append(("no frequentist estimator slower than linear in k (exponent <= 1.2)",
                         f"steepest {t['worst_exponent'][0]} k^{t['worst_exponent'][1]:.2f}",
                         _met(t["all_linear"])))
+    return lines
+
+
+def _many_md(r: dict[str, Any], targets: list[tuple[str, str, str]]) -> list[str]:
+    lines = ["## 5. Many municipalities", "",
+             "A user's estimates file, one outcome, one SE-graded row per municipality, fitted "
+             "by the CLI (`fit --estimates FILE`: every fit the job plans, retries, figures, "
+             "report), each run in a fresh process with an empty compile cache. CPU s is "
+             "user + sys of the process tree (the comparable number on a shared machine); "
+             "load is the 1-minute load average at the start. The current job also refits "
+             "without each municipality (robustness), so its fit count grows with the file.",
+             "", bench_many.table(r), ""]
+    after = [x for x in r["results"] if x["code"].startswith("after") and x["n"] == 1000
+             and x["setting"] == "default"]
+    if after:
+        x = after[0]
+        targets.append((f"1,000 municipalities at the default draws <= {r['target_s']:.0f} s",
+                        f"{x['wall_s']:.1f} s wall, {x['cpu_s']:.1f} s CPU ({x['status']}, "
+                        f"load {x['load_1min']:.1f})",
+                        _met(x["status"] == "ok" and x["wall_s"] <= r["target_s"])))
+    else:
+        targets.append((f"1,000 municipalities at the default draws <= {r['target_s']:.0f} s",
+                        "not measured (see section 5)", "—"))
     return lines
 
 
