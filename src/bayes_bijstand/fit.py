@@ -179,13 +179,14 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument("--robustness", choices=["auto", "headline", "all", "none"], default="auto",
                      help="exact leave-one-municipality-out and multiverse refits (default auto: "
                           f"the outcomes {', '.join(REFIT_OUTCOMES)} in a run over all outcomes, "
-                          "none in a run of chosen --outcome codes)")
+                          "none in a run of chosen --outcome codes or of an --estimates file)")
     out.add_argument("--refit-draws", type=int, metavar="N",
                      help="draws per chain of those refits (default: half the spec's draws)")
-    out.add_argument("--trajectories", choices=["headline", "all", "none"], default="all",
+    out.add_argument("--trajectories", choices=["headline", "all", "none"], default="headline",
                      help="also fit the effect by month (every time point, month 0 as the "
                           "baseline) of the pooled outcomes with two or more follow-up months "
-                          "in a study, in a run over all outcomes (default: all)")
+                          "in a study, in a run over all outcomes: the headline outcomes "
+                          "(work > 8 h, work > 12 h, social trust) or all 17 (default: headline)")
     out.add_argument("--no-plots", action="store_true", help="skip figures")
     out.add_argument("--svg", action="store_true",
                      help="also write every figure as SVG (vector, for print and slides; "

@@ -60,7 +60,7 @@ class RunConfig:
     contributions: Selection = "headline"
     robustness: RefitSelection = "auto"
     refit_draws: int | None = None
-    trajectories: Selection = "all"
+    trajectories: Selection = "headline"
     plots: bool = True
     figure_formats: tuple[str, ...] = FIGURE_FORMATS
     report: bool = True

@@ -180,10 +180,12 @@ def plan_fits(cfg: RunConfig) -> Plan:
 
 def _refit_outcomes(cfg: RunConfig, outcomes: list[str]) -> list[str]:
     """The outcomes that get robustness refits: ``auto`` is ``headline`` in a run over all
-    outcomes and none in a run of chosen ``--outcome`` codes."""
+    outcomes of the shipped evidence, and none in a run of chosen ``--outcome`` codes or of
+    a user's ``--estimates`` file (leaving out each of its municipalities would add one fit
+    per municipality: ask for them with ``--robustness headline``)."""
     sel = cfg.robustness
     if sel == "auto":
-        sel = "none" if cfg.outcomes else "headline"
+        sel = "none" if cfg.outcomes or cfg.estimates else "headline"
     if sel == "none":
         return []
     if sel == "all":
