@@ -65,8 +65,8 @@ def joint_table(evidence: pd.DataFrame, family: str, spec: ModelSpec) -> pd.Data
     Adds ``threshold_outcome``, ``control_share``, ``probit_slope`` (= ``phi(z_k)``) and
     ``contrast_scale`` (``probit_slope`` on used rows): the model multiplies the row's
     contrast among participants by it; take-up, the decliners' shift of a Zelen row
-    (weight ``1 - take-up``) and the bias term stay on the row's risk-difference scale. Row ids are prefixed with
-    the member outcome so that they stay unique.
+    (weight ``1 - take-up``) and the bias term stay on the row's risk-difference scale. Row
+    ids are prefixed with the member outcome so that they stay unique.
     """
     parts = []
     for o in FAMILIES[family]:
