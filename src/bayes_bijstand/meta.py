@@ -34,7 +34,7 @@ from .evidence.outcomes import (
     trajectory_outcome,
 )
 from .frequentist.twin import twin_summary
-from .io import atomic_path, sha256_text
+from .io import atomic_path, netcdf_engine, sha256_text
 from .models.domains import prepare_domain
 from .models.selection import select_rows
 from .models.summary_level import MetaData, prepare
@@ -168,7 +168,7 @@ class MetaResult:
         tree = self.tree.copy()  # type: ignore[attr-defined]
         tree.attrs.update(_attrs(self))
         with atomic_path(path) as tmp:
-            tree.to_netcdf(tmp, engine="h5netcdf", mode="w")
+            tree.to_netcdf(tmp, engine=netcdf_engine(), mode="w")
         return Path(path)
 
     @classmethod
@@ -179,7 +179,7 @@ class MetaResult:
         ``evidence`` group and the model's data and frequentist twin are recomputed from them
         (both are deterministic functions of the rows and the spec).
         """
-        tree = xr.open_datatree(path, engine="h5netcdf").load()
+        tree = xr.open_datatree(path, engine=netcdf_engine()).load()
         a = tree.attrs
         spec = _spec_from_attrs(a)
         table = _table_from_group(tree["evidence"].to_dataset())
@@ -273,7 +273,7 @@ def read_fit(path: str | Path) -> tuple[xr.Dataset, pd.DataFrame | None]:
     :meth:`MetaResult.from_netcdf` gives back the whole result. The table is None where the
     file has no ``evidence`` group.
     """
-    tree = xr.open_datatree(path, engine="h5netcdf")
+    tree = xr.open_datatree(path, engine=netcdf_engine())
     try:
         post = tree["posterior"].to_dataset().load()
         table = (_table_from_group(tree["evidence"].to_dataset().load())

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from .diagnostics import Diagnostics, check
-from .io import atomic_path, atomic_write_json, atomic_write_text, sha256_file
+from .io import atomic_path, atomic_write_json, atomic_write_text, netcdf_engine, sha256_file
 from .microdata import disclosure_check, load_microdata
 
 DEFAULT_SEED = 2017
@@ -67,7 +67,7 @@ def run_person(opts: Any) -> int:
     if coaches is not None:
         atomic_write_text(out / "coach_effects.csv", coaches.to_csv(index=False))
     with atomic_path(out / "fits" / "person_level.nc") as tmp:
-        export_tree(res, secure_env=secure).to_netcdf(tmp, engine="h5netcdf", mode="w")
+        export_tree(res, secure_env=secure).to_netcdf(tmp, engine=netcdf_engine(), mode="w")
     synthetic = bool(data.get("synthetic", False).all()) if "synthetic" in data else False
     atomic_write_json(out / "summary.json", {
         "kind": "person_level", "formula": formula, "family": opts.family,
