@@ -35,6 +35,28 @@ def describe(draws: np.ndarray, *, ci_prob: float = CI_PROB, mid: float = 0.0) -
     }
 
 
+def describe_rows(draws: np.ndarray, *, ci_prob: float = CI_PROB,
+                  mid: float = 0.0) -> list[dict[str, float]]:
+    """:func:`describe` of every row of a (rows, draws) array, in one batched pass.
+
+    The same reductions over each row's draws (numpy's reductions along a contiguous last
+    axis sum each row exactly as they sum a 1-D array), so every number equals
+    ``describe(draws[i])`` to the bit; at 1,000 municipalities one call instead of 1,000.
+    """
+    x = np.ascontiguousarray(draws)
+    if not len(x):
+        return []
+    a = (1 - ci_prob) / 2
+    cols = {
+        "mean": np.mean(x, axis=-1), "sd": np.std(x, ddof=1, axis=-1),
+        "median": np.median(x, axis=-1),
+        "ci_low": np.quantile(x, a, axis=-1), "ci_high": np.quantile(x, 1 - a, axis=-1),
+        "prob_gt_0": np.mean(x > 0, axis=-1), "prob_gt_mid": np.mean(x > mid, axis=-1),
+    }
+    lists = {k: v.tolist() for k, v in cols.items()}
+    return [{k: lists[k][i] for k in cols} for i in range(len(x))]
+
+
 def pooled_table(post: object, *, ci_prob: float = CI_PROB, mid: float = 0.0) -> pd.DataFrame:
     """Pooled quantities: component ``mu``/``tau``, arm ``mu_arm``/``theta_new``/``tau_arm``,
     interactions ``gamma`` and ``bias`` terms. One row per parameter x label."""
@@ -74,42 +96,47 @@ def gemeente_table(post: object, data: object, *, ci_prob: float = CI_PROB,
     se_row = _draws(post, "se_row")
     rows_df = data.rows  # type: ignore[attr-defined]
     gauss_ids = list(post["se_row"].coords["gaussian_row"].values) if se_row is not None else []  # type: ignore[index]
+    gauss_at = {rid: k for k, rid in reversed(list(enumerate(gauss_ids)))}  # first index
     z = float(stats.norm.isf((1 - ci_prob) / 2))
+    # The first row of each (gemeente, arm), in row order (one pass, not one mask per pair).
+    first: dict[tuple[object, object], int] = {}
+    for i, key in enumerate(zip(rows_df["gemeente"], rows_df["arm"], strict=True)):
+        first.setdefault(key, i)
+    cells = [(gi, g, ai, a) for gi, g in enumerate(data.gemeenten)  # type: ignore[attr-defined]
+             for ai, a in enumerate(data.arms) if (g, a) in first]  # type: ignore[attr-defined]
+    stats_rows = describe_rows(np.stack([theta[gi, ai] for gi, _, ai, _ in cells])
+                               if cells else np.empty((0, 0)), ci_prob=ci_prob, mid=mid)
     out = []
-    for gi, g in enumerate(data.gemeenten):  # type: ignore[attr-defined]
-        for ai, a in enumerate(data.arms):  # type: ignore[attr-defined]
-            used = rows_df[(rows_df["gemeente"] == g) & (rows_df["arm"] == a)]
-            if used.empty:
-                continue
-            r = used.iloc[0]
-            rec = {"gemeente": g, "arm": a, **describe(theta[gi, ai], ci_prob=ci_prob, mid=mid),
-                   "row_id": r["row_id"], "grade": r["grade"], "comparison": r["comparison"],
-                   "months": r["months"], "source": r["source"], "line": r["line"],
-                   "published": np.nan, "published_low": np.nan, "published_high": np.nan,
-                   "published_estimand": r["estimand"], "takeup": float(r["takeup"]),
-                   "per_participant": np.nan, "per_participant_low": np.nan,
-                   "per_participant_high": np.nan, "wald": bool(r["takeup"] < 1.0),
-                   "pooling": np.nan}
-            if r["family"] == "binomial" and np.isfinite(r["se_design"]):
-                y, se_p = float(r["y"]), float(r["se_design"])
-                rec.update(published=y, published_low=y - z * se_p, published_high=y + z * se_p)
-                est, se_m = y / r["takeup"], se_p / r["takeup"]
-                rec.update(per_participant=est, per_participant_low=est - z * se_m,
-                           per_participant_high=est + z * se_m)
-                if tau_arm is not None:
-                    rec["pooling"] = float(np.mean(se_m**2 / (se_m**2 + tau_arm[ai] ** 2)))
-            elif r["family"] == "gaussian" and r["row_id"] in gauss_ids:
-                k = gauss_ids.index(r["row_id"])
-                y, se_p = float(r["y"]), float(np.mean(se_row[k]))
-                rec.update(published=y, published_low=y - z * se_p, published_high=y + z * se_p)
-                se = se_row[k] / r["takeup"]
-                est = r["y"] / r["takeup"]
-                se_m = float(np.mean(se))
-                rec.update(per_participant=est, per_participant_low=est - z * se_m,
-                           per_participant_high=est + z * se_m)
-                if tau_arm is not None:
-                    rec["pooling"] = float(np.mean(se**2 / (se**2 + tau_arm[ai] ** 2)))
-            out.append(rec)
+    for (_, g, ai, a), summary in zip(cells, stats_rows, strict=True):
+        r = rows_df.iloc[first[(g, a)]]
+        rec = {"gemeente": g, "arm": a, **summary,
+               "row_id": r["row_id"], "grade": r["grade"], "comparison": r["comparison"],
+               "months": r["months"], "source": r["source"], "line": r["line"],
+               "published": np.nan, "published_low": np.nan, "published_high": np.nan,
+               "published_estimand": r["estimand"], "takeup": float(r["takeup"]),
+               "per_participant": np.nan, "per_participant_low": np.nan,
+               "per_participant_high": np.nan, "wald": bool(r["takeup"] < 1.0),
+               "pooling": np.nan}
+        if r["family"] == "binomial" and np.isfinite(r["se_design"]):
+            y, se_p = float(r["y"]), float(r["se_design"])
+            rec.update(published=y, published_low=y - z * se_p, published_high=y + z * se_p)
+            est, se_m = y / r["takeup"], se_p / r["takeup"]
+            rec.update(per_participant=est, per_participant_low=est - z * se_m,
+                       per_participant_high=est + z * se_m)
+            if tau_arm is not None:
+                rec["pooling"] = float(np.mean(se_m**2 / (se_m**2 + tau_arm[ai] ** 2)))
+        elif r["family"] == "gaussian" and r["row_id"] in gauss_at:
+            k = gauss_at[r["row_id"]]
+            y, se_p = float(r["y"]), float(np.mean(se_row[k]))
+            rec.update(published=y, published_low=y - z * se_p, published_high=y + z * se_p)
+            se = se_row[k] / r["takeup"]
+            est = r["y"] / r["takeup"]
+            se_m = float(np.mean(se))
+            rec.update(per_participant=est, per_participant_low=est - z * se_m,
+                       per_participant_high=est + z * se_m)
+            if tau_arm is not None:
+                rec["pooling"] = float(np.mean(se**2 / (se**2 + tau_arm[ai] ** 2)))
+        out.append(rec)
     df = pd.DataFrame(out)
     df["ci_prob"] = ci_prob
     df["ci_kind"] = CI_KIND

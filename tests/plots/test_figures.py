@@ -10,6 +10,7 @@ from typing import Any
 
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
 import pytest
 
 from bayes_bijstand.plots import DEFAULT_FORMATS, FIGURES, FORMATS, make_figures
@@ -167,3 +168,32 @@ def test_figure_process_failure_falls_back_to_drawing_here(result: Any, tmp_path
         paths = fp.result(st, fp.submit(st))
     assert "drawing here" in caplog.text
     assert {p.name for p in paths} == {"forest.png", "forest.svg"}
+
+
+def test_many_municipalities_draw_a_readable_subset(result: Any) -> None:
+    """Above MAX_ROWS municipalities an arm's panel draws MAX_ROWS of them, evenly spaced by
+    the estimate after pooling (the smallest and the largest included), and says so."""
+    from bayes_bijstand.plots._style import MAX_ROWS, thin_rows
+
+    assert thin_rows(np.arange(MAX_ROWS)) is None  # up to the cap: every row, as before
+    v = np.random.default_rng(1).normal(size=5 * MAX_ROWS)
+    keep = thin_rows(v)
+    assert keep is not None and len(keep) == MAX_ROWS
+    assert keep[0] == np.argmin(v) and keep[-1] == np.argmax(v) and np.all(np.diff(v[keep]) > 0)
+    t = forest_table(result)
+    arm = t["arm"].iloc[0]
+    row = t[(t["arm"] == arm) & (t["row_kind"] == "gemeente")].iloc[[0]]
+    n = 4 * MAX_ROWS
+    many = row.loc[row.index.repeat(n)].reset_index(drop=True)
+    many["label"] = [f"Stad {i:04d}" for i in range(n)]
+    many["mean"] = np.linspace(-5, 5, n)[::-1]
+    big = pd.concat([many, t[t["arm"] != arm], t[(t["arm"] == arm) & (t["row_kind"] != "gemeente")]],
+                    ignore_index=True)
+    fig = plot_forest(result=result, table=big)
+    ax = next(a for a in fig.axes if a.get_title(loc="left").startswith("Arm: "))
+    ticks = [lab.get_text() for lab in ax.get_yticklabels()]
+    gem_ticks = [x for x in ticks if x.startswith("Stad")]
+    assert len(gem_ticks) == MAX_ROWS
+    assert gem_ticks[0] == f"Stad {n - 1:04d}" and gem_ticks[-1] == "Stad 0000"  # low to high
+    assert f"{MAX_ROWS} of {n:,} municipalities" in ax.get_title(loc="left")
+    assert fig.get_size_inches()[1] < 0.45 * (MAX_ROWS + len(t)) + 10

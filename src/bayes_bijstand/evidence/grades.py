@@ -27,6 +27,8 @@ grades themselves (rank, how the model treats their SE, labels) are registered i
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 from scipy import special, stats
@@ -368,7 +370,7 @@ def latent_se_center(table: pd.DataFrame, r2_mean: float) -> np.ndarray:
         return np.where(np.isfinite(design), design * np.sqrt(deff) * credit, fallback)
 
 
-def _binomial_counts(r: pd.Series, n_t: float, n_c: float) -> tuple[float, float] | None:
+def _binomial_counts(r: pd.Series | dict[str, Any], n_t: float, n_c: float) -> tuple[float, float] | None:
     """``(x_t, x_c)`` of a raw-count row (scale ``count``, counts in the mean columns)."""
     if (r.get("scale") or "") != "count":
         return None
@@ -408,10 +410,13 @@ def precision_columns(table: pd.DataFrame, df: pd.DataFrame, kind: str,
     t["se_latent"] = t["grade"].eq("marker").to_numpy()
     t["x_t"] = np.nan
     t["x_c"] = np.nan
-    src = df.reset_index(drop=True)
+    # One dict per row, read once (a DataFrame row lookup per row was most of this
+    # function's time at 1,000 rows); each iteration writes only its own row, after reading it.
+    src_rows = df.reset_index(drop=True).to_dict("records")
+    t_rows = t.to_dict("records")
     for i in range(len(t)):
-        r = src.iloc[i]
-        rec = t.iloc[i]
+        r = src_rows[i]
+        rec = t_rows[i]
         # Raw counts: binomial likelihood.
         if kind == "binary":
             xx = _binomial_counts(r, float(rec["n_t"]), float(rec["n_c"]))

@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import matplotlib
+import numpy as np
 
 matplotlib.use("Agg", force=True)
 
@@ -73,6 +74,29 @@ def style() -> Iterator[None]:
 def new_figure(width: float, height: float) -> Figure:
     """A pyplot-free Figure (no global registry, nothing to leak between calls)."""
     return Figure(figsize=(width, height), layout="constrained")
+
+
+MAX_ROWS = 60
+"""Most rows one panel draws. A user file with more municipalities (hundreds) would give a
+figure hundreds of inches tall that no one can read (and no image format can hold): above
+this the figure draws :func:`thin_rows` of them and says so; every row stays in the tables."""
+
+
+def thin_rows(values: Any, cap: int = MAX_ROWS) -> np.ndarray | None:
+    """Positions of the rows a figure draws when there are more than ``cap``: ``cap`` rows
+    evenly spaced in the order of ``values`` (the smallest and the largest included), in
+    that order. ``None`` when all rows fit (the figure draws them as before)."""
+    v = np.asarray(values, dtype=float)
+    if len(v) <= cap:
+        return None
+    order = np.argsort(np.where(np.isfinite(v), v, np.inf), kind="stable")
+    return order[np.unique(np.round(np.linspace(0, len(v) - 1, cap)).astype(int))]
+
+
+def thinned_note(shown: int, total: int, by: str) -> str:
+    """The panel note of a thinned figure, e.g. ``60 of 1,000 municipalities, evenly spaced
+    by ...``: the drawn rows run from the smallest to the largest of that quantity."""
+    return f"{shown} of {total:,} municipalities, evenly spaced by {by} (all in the tables)"
 
 
 def gemeente_name(code: str) -> str:

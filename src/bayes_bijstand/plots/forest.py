@@ -34,6 +34,8 @@ from ._style import (
     no_data,
     set_title,
     style,
+    thin_rows,
+    thinned_note,
 )
 
 
@@ -93,9 +95,31 @@ def _fmt(x: float) -> str:
     return f"{x:+.1f}" if abs(x) >= 0.1 or x == 0 else f"{x:+.2f}"
 
 
+def _thinned(t: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, str]]:
+    """The forest table with at most :data:`~._style.MAX_ROWS` municipality rows per arm
+    (evenly spaced by the estimate after pooling, drawn in that order) and a note per thinned
+    arm; the table itself when every arm fits."""
+    notes: dict[str, str] = {}
+    parts = []
+    for arm in dict.fromkeys(t["arm"]):
+        sub = t[t["arm"] == arm]
+        gem = sub[sub["row_kind"] == "gemeente"]
+        keep = thin_rows(gem["mean"])
+        if keep is not None:
+            notes[arm] = thinned_note(len(keep), len(gem), "the estimate after pooling")
+            gem = gem.iloc[keep]
+        parts.append(pd.concat([gem, sub[sub["row_kind"] != "gemeente"]]))
+    return (pd.concat(parts, ignore_index=True), notes) if notes else (t, notes)
+
+
 def plot_forest(*, result: Any, table: pd.DataFrame | None = None, show_values: bool = True) -> Figure:
-    """Draw the forest plot of one fitted outcome (one panel per arm); returns the Figure."""
+    """Draw the forest plot of one fitted outcome (one panel per arm); returns the Figure.
+
+    An arm with more than :data:`~._style.MAX_ROWS` municipalities shows that many of them,
+    evenly spaced by their estimate after pooling, and says so in its panel title.
+    """
     t = forest_table(result) if table is None else table
+    t, notes = _thinned(t) if len(t) else (t, {})
     arms = list(dict.fromkeys(t["arm"])) if len(t) else []
     n_rows = [int((t["arm"] == a).sum()) for a in arms]
     with style():
@@ -176,7 +200,8 @@ def plot_forest(*, result: Any, table: pd.DataFrame | None = None, show_values: 
                 ax.axvline(mid, color=COLORS["mid"], lw=1.0, ls="--")
             ax.set_yticks(ys, [str(x) for x in sub["label"]])
             ax.set_ylim(-0.7, len(sub) - 0.3)
-            ax.set_title(f"Arm: {arm_name(arm)}", loc="left", fontsize=10, fontweight="bold")
+            ax.set_title(f"Arm: {arm_name(arm)}" + (f"\n{notes[arm]}" if arm in notes else ""),
+                         loc="left", fontsize=10, fontweight="bold")
             ax.grid(axis="y", visible=False)
             ax.tick_params(axis="x", labelbottom=True)  # the axis on every panel
         axes[-1].set_xlabel(effect_label(result) + "  -  positive = more than the control group")

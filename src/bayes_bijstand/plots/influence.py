@@ -22,6 +22,8 @@ from ._style import (
     no_data,
     set_title,
     style,
+    thin_rows,
+    thinned_note,
 )
 
 
@@ -49,8 +51,16 @@ def plot_influence(*, result: Any) -> Figure:
     summ = result.summary()
     f = result.display_factor
     arms = list(dict.fromkeys(list(bayes["arm"]) + list(freq["arm"])))
-    gems = [g for g in result.data.gemeenten
-            if g in set(bayes["omitted"]) or g in set(freq["omitted"])]
+    present = set(bayes["omitted"]) | set(freq["omitted"])
+    gems = [g for g in result.data.gemeenten if g in present]
+    note = ""
+    if len(gems) > 0 and arms:  # hundreds of municipalities: an evenly spaced subset
+        first = bayes[bayes["arm"] == arms[0]].set_index("omitted")["mean"] if len(bayes) \
+            else freq[freq["arm"] == arms[0]].set_index("omitted")["mean"]
+        keep = thin_rows([first.get(g, np.nan) for g in gems])
+        if keep is not None:
+            note = thinned_note(len(keep), len(gems), "the pooled effect without it")
+            gems = [gems[i] for i in keep]
     with style():
         fig = new_figure(8.5, 2.2 + (0.42 * (len(gems) + 1) + 0.5) * max(len(arms), 1))
         if not arms:
@@ -95,8 +105,8 @@ def plot_influence(*, result: Any) -> Figure:
             ax.set_xlim(*xlim)
             ax.set_yticks(ys, labels)
             ax.set_ylim(-0.7, len(labels) - 0.3)
-            ax.set_title(f"Arm: {arm_name(arm)} - pooled effect", loc="left", fontsize=10,
-                         fontweight="bold")
+            ax.set_title(f"Arm: {arm_name(arm)} - pooled effect" + (f"\n{note}" if note else ""),
+                         loc="left", fontsize=10, fontweight="bold")
             ax.grid(axis="y", visible=False)
         axes[-1].set_xlabel(effect_label(result, "Pooled effect"))
         handles = [

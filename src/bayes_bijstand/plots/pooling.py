@@ -30,6 +30,8 @@ from ._style import (
     no_data,
     set_title,
     style,
+    thin_rows,
+    thinned_note,
 )
 
 
@@ -39,7 +41,16 @@ def plot_pooling(*, result: Any, no_pooling: pd.DataFrame | None = None) -> Figu
     gem = result.gemeenten()
     summ = result.summary()
     arms = [a for a in result.data.arms if (gem["arm"] == a).any()]
-    n = [int((gem["arm"] == a).sum()) for a in arms]
+    subs: dict[str, pd.DataFrame] = {}
+    notes: dict[str, str] = {}
+    for a in arms:  # more than MAX_ROWS municipalities: a readable, evenly spaced subset
+        sub = gem[gem["arm"] == a].reset_index(drop=True)
+        keep = thin_rows(sub["mean"])
+        if keep is not None:
+            notes[a] = thinned_note(len(keep), len(sub), "the estimate after pooling")
+            sub = sub.iloc[keep].reset_index(drop=True)
+        subs[a] = sub
+    n = [len(subs[a]) for a in arms]
     with style():
         fig = new_figure(8.5, 2.2 + 0.42 * sum(n) + 0.55 * len(arms))
         if not arms:
@@ -47,7 +58,7 @@ def plot_pooling(*, result: Any, no_pooling: pd.DataFrame | None = None) -> Figu
         axes = fig.subplots(len(arms), 1, sharex=True, squeeze=False,
                             gridspec_kw={"height_ratios": [k + 0.8 for k in n]})[:, 0]
         for ax, arm in zip(axes, arms, strict=True):
-            sub = gem[gem["arm"] == arm].reset_index(drop=True)
+            sub = subs[arm]
             pooled = summ[(summ["parameter"] == "mu_arm") & (summ["label"] == arm)]
             if not pooled.empty:
                 p = pooled.iloc[0]
@@ -80,7 +91,8 @@ def plot_pooling(*, result: Any, no_pooling: pd.DataFrame | None = None) -> Figu
             ax.axvline(0, color="black", lw=0.8)
             ax.set_yticks(ys, [gemeente_name(g) for g in sub["gemeente"]])
             ax.set_ylim(-0.8, len(sub) - 0.2)
-            ax.set_title(f"Arm: {arm_name(arm)}", loc="left", fontsize=10, fontweight="bold")
+            ax.set_title(f"Arm: {arm_name(arm)}" + (f"\n{notes[arm]}" if arm in notes else ""),
+                         loc="left", fontsize=10, fontweight="bold")
             ax.grid(axis="y", visible=False)
         axes[-1].set_xlabel(effect_label(result))
         handles = [

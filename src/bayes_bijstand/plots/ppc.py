@@ -15,7 +15,18 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from ._style import COLORS, arm_name, draws, gemeente_name, new_figure, no_data, set_title, style
+from ._style import (
+    COLORS,
+    arm_name,
+    draws,
+    gemeente_name,
+    new_figure,
+    no_data,
+    set_title,
+    style,
+    thin_rows,
+    thinned_note,
+)
 
 
 def ppc_table(result: Any) -> list[dict[str, Any]]:
@@ -50,6 +61,12 @@ def ppc_table(result: Any) -> list[dict[str, Any]]:
 def plot_ppc(*, result: Any) -> Figure:
     """Published value vs posterior predictive 50%/90% intervals, one row per Gaussian row."""
     t = ppc_table(result)
+    note = ""
+    keep = thin_rows([r["p_value"] for r in t])  # hundreds of rows: an evenly spaced subset
+    if keep is not None:
+        note = thinned_note(len(keep), len(t), "posterior predictive p-value").replace(
+            "municipalities", "rows")
+        t = [t[i] for i in keep]
     with style():
         fig = new_figure(8.5, 2.0 + 0.38 * max(len(t), 1))
         if not t:
@@ -70,6 +87,8 @@ def plot_ppc(*, result: Any) -> Figure:
         ax.set_yticks(ys, [f"{r['label']}  [{r['row_id']}]" for r in t])
         ax.set_xlabel(f"Published estimate, as printed ({result.unit})")
         ax.grid(axis="y", visible=False)
+        if note:
+            ax.set_title(note, loc="left", fontsize=9)
         handles = [Line2D([], [], color=COLORS["posterior"], lw=6, alpha=0.8, label="Predicted, 50%"),
                    Line2D([], [], color=COLORS["posterior"], lw=2, alpha=0.45, label="Predicted, 90%"),
                    Line2D([], [], marker="o", lw=0, color="black", label="Published value"),
