@@ -300,10 +300,16 @@ def check(tree: object, *, rhat_max: float = RHAT_MAX, ess_min: float = ESS_MIN,
     rhats: list[np.ndarray] = []
     bulks: list[np.ndarray] = []
     tails: list[np.ndarray] = []
+    done: list[tuple[np.ndarray, tuple[np.ndarray, np.ndarray, np.ndarray]]] = []
     with np.errstate(invalid="ignore", divide="ignore"):
         for v in names:
-            da = post[v].transpose("chain", "draw", ...)
-            r, b, t = rhat_ess(da.values)
+            values = post[v].transpose("chain", "draw", ...).values
+            # A variable equal to one already checked (one arm of one component: theta is
+            # beta) has the same R-hat and ESS: computed once.
+            same = next((res for seen, res in done if seen.shape == values.shape
+                         and seen.dtype == values.dtype and np.array_equal(seen, values)), None)
+            r, b, t = same if same is not None else rhat_ess(values)
+            done.append((values, (r, b, t)))
             rhats.append(r)
             bulks.append(b)
             tails.append(t)
