@@ -110,8 +110,14 @@ def fit_once(src: Path | None, estimates: Path, out: Path, extra: list[str], tim
 
 
 def run(sizes: tuple[int, ...] = SIZES, before: str | None = None, timeout: float = 600.0,
-        settings: tuple[str, ...] = tuple(SETTINGS), log: Any = print) -> dict[str, Any]:
-    """Every (code, setting, size) configuration; returns the results table."""
+        settings: tuple[str, ...] = tuple(SETTINGS), log: Any = print,
+        before_sizes: tuple[int, ...] | None = None,
+        before_settings: tuple[str, ...] | None = None) -> dict[str, Any]:
+    """Every (code, setting, size) configuration; returns the results table.
+
+    ``before_sizes`` / ``before_settings`` limit the configurations the ``before`` code runs
+    (its MCMC fits take minutes each; default: all); the result says which it ran.
+    """
     results: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="bench-many-") as tmp:
         d = Path(tmp)
@@ -123,6 +129,10 @@ def run(sizes: tuple[int, ...] = SIZES, before: str | None = None, timeout: floa
             for n in sizes:
                 est = estimates_file(n, d / f"est{n}.csv")
                 for label, src in codes:
+                    if src is not None and ((before_sizes is not None and n not in before_sizes)
+                                            or (before_settings is not None
+                                                and setting not in before_settings)):
+                        continue
                     tag = f"{'b' if src else 'a'}-{setting}-{n}"
                     r = fit_once(src, est, d / f"out-{tag}", SETTINGS[setting], timeout,
                                  d / f"cache-{tag}")
@@ -131,7 +141,9 @@ def run(sizes: tuple[int, ...] = SIZES, before: str | None = None, timeout: floa
                     log(f"{label:>28} {setting:>7} n={n:>5}: {r['status']:>9} "
                         f"wall {r['wall_s']:6.1f} s  cpu {r['cpu_s']:6.1f} s  "
                         f"load {r['load_1min']:.1f}  fits {r.get('fits')}")
-    return {"target_s": TARGET_S, "results": results, "machine": machine_info()}
+    return {"target_s": TARGET_S, "results": results, "machine": machine_info(),
+            "before": before, "before_sizes": list(before_sizes or sizes),
+            "before_settings": list(before_settings or settings), "timeout_s": timeout}
 
 
 def table(res: dict[str, Any]) -> str:
@@ -153,9 +165,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--sizes", type=int, nargs="+", default=list(SIZES))
     p.add_argument("--settings", nargs="+", choices=list(SETTINGS), default=list(SETTINGS))
     p.add_argument("--timeout", type=float, default=600.0, help="seconds per CLI run")
+    p.add_argument("--before-sizes", type=int, nargs="+",
+                   help="sizes the --before code runs (default: all)")
+    p.add_argument("--before-settings", nargs="+", choices=list(SETTINGS),
+                   help="settings the --before code runs (default: all)")
     p.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results")
     a = p.parse_args(argv)
-    res = run(tuple(a.sizes), a.before, a.timeout, tuple(a.settings))
+    res = run(tuple(a.sizes), a.before, a.timeout, tuple(a.settings),
+              before_sizes=tuple(a.before_sizes) if a.before_sizes else None,
+              before_settings=tuple(a.before_settings) if a.before_settings else None)
     res = {"run_id": time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()), "quick": False, **res}
     write_json(a.out / "many.json", res)
     print(table(res))

@@ -53,6 +53,17 @@ def main(argv: list[str] | None = None) -> int:
                    help="fits per summary-level process: cold, warm, other outcome")
     p.add_argument("--many-before", help="git ref the many-municipalities part compares "
                    "against (side by side; default: none, the working tree only)")
+    p.add_argument("--many-sizes", type=int, nargs="+", help="municipalities per file "
+                   "(default 100 300 1000; 100 300 with --quick)")
+    p.add_argument("--many-settings", nargs="+", choices=list(bench_many.SETTINGS),
+                   help="draw settings of the many part (default: short and default)")
+    p.add_argument("--many-before-sizes", type=int, nargs="+",
+                   help="sizes the --many-before code runs (its MCMC fits take minutes; "
+                   "default: all)")
+    p.add_argument("--many-before-settings", nargs="+", choices=list(bench_many.SETTINGS),
+                   help="settings the --many-before code runs (default: all)")
+    p.add_argument("--many-timeout", type=float, default=600.0,
+                   help="wall-clock limit per many-municipalities CLI run (s)")
     p.add_argument("--report-only", action="store_true", help="rebuild RESULTS.md and plots")
     a = p.parse_args(argv)
     out: Path = a.out
@@ -81,8 +92,14 @@ def main(argv: list[str] | None = None) -> int:
             elif part == "frequentist":
                 res = bench_frequentist.run(quick=a.quick, log=log)
             elif part == "many":
-                res = bench_many.run(sizes=(100, 300) if a.quick else bench_many.SIZES,
-                                     before=a.many_before, log=log)
+                res = bench_many.run(
+                    sizes=tuple(a.many_sizes) if a.many_sizes
+                    else (100, 300) if a.quick else bench_many.SIZES,
+                    before=a.many_before, log=log, timeout=a.many_timeout,
+                    settings=tuple(a.many_settings or bench_many.SETTINGS),
+                    before_sizes=tuple(a.many_before_sizes) if a.many_before_sizes else None,
+                    before_settings=tuple(a.many_before_settings) if a.many_before_settings
+                    else None)
             elif part == "e2e":
                 res = bench_e2e.run(quick=a.quick, timeout=a.e2e_timeout, log=log)
             else:
@@ -322,9 +339,15 @@ def _many_md(r: dict[str, Any], targets: list[tuple[str, str, str]]) -> list[str
              "by the CLI (`fit --estimates FILE`: every fit the job plans, retries, figures, "
              "report), each run in a fresh process with an empty compile cache. CPU s is "
              "user + sys of the process tree (the comparable number on a shared machine); "
-             "load is the 1-minute load average at the start. The current job also refits "
-             "without each municipality (robustness), so its fit count grows with the file.",
-             "", bench_many.table(r), ""]
+             "load is the 1-minute load average at the start. For an estimates file the job "
+             "plans the main fit and the two pooling comparisons (no leave-one-out refits).",
+             ""]
+    if r.get("before"):
+        lines += [f"Before = the code at `{r['before']}`, run at "
+                  f"{', '.join(str(n) for n in r.get('before_sizes', []))} municipalities, "
+                  f"settings {', '.join(r.get('before_settings', []))} only (its MCMC fits take "
+                  f"minutes each; limit {r.get('timeout_s', 600):.0f} s per run).", ""]
+    lines += [bench_many.table(r), ""]
     after = [x for x in r["results"] if x["code"].startswith("after") and x["n"] == 1000
              and x["setting"] == "default"]
     if after:
