@@ -59,8 +59,11 @@ case "$cmd" in
     setup
     exec .venv/bin/python -m bayes_bijstand.robustness --posterior posterior "$@" ;;
   test)
+    # Two pytest workers (pytest-xdist), one test file each at a time: the suite's ~650 s of
+    # CPU spread over two cores. TEST_WORKERS=0 runs it in this process; ARGS come last and
+    # override (e.g. ./dev.sh test -n 0 tests/models).
     setup; browser
-    exec .venv/bin/python -m pytest "$@" ;;
+    exec .venv/bin/python -m pytest -n "${TEST_WORKERS:-2}" --dist loadfile "$@" ;;
   bench)
     setup
     exec .venv/bin/python benchmarks/run_all.py "$@" ;;
