@@ -21,8 +21,8 @@ import pandas as pd
 import xarray as xr
 
 from ._version import __version__
-from .constants import CI_PROB
-from .diagnostics import Diagnostics, check
+from .constants import CI_PROB, ESS_MIN
+from .diagnostics import BFMI_MIN, Diagnostics, check
 from .evidence.load import evidence_hash
 from .evidence.outcomes import (
     DOMAIN_FAMILIES,
@@ -343,22 +343,48 @@ def _evidence_group(table: pd.DataFrame) -> xr.Dataset:
 
 
 RETRY_LADDER: tuple[tuple[float, int], ...] = ((0.99, 1), (0.999, 2))
-"""(target_accept, tune multiplier) of each automatic retry after a fit fails the gate.
+"""(target_accept, tune multiplier) of each automatic retry after a fit fails the gate with
+divergent transitions or a low E-BFMI.
 
 Both rungs only shrink the step size (and the second lengthens adaptation): the posterior
 is the same, so a passing retry is the same fit sampled more carefully. The divergences
 of first attempts in the shipped evidence are rare (1-11 in 4,000 transitions) jumps in
 energy where a strongly informative municipality meets a wide tau (Nijmegen's bundled
 arms with a significance marker); a smaller step removes them (a warm-up of 400 vs 1,000
-iterations made no systematic difference). A fit that fails every rung is
+iterations made no systematic difference). A fit that fails every retry is
 reported as failed.
 """
 
+MAX_RETRIES = len(RETRY_LADDER)
+"""Automatic retries after a failed gate, of either kind (step size or draws)."""
 
-def _retry_settings(s: SamplerSpec, rung: int = 0) -> tuple[SamplerSpec, dict[str, float]]:
-    ta, mult = RETRY_LADDER[rung]
-    settings = {"target_accept": max(ta, s.target_accept), "tune": s.tune * mult}
-    return replace(s, target_accept=settings["target_accept"], tune=int(settings["tune"])), settings
+DRAWS_RETRY_MAX_FACTOR = 4.0
+"""At most this many times the draws in a retry for too few effective draws."""
+
+
+def _retry_settings(s: SamplerSpec, diag: Diagnostics, rung: int
+                    ) -> tuple[SamplerSpec, dict[str, float], int]:
+    """The next attempt after ``diag`` failed: its sampler settings, what changed, next rung.
+
+    Divergences or a low E-BFMI are a step-size problem: the next rung of
+    :data:`RETRY_LADDER`. Without them the chains explore the posterior but are too short
+    for the R-hat / ESS thresholds (tail ESS 395 of 400 from 2,000 draws, say), and a smaller
+    step does not lengthen them: the retry draws more (ESS grows about linearly with draws),
+    enough for the threshold with a 20% margin (at least 1.5x, at most
+    :data:`DRAWS_RETRY_MAX_FACTOR`), at the same step-size settings.
+    """
+    step_problem = diag.divergences > 0 or (np.isfinite(diag.bfmi_min)
+                                             and diag.bfmi_min < BFMI_MIN)
+    if step_problem and rung < len(RETRY_LADDER):
+        ta, mult = RETRY_LADDER[rung]
+        settings = {"target_accept": max(ta, s.target_accept), "tune": s.tune * mult}
+        return (replace(s, target_accept=settings["target_accept"], tune=int(settings["tune"])),
+                settings, rung + 1)
+    ess = min(diag.ess_bulk_min, diag.ess_tail_min)
+    factor = 1.2 * ESS_MIN / ess if np.isfinite(ess) and 0 < ess < ESS_MIN else 2.0
+    factor = min(max(factor, 1.5), DRAWS_RETRY_MAX_FACTOR)
+    draws = int(np.ceil(s.draws * factor / 100.0) * 100)
+    return replace(s, draws=draws), {"draws": draws}, rung
 
 
 def _note_retry(diag: Diagnostics, first: list[str], settings: dict[str, float]) -> Diagnostics:
@@ -371,17 +397,20 @@ def _note_retry(diag: Diagnostics, first: list[str], settings: dict[str, float])
 
 def _sample_with_retries(sample: Callable[[SamplerSpec], object], s: SamplerSpec, *,
                          rungs: int) -> tuple[object, Diagnostics]:
-    """``sample(s)``, checked by the gate, retried up to ``rungs`` rungs of the ladder."""
+    """``sample(s)``, checked by the gate, resampled up to ``rungs`` times (:func:`_retry_settings`
+    picks each retry's settings from the failed attempt's diagnostics; a rung whose settings
+    the fit already has is skipped, not counted)."""
     tree = sample(s)
     diag = check(tree)
     first = diag.problems
-    for rung in range(rungs):
-        if diag.passed:
-            break
-        s2, settings = _retry_settings(s, rung)
-        if s2 == s:  # a fit that starts at this rung's settings: the same draws again
+    settings: dict[str, float] = {}
+    cur, rung, retries = s, 0, 0
+    while retries < rungs and not diag.passed:
+        nxt, changed, rung = _retry_settings(cur, diag, rung)
+        if nxt == cur:  # a fit that starts at this rung's settings: the same draws again
             continue
-        tree = sample(s2)
+        cur, settings, retries = nxt, {**settings, **changed}, retries + 1
+        tree = sample(cur)
         diag = _note_retry(check(tree), first, settings)
     return tree, diag
 
@@ -395,7 +424,7 @@ def _fit(data: MetaData, spec: ModelSpec, pooling: str, *, cores: int, progressb
     tree, diag = _sample_with_retries(
         lambda s: backends.sample(data, spec, pooling, s, cores=cores, progressbar=progressbar,
                                   posterior_predictive=posterior_predictive, exact=exact),
-        spec.sampler, rungs=len(RETRY_LADDER) if retry else 0)
+        spec.sampler, rungs=MAX_RETRIES if retry else 0)
     post = tree["posterior"].to_dataset()  # type: ignore[index]
     if prior_predictive:
         pr = backends.prior_draws(data, spec, pooling, spec.sampler.random_seed)
