@@ -485,13 +485,32 @@ to municipalities and arms by index (cost linear in rows) instead of by one-hot 
 shipped evidence's small shapes)."""
 
 
+LARGE_PADDING = PadSizes(component=8, arm=16, gauss_row=24, band=16, coach=8)
+"""The one larger padding of the shipped fits: a fit that outgrows the default takes this one
+(then grows in steps only if it needs still more). The joint threshold fits, the trajectory
+fits and the all-time-points variants needed four different paddings, each one numba
+compilation (~35 s on one core) for one to three fits; now the main job compiles two graphs.
+Not used where the rows' indexed form applies (many municipalities): there every padded slot
+costs, so the padding stays tight."""
+
+
 def choose_sizes(data: MetaData, base: PadSizes | None = None) -> PadSizes:
-    """The default padding, grown (in steps, so that few sizes occur) where an outcome needs more.
+    """The default padding, or :data:`LARGE_PADDING` where an outcome needs more, grown in
+    steps (so that few sizes occur) where even that is too small.
 
     ``data.extra["pad_base"]`` (a :class:`PadSizes`) replaces the default base for a family
     of fits that share one larger padding (the trajectory fits: one compilation for all).
     """
     base = base or data.extra.get("pad_base") or PadSizes()  # one default for both kinds
+    sizes = _grown(data, base)
+    if sizes != base and not sizes.indexed:  # outgrew its base: the one large padding
+        sizes = _grown(data, PadSizes(**{k: max(getattr(base, k), getattr(LARGE_PADDING, k))
+                                         for k in PadSizes.__dataclass_fields__}))
+    return sizes
+
+
+def _grown(data: MetaData, base: PadSizes) -> PadSizes:
+    """``base`` grown in steps to hold ``data``."""
     gauss, cens, two = sections(data)
     bpos, _, bkeys = binomial_sections(data)
     need = {"gemeente": len(data.gemeenten), "component": len(data.components),

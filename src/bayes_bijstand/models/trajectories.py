@@ -61,7 +61,7 @@ import pandas as pd
 from ..evidence.grades import components_of
 from ..specs import ModelSpec, get_model_kind
 from .selection import select_rows
-from .summary_level import MetaData, PadSizes, coach_matrix, prepare
+from .summary_level import LARGE_PADDING, MetaData, coach_matrix, prepare
 
 REFERENCE_MONTH = 16.0
 """Month at which ``level`` is the effect (the middle of the reports' 8-24 months)."""
@@ -74,10 +74,11 @@ BASELINE_ARM = "month0"
 
 LEVEL, SLOPE = "level", "slope"
 
-PADDING = PadSizes(component=8, arm=16, gauss_row=24)
+PADDING = LARGE_PADDING
 """The padding every trajectory fit starts from (4 components x level/slope, Groningen's 4
-arms x 3 months + bundles + month 0, its 16 rows + others): one compilation serves them all
-(grown in steps only for an outcome that needs more)."""
+arms x 3 months + bundles + month 0, its 16 rows + others): the shipped fits' one large
+padding, so one compilation serves them and the joint threshold fits (grown in steps only
+for an outcome that needs more)."""
 
 
 def basis(months: float | np.ndarray) -> np.ndarray:
