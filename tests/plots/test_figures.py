@@ -197,3 +197,30 @@ def test_many_municipalities_draw_a_readable_subset(result: Any) -> None:
     assert gem_ticks[0] == f"Stad {n - 1:04d}" and gem_ticks[-1] == "Stad 0000"  # low to high
     assert f"{MAX_ROWS} of {n:,} municipalities" in ax.get_title(loc="left")
     assert fig.get_size_inches()[1] < 0.45 * (MAX_ROWS + len(t)) + 10
+
+
+def test_run_draws_sampler_plots_only_for_a_fit_that_failed_the_gate(
+        result: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from dataclasses import replace
+
+    import bayes_bijstand.plots as plots
+    from bayes_bijstand.run.figures import draw_figures
+
+    monkeypatch.setattr(plots, "FIGURES", {k: plots.FIGURES[k] for k in ("probability", "energy")})
+    failed = replace(result, diagnostics=replace(result.diagnostics, passed=False))
+    passed = replace(result, diagnostics=replace(result.diagnostics, passed=True))
+    assert {p.name for p in draw_figures(failed, tmp_path / "f")} == {"probability.png",
+                                                                    "energy.png"}
+    assert {p.name for p in draw_figures(passed, tmp_path / "p")} == {"probability.png"}
+
+
+def test_plots_cli_draws_figures_of_a_stored_fit(result: Any, tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    from bayes_bijstand.plots.__main__ import main
+
+    nc = result.to_netcdf(tmp_path / "run" / "fits" / "work_gt12h.nc")
+    assert main([str(nc), "--only", "energy"]) == 0
+    assert (tmp_path / "run" / "figures" / "work_gt12h" / "energy.png").stat().st_size > 1000
+    assert main([str(tmp_path / "run" / "fits" / "missing.nc")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "missing.nc: no such file" in err[0]

@@ -48,6 +48,10 @@ FIGURES: dict[str, Callable[..., Any]] = {
 }
 """File stem -> plot function, in the order the report shows them."""
 
+SAMPLER_DIAGNOSTICS: tuple[str, ...] = ("rank", "trace", "energy")
+"""Figures of the sampler's behaviour; the main job draws them only for a fit that failed
+the diagnostics gate (``python -m bayes_bijstand.plots`` draws them for any stored fit)."""
+
 FORMATS: tuple[str, ...] = ("png", "svg")
 """Every format :func:`make_figures` can write (PNG first: the report embeds it)."""
 
@@ -55,7 +59,7 @@ DEFAULT_FORMATS: tuple[str, ...] = FIGURE_FORMATS
 """The run's default, :data:`bayes_bijstand.constants.FIGURE_FORMATS` (PNG only)."""
 
 __all__ = [
-    "FIGURES", "FORMATS", "DEFAULT_FORMATS", "make_figures", "save_figure", "forest_table", "probability_table",
+    "FIGURES", "SAMPLER_DIAGNOSTICS", "FORMATS", "DEFAULT_FORMATS", "make_figures", "save_figure", "forest_table", "probability_table",
     "ppc_table", "bayes_loo_table", "freq_loo_table", "sensitivity_table", "plot_forest",
     "plot_probability", "plot_pooling", "plot_prior_posterior", "plot_ppc", "plot_influence",
     "plot_sensitivity", "plot_funnel", "plot_rank", "plot_trace", "plot_energy",

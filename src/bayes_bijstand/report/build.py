@@ -33,6 +33,7 @@ import pandas as pd
 
 from ..errors import InputError
 from ..io import atomic_write_text
+from ..plots import SAMPLER_DIAGNOSTICS
 from ..plots._style import arm_name, gemeente_name
 from .certainty import LEVELS
 from .images import ANALYST_FIGURES, light_data_uri, png_data_uri
@@ -391,6 +392,11 @@ def _figures(outcome: str, pngs: dict[str, Path], embedded: dict[tuple[str, str]
         parts.append("<p class='note'>Sampler diagnostics (for analysts), as files next to this "
                      "report (rebuild with <code>--full</code> to embed them):</p><ul class='small'>"
                      + "".join(analyst) + "</ul>")
+    if not any(stem in pngs for stem in SAMPLER_DIAGNOSTICS):
+        parts.append("<p class='note'>This fit passed the diagnostics gate, so the run did not "
+                     "draw its sampler plots (rank, trace, energy); draw them with <code>python "
+                     f"-m bayes_bijstand.plots fits/{_e(outcome)}.nc --only rank trace energy"
+                     "</code> in the run's folder.</p>")
     return "".join(parts)
 
 
