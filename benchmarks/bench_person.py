@@ -7,7 +7,9 @@ are collapsing and the sampler. Each configuration runs in its own process with 
 limit; a method that timed out at a smaller size is not tried at the larger ones (recorded as
 "skipped"). wall_s = model construction + sampling (+ AMEs for ours), without imports and
 data simulation; ESS/s = min bulk ESS over the fixed arm effects, the intercept and every
-group SD, divided by wall_s.
+group SD, divided by wall_s. ``cpu_s`` is the CPU time of the same span (this process and
+its chain processes): on a shared machine it is the steadier cost measure. "ours" samples
+the cell log density (``engine = cells``, :mod:`bayes_bijstand.models.person_cells`).
 """
 
 from __future__ import annotations
@@ -63,11 +65,13 @@ def worker(cfg: dict[str, Any]) -> dict[str, Any]:
     with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()):
         warnings.simplefilter("ignore")
         t0 = time.perf_counter()
+        c0 = _cpu()
         if cfg["method"] == "ours":
             res = fit_person(data, formula=FORMULA, sampler="nutpie", **kw)
             tree = res.tree
             out["n_rows"] = res.n_rows
             out["sampling_s"] = res.sampling_seconds
+            out["engine"] = res.engine
         else:
             prep = prepare(data, formula=FORMULA, collapse=False)
             pri = {k: v for k, v in default_priors("bernoulli").items()
@@ -79,6 +83,7 @@ def worker(cfg: dict[str, Any]) -> dict[str, Any]:
             tree = model.fit(inference_method=method, progressbar=False, **kw)
             out["sampling_s"] = time.perf_counter() - t1
         out["wall_s"] = time.perf_counter() - t0
+        out["cpu_s"] = _cpu() - c0
     out["nutpie_compile_s"] = sum(COMPILE_S) if COMPILE_S else None
     ess = min_bulk_ess(tree, _ess_vars(tree))
     out["ess_bulk"] = ess
@@ -86,7 +91,20 @@ def worker(cfg: dict[str, Any]) -> dict[str, Any]:
     out["ess_per_s"] = out["ess_min"] / out["wall_s"] if ess else None
     with contextlib.suppress(Exception):
         out["divergences"] = int(tree["sample_stats"]["diverging"].sum().item())
+    with contextlib.suppress(Exception):
+        st = tree["sample_stats"]
+        out["mean_tree_depth"] = float(st["depth" if "depth" in st else "tree_depth"].mean())
+        out["mean_leapfrog_steps"] = float(st["n_steps"].mean())
     return out
+
+
+def _cpu() -> float:
+    """CPU seconds of this process and its waited-for children (PyMC's chain processes)."""
+    import resource
+
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 
 
 def run(quick: bool = False, timeout: float = 480.0, log: Any = print,

@@ -59,7 +59,10 @@ def test_warns_on_confounding_without_sampling(small_data, monkeypatch) -> None:
     def boom(*a, **k):  # noqa: ANN002, ANN003, ANN202
         raise Stop
 
+    from bayes_bijstand.models import person_cells
+
     monkeypatch.setattr(bambi.Model, "fit", boom)
+    monkeypatch.setattr(person_cells, "sample_cells", boom)  # the default nutpie path
     with pytest.warns(CoachArmConfoundingWarning, match="nijmegen/extra_hulp"), \
             pytest.raises(Stop):
         fit_person(small_data, formula=ASSIGNED_FORMULA, participants_only=True, draws=10,

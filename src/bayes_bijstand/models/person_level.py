@@ -81,12 +81,22 @@ NO_GROUP = "(none)"
 DEFAULT_TARGET_ACCEPT = 0.9
 """With nutpie's 0.8 the default model on the shipped synthetic data (5,955 clients, 4 x 1000
 draws) had 2 divergent transitions (R-hat 1.007, bulk ESS >= 576); see docs/person_level.md."""
+CELLS_TARGET_ACCEPT = 0.95
+"""Default target acceptance of the cell-model path (``engine="cells"``). Measured on the
+benchmark's ~6,000 clients (4 x 500 draws, 3 seeds): 0.9 gave 1-3 divergent transitions per
+fit, 0.95 none, for about 15% more leapfrog steps (31 vs 27 per draw); centring the gemeente
+or coach effects instead made it worse (see docs/person_level.md)."""
 NO_DELIVERY = "(none)"
 """Delivered level of untreated clients; sorts first, so it is the reference level."""
 COACHED = " (coached)"
 """Suffix of the delivered level of an arm's coached participants when only some are."""
 UNTREATED_ARMS = ("control", "reference")
 _SAMPLE_DIMS = ("chain", "draw")
+BAMBI_OBJECT_MAX = 20_000_000
+"""Largest cells x effects for which a cell-model fit also builds bambi's model object
+(``PersonLevelResult.model``; bambi's design matrices are dense)."""
+AME_BLOCK = 4_000_000
+"""Draws x cells evaluated at once by :func:`average_marginal_effects` (memory bound)."""
 
 
 class CoachArmConfoundingWarning(UserWarning):
@@ -639,6 +649,9 @@ class PersonLevelResult:
     model: Any = field(default=None, repr=False)
     prepared: PreparedData | None = field(default=None, repr=False)
     ame_participants: xr.DataArray | None = None
+    engine: str = "bambi"
+    """``cells`` (the cell log density of :mod:`~bayes_bijstand.models.person_cells`) or
+    ``bambi`` (bambi's PyMC model)."""
 
     @property
     def idata(self) -> Any:
@@ -868,6 +881,7 @@ def fit_person(
     cores: int | None = None,
     target_accept: float | None = None,
     progressbar: bool = False,
+    engine: Literal["auto", "bambi"] = "auto",
 ) -> PersonLevelResult:
     """Fit the person-level model with bambi and summarise it (see module docstring).
 
@@ -878,13 +892,22 @@ def fit_person(
     Bernoulli rows into binomial cells when every predictor is discrete. In the assignment
     model a :class:`CoachArmConfoundingWarning` is issued when an arm is delivered only by
     its own coaches. ``cores=1`` samples chains sequentially in-process (faster for tiny
-    models). ``target_accept`` (default :data:`DEFAULT_TARGET_ACCEPT`) applies to both
-    samplers.
+    models). ``target_accept`` (default :data:`DEFAULT_TARGET_ACCEPT`, on the cell path
+    :data:`CELLS_TARGET_ACCEPT`) applies to both samplers.
+
+    ``engine="auto"`` (the default) samples a collapsed additive model with nutpie on the
+    cell log density of :mod:`~bayes_bijstand.models.person_cells` (the same model as
+    bambi's, no compile, memory in cells); other models, ``sampler="pymc"`` and
+    ``engine="bambi"`` use bambi's PyMC model.
     """
     import bambi as bmb
 
+    from bayes_bijstand.models.person_cells import build_cell_model, sample_cells
+
     if sampler not in ("nutpie", "pymc"):
         raise ValueError(f"sampler must be 'nutpie' or 'pymc', got {sampler!r}")
+    if engine not in ("auto", "bambi"):
+        raise ValueError(f"engine must be 'auto' or 'bambi', got {engine!r}")
     prep = prepare(data, formula=formula, family=family, participants_only=participants_only,
                    coach_slopes=coach_slopes, collapse=collapse)
     valid = _ensure_valid(data)
@@ -893,18 +916,30 @@ def fit_person(
            in prep.formula.replace(" ", "") else None)
     pri = {**default_priors(prep.family), **(priors or {})}
     pri = {k: v for k, v in pri.items() if _term_in(k, prep.formula)}
-    model = bmb.Model(prep.formula, prep.frame, family=prep.family, priors=pri or None)
-    kwargs: dict[str, Any] = {"progressbar": progressbar}
-    if cores is not None:
-        kwargs["cores"] = cores
-    # pm.sample forwards it to nutpie too
-    kwargs["target_accept"] = DEFAULT_TARGET_ACCEPT if target_accept is None else target_accept
+    ta = DEFAULT_TARGET_ACCEPT if target_accept is None else target_accept
+    cells = None
+    if engine == "auto" and sampler == "nutpie" and prep.collapsed:
+        cells = build_cell_model(prep.frame, prep.formula, pri,
+                                 _additive_terms(prep.formula))
     t0 = time.perf_counter()
-    with warnings.catch_warnings(), exact_float():
-        warnings.filterwarnings("ignore", category=FutureWarning)
-        tree = model.fit(draws=draws, tune=tune, chains=chains, random_seed=random_seed,
-                         inference_method=sampler, **kwargs)
-    secs = time.perf_counter() - t0
+    if cells is not None:
+        ta = CELLS_TARGET_ACCEPT if target_accept is None else target_accept
+        tree = sample_cells(cells, draws=draws, tune=tune, chains=chains, seed=random_seed,
+                            target_accept=ta, cores=cores, progressbar=progressbar)
+        secs = time.perf_counter() - t0
+        # bambi's model object (for model.predict) only where its dense design is small
+        model = (bmb.Model(prep.formula, prep.frame, family=prep.family, priors=pri or None)
+                 if len(prep.frame) * cells.n_theta <= BAMBI_OBJECT_MAX else None)
+    else:
+        model = bmb.Model(prep.formula, prep.frame, family=prep.family, priors=pri or None)
+        kwargs: dict[str, Any] = {"progressbar": progressbar, "target_accept": ta}
+        if cores is not None:
+            kwargs["cores"] = cores
+        with warnings.catch_warnings(), exact_float():
+            warnings.filterwarnings("ignore", category=FutureWarning)
+            tree = model.fit(draws=draws, tune=tune, chains=chains, random_seed=random_seed,
+                             inference_method=sampler, **kwargs)
+        secs = time.perf_counter() - t0
     ame = average_marginal_effects(model, tree, prep)
     ame_p = (average_marginal_effects(model, tree, prep, participants=True)
              if prep.delivered else None)
@@ -913,7 +948,7 @@ def fit_person(
         estimand="participants" if participants_only else "itt", collapsed=prep.collapsed,
         n_persons=prep.n_persons, n_rows=len(prep.frame), ame=ame, sampling_seconds=secs,
         sampler=sampler, confounding_warning=msg, model=model, prepared=prep,
-        ame_participants=ame_p)
+        ame_participants=ame_p, engine="cells" if cells is not None else "bambi")
 
 
 def _term_in(term: str, formula: str) -> bool:
@@ -965,6 +1000,7 @@ def average_marginal_effects(model: Any, tree: Any, prep: PreparedData, *,
         arms = [a for a in f["arm"].cat.categories if a != "control"]
     out = np.full((nc, nd, len(arms)), np.nan)
     keys = [c for c in f.columns if c not in ("successes", "trials", prep.outcome)]
+    cache: dict[str, tuple[np.ndarray, pd.Index]] = {}
     for j, a in enumerate(arms):
         if prep.delivered:
             sel = (f["arm"].astype(str) == a).to_numpy().copy()
@@ -991,11 +1027,17 @@ def average_marginal_effects(model: Any, tree: Any, prep: PreparedData, *,
             on = cells.assign(arm=pd.Categorical([a] * len(cells), categories=cats))
             off = cells.assign(arm=pd.Categorical(["control"] * len(cells), categories=cats))
         if terms is not None:
-            mu_on = _mean_response(post, terms, on, prep.family)
-            mu_off = _mean_response(post, terms, off, prep.family)
+            # in blocks of cells: memory stays bounded at any number of cells
+            step = max(1, AME_BLOCK // (nc * nd))
+            acc = np.zeros((nc, nd))
+            for a0 in range(0, len(cells), step):
+                sl = slice(a0, a0 + step)
+                acc += (_mean_response(post, terms, on.iloc[sl], prep.family, cache)
+                        - _mean_response(post, terms, off.iloc[sl], prep.family, cache)) @ wt[sl]
+            out[:, :, j] = acc
         else:
             mu_on, mu_off = (_predict(model, tree, c, prep.collapsed) for c in (on, off))
-        out[:, :, j] = (mu_on - mu_off) @ wt
+            out[:, :, j] = (mu_on - mu_off) @ wt
     return xr.DataArray(out, dims=("chain", "draw", "arm"),
                         coords={"chain": post["chain"].values, "draw": post["draw"].values,
                                 "arm": arms}, name="ame")
@@ -1055,18 +1097,33 @@ def _additive_terms(formula: str) -> list[tuple[str, str, str, str]] | None:
     return out
 
 
-def _coef(da: xr.DataArray, labels: np.ndarray) -> np.ndarray:
+def _values(da: xr.DataArray, cache: dict[str, tuple[np.ndarray, pd.Index]] | None,
+            *dims: str) -> tuple[np.ndarray, pd.Index]:
+    """A posterior variable's draws (chain, draw, dims) and its labels, cached by name."""
+    key = f"{da.name}|{','.join(dims)}"
+    if cache is not None and key in cache:
+        return cache[key]
+    vals = np.asarray(da.transpose("chain", "draw", *dims).values)
+    labels = pd.Index([str(v) for v in da[dims[-1]].values]) if dims else pd.Index([])
+    if cache is not None:
+        cache[key] = (vals, labels)
+    return vals, labels
+
+
+def _coef(da: xr.DataArray, labels: np.ndarray,
+          cache: dict[str, tuple[np.ndarray, pd.Index]] | None = None) -> np.ndarray:
     """Coefficients for each label, 0 where the label is the (dropped) reference level."""
     dim = _dim_of(da)
-    idx = pd.Index([str(v) for v in da[dim].values]).get_indexer([str(v) for v in labels])
-    vals = np.asarray(da.transpose("chain", "draw", dim).values)
+    vals, index = _values(da, cache, dim)
+    idx = index.get_indexer([str(v) for v in labels])
     res = vals[:, :, np.where(idx < 0, 0, idx)]
     res[:, :, idx < 0] = 0.0
     return res
 
 
 def _mean_response(post: Any, terms: list[tuple[str, str, str, str]], cells: pd.DataFrame,
-                   family: str) -> np.ndarray:
+                   family: str,
+                   cache: dict[str, tuple[np.ndarray, pd.Index]] | None = None) -> np.ndarray:
     """Posterior mean response of every cell, from its own column values."""
     n = len(cells)
     nc, nd = post.sizes["chain"], post.sizes["draw"]
@@ -1081,18 +1138,19 @@ def _mean_response(post: Any, terms: list[tuple[str, str, str, str]], cells: pd.
             b = np.asarray(da.transpose("chain", "draw", ...).values).reshape(nc, nd)
             eta += b[:, :, None] * cells[col].to_numpy(float)[None, None, :]
         elif kind == "fixed":
-            eta += _coef(da, cells[col].to_numpy())
+            eta += _coef(da, cells[col].to_numpy(), cache)
         elif kind == "group":
-            eta += _coef(da, cells[grp].to_numpy())
+            eta += _coef(da, cells[grp].to_numpy(), cache)
         elif kind == "slope" and _numeric(cells[col]):
-            eta += _coef(da, cells[grp].to_numpy()) * cells[col].to_numpy(float)[None, None, :]
+            eta += (_coef(da, cells[grp].to_numpy(), cache)
+                    * cells[col].to_numpy(float)[None, None, :])
         elif kind == "slope":
             expr_dim, grp_dim = (d for d in da.dims if d not in _SAMPLE_DIMS)
             e_idx = pd.Index([str(v) for v in da[expr_dim].values]).get_indexer(
                 [str(v) for v in cells[col].to_numpy()])
             g_idx = pd.Index([str(v) for v in da[grp_dim].values]).get_indexer(
                 [str(v) for v in cells[grp].to_numpy()])
-            vals = np.asarray(da.transpose("chain", "draw", expr_dim, grp_dim).values)
+            vals, _ = _values(da, cache, expr_dim, grp_dim)
             res = vals[:, :, np.maximum(e_idx, 0), np.maximum(g_idx, 0)]
             res[:, :, (e_idx < 0) | (g_idx < 0)] = 0.0
             eta += res
