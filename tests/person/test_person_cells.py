@@ -92,6 +92,7 @@ def test_compiled_kernel_equals_numpy_reference(small_data, fused, monkeypatch) 
 
     # both kernels: one loop (small models) and gather / numpy ufuncs / scatter (large)
     monkeypatch.setattr(person_cells, "FUSED_BELOW", 10**9 if fused else 0)
+    monkeypatch.setattr(person_cells, "LARGE_TERM", 2)  # group terms cell by cell
     _, _, cm = _cells(small_data, DEFAULT_FORMULA)
     assert cm.patterns.shape[0] < cm.design.shape[0] and cm.large.nnz > 0
     rng = np.random.default_rng(5)

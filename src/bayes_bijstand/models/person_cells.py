@@ -26,6 +26,7 @@ PyMC's for the bambi model at random points. Formulas or priors outside this set
 from __future__ import annotations
 
 import math
+import os
 import threading
 from dataclasses import dataclass, field
 from typing import Any
@@ -41,6 +42,10 @@ INTERCEPT_SD = 1.5
 """bambi's prior SD of the intercept for a logit binomial."""
 CATEGORICAL_SD = 1.0
 """bambi's prior SD of a categorical level for a logit binomial."""
+CALLBACK_ALWAYS = True
+"""Use the C callback at every size (its loop calls libm's exp/log1p, slower per cell than
+numpy's ufuncs, but chains run in parallel without the interpreter); False: only below
+:data:`FUSED_BELOW` cells."""
 LARGE_TERM = 64
 """Group terms with more effects than this (coaches, caseworkers) are added cell by cell;
 the others (fixed effects, gemeente terms) through the cells' distinct row patterns."""
@@ -138,15 +143,15 @@ class CellModel:
         p, b = self.patterns, self.large
         rows = (p.indptr, p.indices, p.data, self.pattern_of, b.indptr, b.indices, b.data)
         succ, trials, nt, const = self.successes, self.trials, self.n_theta, self.lp_const
-        theta_k, grad_k, fused_k, eta_k, scatter_k, lik_k = (
-            k["theta"], k["grad"], k["fused"], k["eta"], k["scatter"], k["lik"])
+        theta_k, grad_k, eta_k, scatter_k, lik_k = (
+            k["theta"], k["grad"], k["eta"], k["scatter"], k["lik"])
 
         if len(succ) < FUSED_BELOW:
+            whole_k = k["whole"]
+
             def logp(x: np.ndarray) -> tuple[float, np.ndarray]:
-                x = np.asarray(x, dtype=np.float64)
-                theta, lp0 = theta_k(x, *prior)
-                lp1, g = fused_k(theta, *rows, succ, trials)
-                return const + lp0 + lp1, grad_k(x, g, *prior)
+                lp, grad = whole_k(np.asarray(x, dtype=np.float64), *prior, *rows, succ, trials)
+                return const + lp, grad
         else:
             local = threading.local()
             n = len(succ)
@@ -169,6 +174,27 @@ class CellModel:
                 return const + lp0 + lp1, grad_k(x, g, *prior)
 
         return logp
+
+    def user_data(self) -> np.ndarray:
+        """Address, size pairs of :data:`_ARRAYS` for the C callback (arrays kept alive on
+        ``self``)."""
+        p, b = self.patterns, self.large
+        c = self.center if self.center is not None else np.zeros(self.nf)
+        arrays = [self.mu, self.sd, self.halfnormal_sd, self.sigma_of,
+                  self.centred.astype(np.uint8), c, p.indptr, p.indices, p.data,
+                  self.pattern_of, b.indptr, b.indices, b.data, self.successes, self.trials,
+                  np.array([self.nf, self.ns, float(self.center is not None), self.lp_const])]
+        kinds = [np.float64, np.float64, np.float64, np.int64, np.uint8, np.float64, np.int64,
+                 np.int64, np.float64, np.int64, np.int64, np.int64, np.float64, np.float64,
+                 np.float64, np.float64]
+        self._keep = [np.ascontiguousarray(a, dtype=k) for a, k in zip(arrays, kinds,
+                                                                       strict=True)]
+        ud = np.zeros(2 * len(self._keep), dtype=np.uint64)
+        for i, a in enumerate(self._keep):
+            ud[2 * i] = a.ctypes.data
+            ud[2 * i + 1] = a.size
+        self._keep.append(ud)
+        return ud
 
     def logp_and_grad_numpy(self, x: np.ndarray) -> tuple[float, np.ndarray]:
         """:meth:`logp_and_grad` with numpy and scipy.sparse (no compiled code)."""
@@ -261,9 +287,94 @@ def _kernels() -> dict[str, Any]:
             _KERNELS["none"] = None
         else:
             jit = numba.njit(cache=True, nogil=True)
-            _KERNELS.update(theta=jit(_theta_py), fused=jit(_fused_py), eta=jit(_eta_py),
-                            scatter=jit(_scatter_py), grad=jit(_grad_py), lik=jit(_lik_py))
+            theta, fused, grad = jit(_theta_py), jit(_fused_py), jit(_grad_py)
+
+            def whole(x: np.ndarray, nf: int, ns: int, mu: np.ndarray, sd: np.ndarray,
+                      hsd: np.ndarray, sigma_of: np.ndarray, centred: np.ndarray,
+                      center: np.ndarray, has_center: bool, p_ptr: np.ndarray,
+                      p_idx: np.ndarray, p_val: np.ndarray, pat: np.ndarray,
+                      b_ptr: np.ndarray, b_idx: np.ndarray, b_val: np.ndarray,
+                      succ: np.ndarray, trials: np.ndarray) -> tuple[float, np.ndarray]:
+                th, lp0 = theta(x, nf, ns, mu, sd, hsd, sigma_of, centred, center, has_center)
+                lp1, g = fused(th, p_ptr, p_idx, p_val, pat, b_ptr, b_idx, b_val, succ, trials)
+                return lp0 + lp1, grad(x, g, nf, ns, mu, sd, hsd, sigma_of, centred, center,
+                                       has_center)
+
+            _KERNELS.update(theta=theta, fused=fused, eta=jit(_eta_py), scatter=jit(_scatter_py),
+                            grad=grad, lik=jit(_lik_py), whole=jit(whole))
     return {} if "none" in _KERNELS else _KERNELS
+
+
+_ARRAYS = ("mu", "sd", "halfnormal_sd", "sigma_of", "centred_u8", "center_or_zero",
+           "p_ptr", "p_idx", "p_val", "pattern_of", "b_ptr", "b_idx", "b_val", "successes",
+           "trials", "scalars")
+"""The arrays a C callback reads, in this order, from ``user_data`` (address, size pairs)."""
+_CFUNCS: dict[str, Any] = {}
+
+
+def _cfuncs() -> dict[str, Any]:
+    """numba C callbacks that nutpie calls directly (no Python, no GIL): chains in parallel.
+
+    The log density reads the model's arrays through ``user_data`` (an array of address,
+    size pairs; :data:`_ARRAYS`), so one compiled callback (cached on disk) serves every
+    model and size. Empty where numba or nutpie's helper is missing.
+    """
+    if _CFUNCS:
+        return {} if "none" in _CFUNCS else _CFUNCS
+    try:
+        import numba
+        from nutpie.compile_pymc import address_as_void_pointer
+    except ImportError:  # pragma: no cover - both come with nutpie
+        _CFUNCS["none"] = None
+        return {}
+    whole = _kernels()["whole"]
+    i8, u8, f8 = np.int64, np.uint8, np.float64
+
+    @numba.njit(inline="always")
+    def arr(ud: Any, k: int, dtype: Any) -> Any:
+        return numba.carray(address_as_void_pointer(ud[2 * k]), (ud[2 * k + 1],), dtype)
+
+    logp_sig = numba.types.int64(numba.types.uint64, numba.types.CPointer(numba.types.double),
+                                 numba.types.CPointer(numba.types.double),
+                                 numba.types.CPointer(numba.types.double),
+                                 numba.types.voidptr)
+
+    def logp_c(dim: int, x_: Any, out_: Any, logp_: Any, ud_: Any) -> int:
+        ud = numba.carray(ud_, (2 * 16,), np.uint64)
+        x = numba.carray(x_, (dim,))
+        out = numba.carray(out_, (dim,))
+        lp_out = numba.carray(logp_, ())
+        sc = arr(ud, 15, f8)  # nf, ns, has_center, lp_const
+        lp, g = whole(x, int(sc[0]), int(sc[1]), arr(ud, 0, f8), arr(ud, 1, f8),
+                      arr(ud, 2, f8), arr(ud, 3, i8), arr(ud, 4, u8), arr(ud, 5, f8),
+                      sc[2] > 0, arr(ud, 6, i8), arr(ud, 7, i8), arr(ud, 8, f8),
+                      arr(ud, 9, i8), arr(ud, 10, i8), arr(ud, 11, i8), arr(ud, 12, f8),
+                      arr(ud, 13, f8), arr(ud, 14, f8))
+        lp += sc[3]
+        lp_out[()] = lp
+        for j in range(dim):
+            out[j] = g[j]
+            if not np.isfinite(g[j]):
+                return 3
+        if not np.isfinite(lp):
+            return 4
+        return 0
+
+    expand_sig = numba.types.int64(numba.types.uint64, numba.types.uint64,
+                                   numba.types.CPointer(numba.types.double),
+                                   numba.types.CPointer(numba.types.double),
+                                   numba.types.voidptr)
+
+    def expand_c(dim: int, n_expanded: int, x_: Any, out_: Any, ud_: Any) -> int:
+        x = numba.carray(x_, (dim,))
+        out = numba.carray(out_, (n_expanded,))
+        for j in range(dim):
+            out[j] = x[j]
+        return 0
+
+    _CFUNCS["logp"] = numba.cfunc(logp_sig, cache=True, nogil=True)(logp_c)
+    _CFUNCS["expand"] = numba.cfunc(expand_sig, cache=True, nogil=True)(expand_c)
+    return _CFUNCS
 
 
 def _theta_py(x: np.ndarray, nf: int, ns: int, mu: np.ndarray, sd: np.ndarray,
@@ -667,11 +778,26 @@ def sample_cells(cm: CellModel, *, draws: int, tune: int, chains: int, seed: int
         # and log sigma alike)
         return np.random.default_rng(seed_).uniform(-1.0, 1.0, ndim)
 
-    model = from_pyfunc(ndim, make_logp, make_expand, [np.dtype("float64")], [(ndim,)],
-                        ["x"], make_initial_point_fn=init, dims={"x": ("x_dim",)},
-                        coords={"x_dim": np.arange(ndim)})
+    cf = _cfuncs() if len(cm.successes) < FUSED_BELOW or CALLBACK_ALWAYS else {}
+    if cf:
+        from nutpie.compile_pymc import CompiledPyMCModel
+
+        model: Any = CompiledPyMCModel(
+            dims={"x": ("x_dim",)}, compiled_logp_func=cf["logp"],
+            compiled_expand_func=cf["expand"], initial_point_func=init, shared_data={},
+            shared_var_keys={}, user_data=cm.user_data(), n_expanded=ndim,
+            shape_info=(["x"], [slice(0, ndim)], [(ndim,)]), logp_func=None,
+            expand_func=None, _n_dim=ndim, _shapes={"x": (ndim,)},
+            _coords={"x_dim": np.arange(ndim)})
+    else:
+        model = from_pyfunc(ndim, make_logp, make_expand, [np.dtype("float64")], [(ndim,)],
+                            ["x"], make_initial_point_fn=init, dims={"x": ("x_dim",)},
+                            coords={"x_dim": np.arange(ndim)})
+    # chains share the interpreter (threads): more threads than cores only add contention
+    # (measured at 6k: 4 threads on 2 cores took 2.4x the CPU time of 1)
+    cores = cores or min(chains, os.cpu_count() or 1)
     raw = nutpie.sample(model, draws=draws, tune=tune, chains=chains,
-                        cores=max(1, min(cores or chains, chains)), seed=seed,
+                        cores=max(1, min(cores, chains)), seed=seed,
                         target_accept=target_accept, progress_bar=progressbar,
                         save_warmup=False, adaptation=adaptation)
     xs = raw["posterior"].to_dataset()["x"]
