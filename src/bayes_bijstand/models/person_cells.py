@@ -37,6 +37,11 @@ import xarray as xr
 from scipy import sparse
 from scipy.special import expit, gammaln
 
+try:
+    import numba
+except ImportError:  # pragma: no cover - numba comes with nutpie
+    numba = None
+
 _LOG_2PI = math.log(2.0 * math.pi)
 INTERCEPT_SD = 1.5
 """bambi's prior SD of the intercept for a logit binomial."""
@@ -281,28 +286,34 @@ of a compiled loop) between a compiled gather and scatter."""
 def _kernels() -> dict[str, Any]:
     """The numba kernels (compiled once per machine: cached on disk); empty without numba."""
     if not _KERNELS:
-        try:
-            import numba
-        except ImportError:  # pragma: no cover - numba comes with nutpie
+        if numba is None:  # pragma: no cover - numba comes with nutpie
             _KERNELS["none"] = None
         else:
             jit = numba.njit(cache=True, nogil=True)
-            theta, fused, grad = jit(_theta_py), jit(_fused_py), jit(_grad_py)
-
-            def whole(x: np.ndarray, nf: int, ns: int, mu: np.ndarray, sd: np.ndarray,
-                      hsd: np.ndarray, sigma_of: np.ndarray, centred: np.ndarray,
-                      center: np.ndarray, has_center: bool, p_ptr: np.ndarray,
-                      p_idx: np.ndarray, p_val: np.ndarray, pat: np.ndarray,
-                      b_ptr: np.ndarray, b_idx: np.ndarray, b_val: np.ndarray,
-                      succ: np.ndarray, trials: np.ndarray) -> tuple[float, np.ndarray]:
-                th, lp0 = theta(x, nf, ns, mu, sd, hsd, sigma_of, centred, center, has_center)
-                lp1, g = fused(th, p_ptr, p_idx, p_val, pat, b_ptr, b_idx, b_val, succ, trials)
-                return lp0 + lp1, grad(x, g, nf, ns, mu, sd, hsd, sigma_of, centred, center,
-                                       has_center)
-
-            _KERNELS.update(theta=theta, fused=fused, eta=jit(_eta_py), scatter=jit(_scatter_py),
-                            grad=grad, lik=jit(_lik_py), whole=jit(whole))
+            g = globals()
+            # module globals, so that the kernels calling them are cacheable
+            g["_theta_nb"] = jit(_theta_py)
+            g["_fused_nb"] = jit(_fused_py)
+            g["_grad_nb"] = jit(_grad_py)
+            g["_whole_nb"] = jit(_whole_py)
+            _KERNELS.update(theta=g["_theta_nb"], fused=g["_fused_nb"], eta=jit(_eta_py),
+                            scatter=jit(_scatter_py), grad=g["_grad_nb"], lik=jit(_lik_py),
+                            whole=g["_whole_nb"])
     return {} if "none" in _KERNELS else _KERNELS
+
+
+def _whole_py(x: np.ndarray, nf: int, ns: int, mu: np.ndarray, sd: np.ndarray,
+              hsd: np.ndarray, sigma_of: np.ndarray, centred: np.ndarray, center: np.ndarray,
+              has_center: bool, p_ptr: np.ndarray, p_idx: np.ndarray, p_val: np.ndarray,
+              pat: np.ndarray, b_ptr: np.ndarray, b_idx: np.ndarray, b_val: np.ndarray,
+              succ: np.ndarray, trials: np.ndarray) -> tuple[float, np.ndarray]:  # pragma: no cover
+    """Log density (no constant) and gradient in one compiled call (small models)."""
+    th, lp0 = _theta_nb(x, nf, ns, mu, sd, hsd, sigma_of, centred, center,  # noqa: F821
+                        has_center)
+    lp1, g = _fused_nb(th, p_ptr, p_idx, p_val, pat, b_ptr, b_idx, b_val,  # noqa: F821
+                       succ, trials)
+    return lp0 + lp1, _grad_nb(x, g, nf, ns, mu, sd, hsd, sigma_of,  # noqa: F821
+                               centred, center, has_center)
 
 
 _ARRAYS = ("mu", "sd", "halfnormal_sd", "sigma_of", "centred_u8", "center_or_zero",
@@ -322,59 +333,60 @@ def _cfuncs() -> dict[str, Any]:
     if _CFUNCS:
         return {} if "none" in _CFUNCS else _CFUNCS
     try:
-        import numba
         from nutpie.compile_pymc import address_as_void_pointer
-    except ImportError:  # pragma: no cover - both come with nutpie
+    except ImportError:  # pragma: no cover - comes with nutpie
+        address_as_void_pointer = None
+    if numba is None or address_as_void_pointer is None:  # pragma: no cover
         _CFUNCS["none"] = None
         return {}
-    whole = _kernels()["whole"]
-    i8, u8, f8 = np.int64, np.uint8, np.float64
-
-    @numba.njit(inline="always")
-    def arr(ud: Any, k: int, dtype: Any) -> Any:
-        return numba.carray(address_as_void_pointer(ud[2 * k]), (ud[2 * k + 1],), dtype)
-
-    logp_sig = numba.types.int64(numba.types.uint64, numba.types.CPointer(numba.types.double),
-                                 numba.types.CPointer(numba.types.double),
-                                 numba.types.CPointer(numba.types.double),
-                                 numba.types.voidptr)
-
-    def logp_c(dim: int, x_: Any, out_: Any, logp_: Any, ud_: Any) -> int:
-        ud = numba.carray(ud_, (2 * 16,), np.uint64)
-        x = numba.carray(x_, (dim,))
-        out = numba.carray(out_, (dim,))
-        lp_out = numba.carray(logp_, ())
-        sc = arr(ud, 15, f8)  # nf, ns, has_center, lp_const
-        lp, g = whole(x, int(sc[0]), int(sc[1]), arr(ud, 0, f8), arr(ud, 1, f8),
-                      arr(ud, 2, f8), arr(ud, 3, i8), arr(ud, 4, u8), arr(ud, 5, f8),
-                      sc[2] > 0, arr(ud, 6, i8), arr(ud, 7, i8), arr(ud, 8, f8),
-                      arr(ud, 9, i8), arr(ud, 10, i8), arr(ud, 11, i8), arr(ud, 12, f8),
-                      arr(ud, 13, f8), arr(ud, 14, f8))
-        lp += sc[3]
-        lp_out[()] = lp
-        for j in range(dim):
-            out[j] = g[j]
-            if not np.isfinite(g[j]):
-                return 3
-        if not np.isfinite(lp):
-            return 4
-        return 0
-
-    expand_sig = numba.types.int64(numba.types.uint64, numba.types.uint64,
-                                   numba.types.CPointer(numba.types.double),
-                                   numba.types.CPointer(numba.types.double),
-                                   numba.types.voidptr)
-
-    def expand_c(dim: int, n_expanded: int, x_: Any, out_: Any, ud_: Any) -> int:
-        x = numba.carray(x_, (dim,))
-        out = numba.carray(out_, (n_expanded,))
-        for j in range(dim):
-            out[j] = x[j]
-        return 0
-
-    _CFUNCS["logp"] = numba.cfunc(logp_sig, cache=True, nogil=True)(logp_c)
-    _CFUNCS["expand"] = numba.cfunc(expand_sig, cache=True, nogil=True)(expand_c)
+    _kernels()
+    g = globals()
+    g["_void_ptr"] = address_as_void_pointer
+    g["_arr_nb"] = numba.njit(inline="always", cache=True)(_arr_py)
+    d, u8, i8, vp = (numba.types.double, numba.types.uint64, numba.types.int64,
+                     numba.types.voidptr)
+    ptr = numba.types.CPointer(d)
+    _CFUNCS["logp"] = numba.cfunc(i8(u8, ptr, ptr, ptr, vp), cache=True, nogil=True)(_logp_c)
+    _CFUNCS["expand"] = numba.cfunc(i8(u8, u8, ptr, ptr, vp), cache=True,
+                                    nogil=True)(_expand_c)
     return _CFUNCS
+
+
+def _arr_py(ud: np.ndarray, k: int, dtype: Any) -> np.ndarray:  # pragma: no cover - numba
+    return numba.carray(_void_ptr(ud[2 * k]), (ud[2 * k + 1],), dtype)  # noqa: F821
+
+
+def _logp_c(dim: int, x_: Any, out_: Any, logp_: Any, ud_: Any) -> int:  # pragma: no cover
+    """nutpie's logp callback: ``x`` -> log density into ``logp_``, gradient into ``out_``."""
+    ud = numba.carray(ud_, (2 * len(_ARRAYS),), np.uint64)
+    x = numba.carray(x_, (dim,))
+    out = numba.carray(out_, (dim,))
+    lp_out = numba.carray(logp_, ())
+    a = _arr_nb  # noqa: F821
+    f8, i8, u8 = np.float64, np.int64, np.uint8
+    sc = a(ud, 15, f8)  # nf, ns, has_center, lp_const
+    lp, g = _whole_nb(x, int(sc[0]), int(sc[1]), a(ud, 0, f8), a(ud, 1, f8),  # noqa: F821
+                      a(ud, 2, f8), a(ud, 3, i8), a(ud, 4, u8), a(ud, 5, f8), sc[2] > 0,
+                      a(ud, 6, i8), a(ud, 7, i8), a(ud, 8, f8), a(ud, 9, i8), a(ud, 10, i8),
+                      a(ud, 11, i8), a(ud, 12, f8), a(ud, 13, f8), a(ud, 14, f8))
+    lp += sc[3]
+    lp_out[()] = lp
+    for j in range(dim):
+        out[j] = g[j]
+        if not np.isfinite(g[j]):
+            return 3
+    if not np.isfinite(lp):
+        return 4
+    return 0
+
+
+def _expand_c(dim: int, n_expanded: int, x_: Any, out_: Any, ud_: Any) -> int:  # pragma: no cover
+    """nutpie's expand callback: the stored draw is ``x`` itself."""
+    x = numba.carray(x_, (dim,))
+    out = numba.carray(out_, (n_expanded,))
+    for j in range(dim):
+        out[j] = x[j]
+    return 0
 
 
 def _theta_py(x: np.ndarray, nf: int, ns: int, mu: np.ndarray, sd: np.ndarray,
