@@ -141,6 +141,26 @@ def test_light_figure_is_webp_and_smaller(run_dir: Path) -> None:
     assert len(uri) < 1.4 * png.stat().st_size + 100
 
 
+def test_light_copies_are_cached_and_a_cut_cache_file_is_encoded_again(tmp_path: Path,
+                                                                       run_dir: Path) -> None:
+    import shutil
+
+    from bayes_bijstand.report.images import CACHE_DIR
+
+    png = tmp_path / "forest.png"
+    shutil.copy(run_dir / "figures" / "work_gt12h" / "forest.png", png)
+    first = light_data_uri(png)
+    (cached,) = (tmp_path / CACHE_DIR).glob("forest-*.webp")
+    assert light_data_uri(png) == first  # read back: the same bytes as encoding
+    cached.write_bytes(cached.read_bytes()[:100])  # a file cut short (a crash mid-write)
+    assert light_data_uri(png) == first
+    assert len(list((tmp_path / CACHE_DIR).iterdir())) == 1
+    png.write_bytes(png.read_bytes() + b"\0")  # a redrawn figure: a new key, the old copy goes
+    light_data_uri(png)
+    (again,) = (tmp_path / CACHE_DIR).glob("forest-*.webp")
+    assert again != cached
+
+
 def test_headline_comes_first(report_file: Path) -> None:
     text = report_file.read_text(encoding="utf-8")
     pos = {k: text.find(k) for k in ("id='headline'", "id='headline-figure'", "id='overview'",

@@ -36,7 +36,11 @@ def draw_figures(result: Any, figure_dir: Path,
         return []
     passed = bool(getattr(getattr(result, "diagnostics", None), "passed", False))
     only = tuple(k for k in FIGURES if k not in SAMPLER_DIAGNOSTICS) if passed else None
-    return make_figures(result, figure_dir, formats=formats, only=only)
+    paths = make_figures(result, figure_dir, formats=formats, only=only)
+    from ..report.images import warm_light_cache
+
+    warm_light_cache(paths)  # the report's light copies, encoded here beside the sampler
+    return paths
 
 
 def _die_with_parent() -> None:
