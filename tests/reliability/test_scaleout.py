@@ -61,10 +61,18 @@ def test_dask_runs_fits_in_parallel_and_matches_local(tmp_path: Path, fake_env: 
     assert (dask_out / "summary.json").read_bytes() == (local_out / "summary.json").read_bytes()
     names = sorted(p.name for p in (local_out / "fits").glob("*.json"))
     assert names == sorted(p.name for p in (dask_out / "fits").glob("*.json")) and len(names) == 6
+    import xarray as xr
+
     for name in names:
         d = json.loads((dask_out / "fits" / name).read_text(encoding="utf-8"))
         loc = json.loads((local_out / "fits" / name).read_text(encoding="utf-8"))
-        assert d == loc, name
+        # HDF5 need not write the same bytes for the same content in two processes (a run
+        # of the suite saw one fit's file differ); the records and the contents must agree.
+        assert {k: v for k, v in d.items() if k != "netcdf_sha256"} == \
+            {k: v for k, v in loc.items() if k != "netcdf_sha256"}, name
+        with xr.open_datatree(dask_out / d["netcdf"]) as a, \
+                xr.open_datatree(local_out / loc["netcdf"]) as b:
+            assert a.identical(b), name
     bb_fakes.assert_outputs_valid(dask_out)
 
     # Resume works across executors: what the workers wrote is complete and resumable.
