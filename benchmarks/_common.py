@@ -109,6 +109,38 @@ def machine_info() -> dict[str, Any]:
 # --------------------------------------------------------------------------- workers
 
 
+def run_timed(cmd: list[str], *, env: dict[str, str], cwd: Path, timeout: float,
+              log_path: Path, sample_rss: bool = False) -> dict[str, Any]:
+    """Run ``cmd`` in its own session with output to ``log_path``; kill it after ``timeout``.
+
+    Returns ``wall_s``, ``status`` (ok / failed / timed out), ``returncode``, ``rusage``
+    (``wait4``'s, covering the children the command reaped), ``peak_tree_rss_mb`` (sampled
+    every 0.2 s when ``sample_rss``, else 0) and ``log`` (the output).
+    """
+    t0 = time.perf_counter()
+    peak, timed_out = 0, False
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+        while True:
+            pid, status, rusage = os.wait4(proc.pid, os.WNOHANG)
+            if pid == proc.pid:
+                break
+            if sample_rss:
+                peak = max(peak, _tree_rss_bytes(proc.pid))
+            if time.perf_counter() - t0 > timeout:
+                timed_out = True
+                os.killpg(proc.pid, 9)
+                _, status, rusage = os.wait4(proc.pid, 0)
+                break
+            time.sleep(0.2)
+    rc = os.waitstatus_to_exitcode(status)
+    return {"wall_s": time.perf_counter() - t0, "returncode": rc, "rusage": rusage,
+            "status": "timed out" if timed_out else ("ok" if rc == 0 else "failed"),
+            "peak_tree_rss_mb": peak / 1024**2,
+            "log": log_path.read_text(errors="replace")}
+
+
 def _tree_rss_bytes(pid: int) -> int:
     """Summed RSS of ``pid`` and all its descendants (0 if it is gone)."""
     try:

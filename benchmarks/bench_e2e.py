@@ -13,46 +13,28 @@ process tree (sampled) and the largest single process (``wait4``).
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import ROOT, _tree_rss_bytes, fresh_cache_env
+from _common import ROOT, fresh_cache_env, run_timed
 
 TARGET_COLD_S = 60.0  # issue 24: the main job in a minute cold, 30 s warm
 TARGET_WARM_S = 30.0
 
 
 def _run(args: list[str], env: dict[str, str], timeout: float, log_path: Path) -> dict[str, Any]:
-    cmd = [sys.executable, "-m", "bayes_bijstand.fit", *args]
-    t0 = time.perf_counter()
-    peak, timed_out = 0, False
-    with open(log_path, "w") as log:
-        proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, **env}, stdout=log,
-                                stderr=subprocess.STDOUT, start_new_session=True)
-        while True:
-            pid, status, rusage = os.wait4(proc.pid, os.WNOHANG)
-            if pid == proc.pid:
-                break
-            peak = max(peak, _tree_rss_bytes(proc.pid))
-            if time.perf_counter() - t0 > timeout:
-                timed_out = True
-                os.killpg(proc.pid, 9)
-                _, status, rusage = os.wait4(proc.pid, 0)
-                break
-            time.sleep(0.2)
-    rc = os.waitstatus_to_exitcode(status)
+    r = run_timed([sys.executable, "-m", "bayes_bijstand.fit", *args], env={**os.environ, **env},
+                  cwd=ROOT, timeout=timeout, log_path=log_path, sample_rss=True)
     out = {"cmd": " ".join(["python", "-m", "bayes_bijstand.fit", *args]),
-           "wall_s": time.perf_counter() - t0, "returncode": rc,
-           "maxrss_mb": rusage.ru_maxrss / 1024, "peak_tree_rss_mb": peak / 1024**2,
-           "status": "timed out" if timed_out else ("ok" if rc == 0 else "failed")}
-    text = log_path.read_text()
+           "wall_s": r["wall_s"], "returncode": r["returncode"],
+           "maxrss_mb": r["rusage"].ru_maxrss / 1024, "peak_tree_rss_mb": r["peak_tree_rss_mb"],
+           "status": r["status"]}
+    text = r["log"]
     out["log_tail"] = text[-2500:]
     return out
 

@@ -36,7 +36,7 @@ import numpy as np
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import ROOT, machine_info, write_json
+from _common import ROOT, machine_info, run_timed, write_json
 
 SIZES = (100, 300, 1000)
 SETTINGS = {"short": ["--draws", "200", "--tune", "200", "--chains", "2"], "default": []}
@@ -79,28 +79,14 @@ def fit_once(src: Path | None, estimates: Path, out: Path, extra: list[str], tim
     cmd = [sys.executable, "-m", "bayes_bijstand.fit", "--estimates", str(estimates),
            "--out", str(out), "--quiet", "--allow-warnings", *extra]
     load = os.getloadavg()[0]
-    t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, cwd=src.parent if src is not None else ROOT, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, start_new_session=True)
-    timed_out = False
-    while True:
-        pid, status, ru = os.wait4(proc.pid, os.WNOHANG)
-        if pid == proc.pid:
-            break
-        if time.perf_counter() - t0 > timeout:
-            timed_out = True
-            os.killpg(proc.pid, 9)
-            _, status, ru = os.wait4(proc.pid, 0)
-            break
-        time.sleep(0.2)
-    wall = time.perf_counter() - t0
-    log = proc.stdout.read().decode(errors="replace") if proc.stdout else ""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    r = run_timed(cmd, env=env, cwd=src.parent if src is not None else ROOT, timeout=timeout,
+                  log_path=out.parent / f"{out.name}.log")
+    ru = r["rusage"]
     # Children of the CLI (the figure process) are reaped by it: wait4's rusage covers them.
-    res: dict[str, Any] = {"wall_s": wall, "cpu_s": ru.ru_utime + ru.ru_stime,
+    res: dict[str, Any] = {"wall_s": r["wall_s"], "cpu_s": ru.ru_utime + ru.ru_stime,
                            "load_1min": load, "maxrss_mb": ru.ru_maxrss / 1024,
-                           "status": "timed out" if timed_out else
-                           ("ok" if os.waitstatus_to_exitcode(status) == 0 else "failed"),
-                           "log_tail": log[-800:]}
+                           "status": r["status"], "log_tail": r["log"][-800:]}
     summary = out / "summary.json"
     if summary.exists():
         s = json.loads(summary.read_text())
