@@ -43,3 +43,53 @@ def test_fill_as_broadcast_gives_the_same_outputs_bit_for_bit(
     assert plain.keys() == rewritten.keys()
     for k in plain:
         assert np.array_equal(np.asarray(plain[k]), np.asarray(rewritten[k]), equal_nan=True), k
+
+
+def test_inlined_logaddexp_gives_the_same_outputs(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``logaddexp`` (a symbolic op) is inlined into elementwise arithmetic: no ``Blockwise``
+    left to C-compile, and the same outputs: bit for bit on a shipped outcome (no two-band
+    rows), to rounding where a two-band prose row is switched on."""
+    from pytensor.compile.builders import OpFromGraph
+    from pytensor.tensor.blockwise import Blockwise
+
+    spec = load_spec("meta_components")
+    table = select_rows(load_evidence(), "work_gt8h", "binary", spec)
+    data = prepare(table, "work_gt8h", "binary", spec)
+    sizes = choose_sizes(data)
+    arrays = model_arrays(data, spec, sizes, pooling="partial")
+    assert sizes.two_band >= 1 and sizes.cens_row >= 1 and not sizes.indexed
+    two = dict(arrays)  # one prose slot observed as two bands: |z| in [1.5, 3], sign unknown
+    for k, v in {"d_c_lo": 1.5, "d_c_hi": 3.0, "d_c_one": 0.0}.items():
+        two[k] = arrays[k].copy()
+        two[k][0] = v
+    for k, v in {"d_t_mask": 1.0, "d_t_lo": -3.0, "d_t_hi": -1.5}.items():
+        two[k] = arrays[k].copy()
+        two[k][0] = v
+    two["d_t_Q"] = np.zeros_like(arrays["d_t_Q"])
+    two["d_t_Q"][0, 0] = 1.0
+    model = B._graph(sizes)
+    rng = np.random.default_rng(11)
+    raw = {n: rng.normal(0.0, 0.5, size=(2, 30, *[int(d) for d in model[n].shape.eval()]))
+           for n in B.STORED}
+    saved = dict(B._FNS)
+    try:
+        B._FNS.clear()
+        inlined = [B.graph_outputs(sizes, a, raw, seed=3) for a in (arrays, two)]
+        fn = B._FNS[(sizes, "posterior")][0]
+        assert not [n for n in fn.maker.fgraph.apply_nodes  # type: ignore[attr-defined]
+                    if isinstance(n.op, (Blockwise, OpFromGraph))]
+        B._FNS.clear()
+        monkeypatch.setattr(B, "_inline_symbolic", lambda outs: outs)
+        plain = [B.graph_outputs(sizes, a, raw, seed=3) for a in (arrays, two)]
+        fn = B._FNS[(sizes, "posterior")][0]
+        assert [n for n in fn.maker.fgraph.apply_nodes  # type: ignore[attr-defined]
+                if isinstance(n.op, Blockwise)]  # the case the rewrite is for
+    finally:
+        B._FNS.clear()
+        B._FNS.update(saved)
+    for k in plain[0]:
+        assert np.array_equal(np.asarray(plain[0][k]), np.asarray(inlined[0][k]),
+                              equal_nan=True), k
+    ll_two, ll_one = plain[1]["loglik_gemeente"], plain[0]["loglik_gemeente"]
+    assert not np.allclose(ll_two, ll_one)  # the second band counts
+    np.testing.assert_allclose(inlined[1]["loglik_gemeente"], ll_two, rtol=1e-13, atol=1e-13)

@@ -365,11 +365,37 @@ def _function(sizes: PadSizes, kind: str) -> tuple[object, list[object], list[st
               and v not in replace]
     for rv in random:
         replace[rv] = change_dist_size(rv, new_size=(n,), expand=True)
-    outs = _fill_as_broadcast(vectorize_graph(_unwrap(outputs), replace=replace))
-    fn = pytensor.function(inputs, outs, mode="FAST_COMPILE", on_unused_input="ignore")
+    outs = _fill_as_broadcast(vectorize_graph(_inline_symbolic(_unwrap(outputs)),
+                                              replace=replace))
+    # Without the rewrite that would fold the inlined arithmetic back into ``logaddexp``.
+    mode = pytensor.compile.mode.get_mode("FAST_COMPILE").excluding("local_log_add_exp")
+    fn = pytensor.function(inputs, outs, mode=mode, on_unused_input="ignore")
     rngs = find_rng_nodes(fn.maker.fgraph.inputs)
     _FNS[key] = (fn, rngs, names)
     return _FNS[key]
+
+
+def _inline_symbolic(outs: list[object]) -> list[object]:
+    """``outs`` with every symbolic op (an ``OpFromGraph`` such as ``logaddexp``) inlined.
+
+    Vectorised over draws, such an op becomes a ``Blockwise`` without a vectorised
+    implementation: building the function C-compiled its inner graph (about 5 s on an empty
+    compile cache) and ran it once per draw and slot. Its inner graph is elementwise NumPy
+    arithmetic here, evaluated once on arrays of all draws (the function is compiled
+    without the rewrite that recognises ``log(exp(x) + exp(y))`` as ``logaddexp`` again).
+    """
+    from pytensor.compile.builders import OpFromGraph
+    from pytensor.compile.rewriting import inline_ofg_node
+    from pytensor.graph.replace import graph_replace
+    from pytensor.graph.traversal import applys_between
+
+    while True:
+        node = next((n for n in applys_between([], outs) if isinstance(n.op, OpFromGraph)), None)
+        if node is None:
+            return outs
+        inner = inline_ofg_node(node)
+        outs = list(graph_replace(outs, dict(zip(node.outputs, inner, strict=True)),
+                                  strict=False))
 
 
 def _fill_as_broadcast(outs: list[object]) -> list[object]:
