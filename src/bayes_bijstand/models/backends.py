@@ -30,6 +30,7 @@ from ..constants import DIM_ARM, DIM_COMPONENT, DIM_GEMEENTE
 from ..evidence.grade_registry import grades_with
 from ..numerics import exact_float
 from ..specs import ModelSpec, SamplerSpec
+from .compile_cache import cached_callbacks
 from .summary_level import (
     DIM_BIAS,
     PACKED,
@@ -75,7 +76,7 @@ def compiled_model(sizes: PadSizes) -> tuple[pm.Model, object]:
         t0 = time.perf_counter()
         model = build_graph(sizes)
         names = [v for v in STORED if v in model.named_vars]  # free variables only
-        with warnings.catch_warnings(), exact_float():
+        with warnings.catch_warnings(), exact_float(), cached_callbacks():
             warnings.simplefilter("ignore")
             compiled = nutpie.compile_pymc_model(model, var_names=names)
         dt = time.perf_counter() - t0
@@ -121,7 +122,7 @@ def _sample_pymc(sizes: PadSizes, flat: np.ndarray, sampler: SamplerSpec, *, cor
     """
     model = build_graph(sizes)
     model[PACKED].set_value(flat)
-    with warnings.catch_warnings(), exact_float(), \
+    with warnings.catch_warnings(), exact_float(), cached_callbacks(), \
             contextlib.redirect_stderr(io.StringIO()) if not progressbar else contextlib.nullcontext():
         warnings.simplefilter("ignore")
         logging.getLogger("pymc").setLevel(logging.ERROR)
