@@ -114,6 +114,11 @@ class CellModel:
     centred: np.ndarray
     """Per offset: True where the group effect itself is sampled (centred), else
     ``offset = effect / sigma`` (non-centred)."""
+    parent: np.ndarray
+    """Per offset: the index (in theta) of the fixed effect it is centred around, else -1.
+    A centred effect with a parent is sampled as ``parent + effect`` (hierarchical
+    centring: the gemeente's own intercept or arm effect), so that data which pin down the
+    sum do not leave a ridge between the fixed effect and the group effects."""
     center: np.ndarray | None
     """Column means of the fixed columns (intercept position 0), or None (no intercept)."""
     var_names: list[str] = field(default_factory=list)
@@ -144,7 +149,8 @@ class CellModel:
         if not k:
             return self.logp_and_grad_numpy
         prior = (self.nf, self.ns, self.mu, self.sd, self.halfnormal_sd, self.sigma_of,
-                 self.centred, self.center if self.center is not None else np.zeros(self.nf),
+                 self.centred, self.parent,
+                 self.center if self.center is not None else np.zeros(self.nf),
                  self.center is not None)
         p, b = self.patterns, self.large
         rows = (p.indptr, p.indices, p.data, self.pattern_of, b.indptr, b.indices, b.data)
@@ -189,10 +195,11 @@ class CellModel:
         arrays = [self.mu, self.sd, self.halfnormal_sd, self.sigma_of,
                   self.centred.astype(np.uint8), c, p.indptr, p.indices, p.data,
                   self.pattern_of, b.indptr, b.indices, b.data, self.successes, self.trials,
-                  np.array([self.nf, self.ns, float(self.center is not None), self.lp_const])]
+                  np.array([self.nf, self.ns, float(self.center is not None), self.lp_const]),
+                  self.parent]
         kinds = [np.float64, np.float64, np.float64, np.int64, np.uint8, np.float64, np.int64,
                  np.int64, np.float64, np.int64, np.int64, np.int64, np.float64, np.float64,
-                 np.float64, np.float64]
+                 np.float64, np.float64, np.int64]
         self._keep = [np.ascontiguousarray(a, dtype=k) for a, k in zip(arrays, kinds,
                                                                        strict=True)]
         ud = np.zeros(2 * len(self._keep), dtype=np.uint64)
@@ -215,8 +222,10 @@ class CellModel:
         if self.center is not None:
             theta[0] = b[0] - self.center @ b
         c = self.centred
-        theta[nf:] = np.where(c, z, z * s_el)
-        u = np.where(c, z / s_el, z)
+        hp = self.parent >= 0
+        base = np.where(hp, theta[np.maximum(self.parent, 0)], 0.0) if nf else 0.0
+        theta[nf:] = np.where(c, z - base, z * s_el)
+        u = np.where(c, theta[nf:] / s_el, z)
         d = (b - self.mu) / self.sd
         t = s / self.halfnormal_sd
         eta = self.design @ theta
@@ -225,13 +234,16 @@ class CellModel:
               + float(self.successes @ eta - self.trials @ np.logaddexp(0.0, eta)))
         g = self.design_t @ (self.successes - self.trials * expit(eta))
         grad = np.empty_like(x)
-        gb = g[:nf]
-        if self.center is not None:
-            gb = gb - self.center * gb[0]
-            gb[0] = g[0]
-        grad[:nf] = gb - d / self.sd
         gz = g[nf:]
-        grad[nf + ns:] = np.where(c, gz - u / s_el, gz * s_el - z)
+        total = gz - u / s_el  # d logp / d effect, for a centred effect
+        gb = g[:nf].copy()
+        np.subtract.at(gb, self.parent[hp], total[hp])  # effect = z - parent
+        if self.center is not None:
+            g0 = gb[0]
+            gb = gb - self.center * g0
+            gb[0] = g0
+        grad[:nf] = gb - d / self.sd
+        grad[nf + ns:] = np.where(c, total, gz * s_el - z)
         grad[nf:nf + ns] = np.bincount(self.sigma_of, weights=np.where(c, u * u - 1.0,
                                                                        gz * z * s_el),
                                        minlength=ns) - t * t + 1.0
@@ -243,6 +255,9 @@ class CellModel:
         """bambi's posterior variables from unconstrained draws ``x`` (chain, draw, ndim)."""
         nc, nd = x.shape[:2]
         out: dict[str, Any] = {}
+        thf = x[:, :, :self.nf].copy()  # fixed part of theta
+        if self.center is not None:
+            thf[:, :, 0] -= x[:, :, :self.nf] @ self.center
         coords: dict[str, Any] = {"chain": chain, "draw": draw}
         for f in self.fixed:
             v = x[:, :, f.start:f.start + f.size]
@@ -258,9 +273,12 @@ class CellModel:
             s = np.exp(x[:, :, g.sigma_start:g.sigma_start + g.n_expr])
             n = g.n_levels * g.n_expr
             z = x[:, :, g.offset_start:g.offset_start + n].reshape(nc, nd, g.n_levels, g.n_expr)
-            cen = self.centred[g.offset_start - self.nf - self.ns:
-                              g.offset_start - self.nf - self.ns + n].reshape(g.n_levels, g.n_expr)
-            eff = np.where(cen, z, z * s[:, :, None, :])
+            at = g.offset_start - self.nf - self.ns
+            cen = self.centred[at:at + n].reshape(g.n_levels, g.n_expr)
+            par = self.parent[at:at + n]
+            base = np.where(par >= 0, thf[:, :, np.maximum(par, 0)], 0.0) if self.nf else 0.0
+            base = np.reshape(base, (nc, nd, g.n_levels, g.n_expr)) if self.nf else 0.0
+            eff = np.where(cen, z - base, z * s[:, :, None, :])
             coords[g.factor_dim] = self.coords[g.factor_dim]
             if g.expr_dim is None:
                 out[f"{g.name}_sigma"] = (("chain", "draw"), s[:, :, 0])
@@ -304,22 +322,23 @@ def _kernels() -> dict[str, Any]:
 
 
 def _whole_py(x: np.ndarray, nf: int, ns: int, mu: np.ndarray, sd: np.ndarray,
-              hsd: np.ndarray, sigma_of: np.ndarray, centred: np.ndarray, center: np.ndarray,
+              hsd: np.ndarray, sigma_of: np.ndarray, centred: np.ndarray, parent: np.ndarray,
+              center: np.ndarray,
               has_center: bool, p_ptr: np.ndarray, p_idx: np.ndarray, p_val: np.ndarray,
               pat: np.ndarray, b_ptr: np.ndarray, b_idx: np.ndarray, b_val: np.ndarray,
               succ: np.ndarray, trials: np.ndarray) -> tuple[float, np.ndarray]:  # pragma: no cover
     """Log density (no constant) and gradient in one compiled call (small models)."""
-    th, lp0 = _theta_nb(x, nf, ns, mu, sd, hsd, sigma_of, centred, center,  # noqa: F821
-                        has_center)
+    th, lp0 = _theta_nb(x, nf, ns, mu, sd, hsd, sigma_of, centred, parent,  # noqa: F821
+                        center, has_center)
     lp1, g = _fused_nb(th, p_ptr, p_idx, p_val, pat, b_ptr, b_idx, b_val,  # noqa: F821
                        succ, trials)
     return lp0 + lp1, _grad_nb(x, g, nf, ns, mu, sd, hsd, sigma_of,  # noqa: F821
-                               centred, center, has_center)
+                               centred, parent, center, has_center)
 
 
 _ARRAYS = ("mu", "sd", "halfnormal_sd", "sigma_of", "centred_u8", "center_or_zero",
            "p_ptr", "p_idx", "p_val", "pattern_of", "b_ptr", "b_idx", "b_val", "successes",
-           "trials", "scalars")
+           "trials", "scalars", "parent")
 """The arrays a C callback reads, in this order, from ``user_data`` (address, size pairs)."""
 _CFUNCS: dict[str, Any] = {}
 
@@ -367,7 +386,8 @@ def _logp_c(dim: int, x_: Any, out_: Any, logp_: Any, ud_: Any) -> int:  # pragm
     f8, i8, u8 = np.float64, np.int64, np.uint8
     sc = a(ud, 15, f8)  # nf, ns, has_center, lp_const
     lp, g = _whole_nb(x, int(sc[0]), int(sc[1]), a(ud, 0, f8), a(ud, 1, f8),  # noqa: F821
-                      a(ud, 2, f8), a(ud, 3, i8), a(ud, 4, u8), a(ud, 5, f8), sc[2] > 0,
+                      a(ud, 2, f8), a(ud, 3, i8), a(ud, 4, u8), a(ud, 16, i8), a(ud, 5, f8),
+                      sc[2] > 0,
                       a(ud, 6, i8), a(ud, 7, i8), a(ud, 8, f8), a(ud, 9, i8), a(ud, 10, i8),
                       a(ud, 11, i8), a(ud, 12, f8), a(ud, 13, f8), a(ud, 14, f8))
     lp += sc[3]
@@ -391,7 +411,7 @@ def _expand_c(dim: int, n_expanded: int, x_: Any, out_: Any, ud_: Any) -> int:  
 
 
 def _theta_py(x: np.ndarray, nf: int, ns: int, mu: np.ndarray, sd: np.ndarray,
-              hsd: np.ndarray, sigma_of: np.ndarray, centred: np.ndarray,
+              hsd: np.ndarray, sigma_of: np.ndarray, centred: np.ndarray, parent: np.ndarray,
               center: np.ndarray, has_center: bool) -> tuple[np.ndarray, float]:
     """Effects ``theta`` from ``x`` and the prior part of the log density (no constants)."""
     nz = x.size - nf - ns
@@ -414,6 +434,8 @@ def _theta_py(x: np.ndarray, nf: int, ns: int, mu: np.ndarray, sd: np.ndarray,
     for k in range(nz):
         z = x[nf + ns + k]
         if centred[k]:
+            if parent[k] >= 0:
+                z -= theta[parent[k]]
             theta[nf + k] = z
             u = z / s[sigma_of[k]]
             lp -= 0.5 * u * u + x[nf + sigma_of[k]]
@@ -511,15 +533,20 @@ def _fused_py(theta: np.ndarray, p_ptr: np.ndarray, p_idx: np.ndarray, p_val: np
 
 def _grad_py(x: np.ndarray, g: np.ndarray, nf: int, ns: int, mu: np.ndarray,
              sd: np.ndarray, hsd: np.ndarray, sigma_of: np.ndarray, centred: np.ndarray,
-             center: np.ndarray, has_center: bool) -> np.ndarray:
+             parent: np.ndarray, center: np.ndarray, has_center: bool) -> np.ndarray:
     """Gradient in ``x`` from the likelihood gradient in ``theta`` (``g``) and the priors."""
     nz = x.size - nf - ns
     grad = np.empty(x.size)
+    thf = np.empty(nf)  # fixed part of theta
+    gf = np.empty(nf)  # d logp / d (fixed part of theta)
     for j in range(nf):
-        gj = g[j]
-        if has_center and j > 0:
-            gj -= center[j] * g[0]
-        grad[j] = gj - (x[j] - mu[j]) / (sd[j] * sd[j])
+        thf[j] = x[j]
+        gf[j] = g[j]
+    if has_center:
+        c = 0.0
+        for j in range(nf):
+            c += center[j] * x[j]
+        thf[0] = x[0] - c
     s = np.empty(ns)
     for j in range(ns):
         s[j] = np.exp(x[nf + j])
@@ -530,12 +557,22 @@ def _grad_py(x: np.ndarray, g: np.ndarray, nf: int, ns: int, mu: np.ndarray,
         sk = s[sigma_of[k]]
         gk = g[nf + k]
         if centred[k]:
+            if parent[k] >= 0:
+                z -= thf[parent[k]]
             u = z / sk
-            grad[nf + ns + k] = gk - u / sk
+            tot = gk - u / sk
+            grad[nf + ns + k] = tot
             grad[nf + sigma_of[k]] += u * u - 1.0
+            if parent[k] >= 0:
+                gf[parent[k]] -= tot
         else:
             grad[nf + ns + k] = gk * sk - z
             grad[nf + sigma_of[k]] += gk * z * sk
+    for j in range(nf):
+        gj = gf[j]
+        if has_center and j > 0:
+            gj -= center[j] * gf[0]
+        grad[j] = gj - (x[j] - mu[j]) / (sd[j] * sd[j])
     return grad
 
 
@@ -578,7 +615,7 @@ def _group_sd(p: Any) -> np.ndarray | None:
 
 def build_cell_model(frame: pd.DataFrame, formula: str, priors: dict[str, Any],
                      terms: list[tuple[str, str, str, str]] | None, *,
-                     centre_above: float | None = CENTRE_ABOVE) -> CellModel | None:
+                     centre_above: float | str | None = "auto") -> CellModel | None:
     """The cell model of a collapsed frame (``successes``, ``trials``), or None if unsupported.
 
     ``terms`` are :func:`~bayes_bijstand.models.person_level._additive_terms` of the bambi
@@ -603,6 +640,7 @@ def build_cell_model(frame: pd.DataFrame, formula: str, priors: dict[str, Any],
     intercept_groups = {grp for _, kind, _, grp in terms if kind == "group"}
 
     big: list[bool] = []
+    fixed_at: dict[str, tuple[int, list[str] | None]] = {}  # column -> theta start, levels
 
     def add(idx: np.ndarray, val: np.ndarray, large: bool = False) -> None:
         keep = idx >= 0
@@ -637,6 +675,7 @@ def build_cell_model(frame: pd.DataFrame, formula: str, priors: dict[str, Any],
                 if p is None or p[0].size > 1 or p[1].size > 1:
                     return None
                 fixed.append(_Fixed(col, x_at, 1, p[0], p[1], (), th_at))
+                fixed_at[col] = (th_at, None)
                 add(np.full(n, th_at), v)
                 x_at += 1
                 th_at += 1
@@ -656,6 +695,7 @@ def build_cell_model(frame: pd.DataFrame, formula: str, priors: dict[str, Any],
                 coords[dim] = [str(v) for v in levels[1:]]
                 fixed.append(_Fixed(col, x_at, k, np.broadcast_to(p[0], k).copy(),
                                     np.broadcast_to(p[1], k).copy(), (dim,), th_at))
+                fixed_at[col] = (th_at, levels)
                 add(np.where(codes > 0, th_at + codes - 1, -1), np.ones(n))
                 x_at += k
                 th_at += k
@@ -664,6 +704,8 @@ def build_cell_model(frame: pd.DataFrame, formula: str, priors: dict[str, Any],
             return None
     nf = th_at
     pending: list[tuple[str, int, int, np.ndarray, str | None, str]] = []
+    parents: list[np.ndarray] = []  # per group term: the fixed effect of each effect, or -1
+    has_intercept = bool(fixed) and fixed[0].name == "Intercept"
     for name, kind, col, grp in terms:
         if kind not in ("group", "slope"):
             continue
@@ -682,6 +724,11 @@ def build_cell_model(frame: pd.DataFrame, formula: str, priors: dict[str, Any],
             n_expr, expr_dim = 1, None
             idx = th_at + gcodes
             val = np.ones(n) if s is None else s.to_numpy(float)
+            if s is None:
+                par = np.full(n_lev, 0 if has_intercept else -1)
+            else:
+                f_at = fixed_at.get(col)
+                par = np.full(n_lev, f_at[0] if f_at and f_at[1] is None else -1)
         else:
             # a categorical slope beside the group intercept: reference level dropped
             levels = _levels(s)
@@ -693,9 +740,13 @@ def build_cell_model(frame: pd.DataFrame, formula: str, priors: dict[str, Any],
             codes = pd.Categorical(s.astype(str), categories=levels).codes
             idx = np.where(codes > 0, th_at + gcodes * n_expr + codes - 1, -1)
             val = np.ones(n)
+            f_at = fixed_at.get(col)
+            par = np.tile(f_at[0] + np.arange(n_expr) if f_at and f_at[1] == levels
+                          else np.full(n_expr, -1), n_lev)
         if psd.size not in (1, n_expr):
             return None
         add(idx, val, large=n_lev * n_expr > LARGE_TERM)
+        parents.append(par.astype(np.int64))
         pending.append((name, n_expr, n_lev, np.broadcast_to(psd, n_expr).copy(), expr_dim,
                         factor_dim))
         names += [f"{name}_sigma", name]
@@ -730,14 +781,32 @@ def build_cell_model(frame: pd.DataFrame, formula: str, priors: dict[str, Any],
                      - 0.5 * _LOG_2PI * (nf + nz) - np.log(sd).sum()
                      + ns * 0.5 * math.log(2.0 / math.pi) - np.log(hs).sum())
     sig_of = np.concatenate(sigma_of) if sigma_of else np.zeros(0, dtype=np.intp)
-    if centre_above is None:
-        centred = np.zeros(nz, dtype=bool)
-    else:
+    if centre_above == "auto":
+        centre_above = CENTRE_ABOVE
+    centred = np.zeros(nz, dtype=bool)
+    parent = np.full(nz, -1, dtype=np.int64)
+    if centre_above is not None and nz:
         # Fisher information of each group effect (at the overall rate) times the prior
-        # scale of its SD squared: the data say more about the effect than the prior does
+        # scale of its SD squared: where the data say more about the effect than the prior
+        # does, the effect is sampled centred around its fixed effect (hierarchical
+        # centring); elsewhere non-centred. Each fixed effect is the parent of one group
+        # term at most (the most informed), so that no two terms share a ridge with it.
         rate = min(max(succ.sum() / tri.sum(), 1e-3), 1 - 1e-3)
-        info = (design[:, nf:].multiply(design[:, nf:]).T @ tri) * rate * (1 - rate)
-        centred = np.asarray(info).ravel() * hs[sig_of] ** 2 > centre_above
+        info = np.asarray(design[:, nf:].multiply(design[:, nf:]).T @ tri).ravel()
+        ratio = info * rate * (1 - rate) * hs[sig_of] ** 2
+        starts = np.cumsum([0] + [len(p) for p in parents])
+        taken: set[int] = set()
+        for t in sorted(range(len(parents)),
+                        key=lambda t: -float(np.median(ratio[starts[t]:starts[t + 1]]))):
+            sl = slice(starts[t], starts[t + 1])
+            par = parents[t]
+            if (par < 0).all() or taken & set(par[par >= 0].tolist()):
+                continue
+            use = (ratio[sl] > centre_above) & (par >= 0)
+            if use.any():
+                centred[sl] = use
+                parent[sl] = np.where(use, par, -1)
+                taken |= set(par[use].tolist())
     small = [i for i, b in enumerate(big) if not b]
     large = [i for i, b in enumerate(big) if b]
 
@@ -751,7 +820,7 @@ def build_cell_model(frame: pd.DataFrame, formula: str, priors: dict[str, Any],
     patterns, pattern_of = _row_patterns(part(small))
     return CellModel(design, design.T.tocsr(), succ, tri, 0.0, nf + ns + nz, fixed, groups,
                      coords, "p(successes, trials)", nf, ns, mu, sd, hs, sig_of, centred,
-                     center, names, lp_const, patterns, pattern_of, part(large))
+                     parent, center, names, lp_const, patterns, pattern_of, part(large))
 
 
 def _row_patterns(m: sparse.csr_matrix) -> tuple[sparse.csr_matrix, np.ndarray]:
