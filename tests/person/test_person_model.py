@@ -87,6 +87,12 @@ def test_summary_has_both_scales_and_components(small_fit) -> None:
 def test_ame_direct_equals_bambi_predict(small_fit, monkeypatch) -> None:
     from bayes_bijstand.models import person_level as pl
 
+    with monkeypatch.context() as m:
+        # the numpy path in blocks of cells (without numba) vs the compiled one (default)
+        m.setattr(pl, "_AME_KERNEL", [None])
+        blocks = pl.average_marginal_effects(small_fit.model, small_fit.tree,
+                                             small_fit.prepared)
+    np.testing.assert_allclose(blocks.values, small_fit.ame.values, atol=1e-12)
     monkeypatch.setattr(pl, "_additive_terms", lambda f: None)
     slow = pl.average_marginal_effects(small_fit.model, small_fit.tree, small_fit.prepared)
     np.testing.assert_allclose(slow.values, small_fit.ame.values, atol=1e-10)

@@ -1026,7 +1026,16 @@ def average_marginal_effects(model: Any, tree: Any, prep: PreparedData, *,
             cats = f["arm"].cat.categories
             on = cells.assign(arm=pd.Categorical([a] * len(cells), categories=cats))
             off = cells.assign(arm=pd.Categorical(["control"] * len(cells), categories=cats))
-        if terms is not None:
+        if terms is not None and _ame_kernel() is not None:
+            # one compiled pass over draws x cells, nothing (draws x cells) in memory
+            if "P" not in cache:
+                cache["P"] = _coefficient_draws(post, terms)  # type: ignore[assignment]
+            pmat, offs = cache["P"]  # type: ignore[misc]
+            d_on, d_off = (_cell_rows(post, terms, c, offs, pmat.shape[1]) for c in (on, off))
+            out[:, :, j] = _ame_kernel()(
+                pmat, d_on.indptr, d_on.indices, d_on.data, d_off.indptr, d_off.indices,
+                d_off.data, wt, prep.family in ("binomial", "bernoulli")).reshape(nc, nd)
+        elif terms is not None:
             # in blocks of cells: memory stays bounded at any number of cells
             step = max(1, AME_BLOCK // (nc * nd))
             acc = np.zeros((nc, nd))
@@ -1157,6 +1166,109 @@ def _mean_response(post: Any, terms: list[tuple[str, str, str, str]], cells: pd.
     if family in ("binomial", "bernoulli"):
         return 1.0 / (1.0 + np.exp(-eta))
     return eta
+
+
+def _coefficient_draws(post: Any, terms: list[tuple[str, str, str, str]]
+                       ) -> tuple[np.ndarray, dict[str, tuple[int, list[pd.Index]]]]:
+    """Every coefficient of the additive terms as a column of one (draws, K) matrix, and
+    each term's first column and labels (the same terms and labels as
+    :func:`_mean_response`)."""
+    nc, nd = post.sizes["chain"], post.sizes["draw"]
+    blocks: list[np.ndarray] = []
+    offs: dict[str, tuple[int, list[pd.Index]]] = {}
+    at = 0
+    for name, _kind, _col, _grp in terms:
+        if name not in post or name in offs:
+            continue
+        da = post[name]
+        dims = [d for d in da.dims if d not in _SAMPLE_DIMS]
+        vals = np.asarray(da.transpose("chain", "draw", *dims).values).reshape(nc * nd, -1)
+        offs[name] = (at, [pd.Index([str(v) for v in da[d].values]) for d in dims])
+        blocks.append(vals)
+        at += vals.shape[1]
+    pmat = np.ascontiguousarray(np.hstack(blocks) if blocks else np.zeros((nc * nd, 0)))
+    return pmat, offs
+
+
+def _cell_rows(post: Any, terms: list[tuple[str, str, str, str]], cells: pd.DataFrame,
+               offs: dict[str, tuple[int, list[pd.Index]]], k: int) -> Any:
+    """The cells' linear predictors as a sparse (cells, K) matrix over
+    :func:`_coefficient_draws`'s columns: ``eta = rows @ P.T`` (reference levels 0)."""
+    from scipy import sparse
+
+    n = len(cells)
+    rows: list[np.ndarray] = []
+    cols: list[np.ndarray] = []
+    vals: list[np.ndarray] = []
+    all_rows = np.arange(n)
+    for name, kind, col, grp in terms:
+        if name not in offs:
+            continue
+        at, labels = offs[name]
+        val = np.ones(n)
+        if kind == "intercept":
+            idx = np.zeros(n, dtype=np.intp)
+        elif kind == "fixed" and _numeric(cells[col]):
+            idx = np.zeros(n, dtype=np.intp)
+            val = cells[col].to_numpy(float)
+        elif kind in ("fixed", "group"):
+            idx = labels[0].get_indexer([str(v) for v in cells[col if kind == "fixed" else grp]
+                                         .to_numpy()])
+        elif kind == "slope" and _numeric(cells[col]):
+            idx = labels[0].get_indexer([str(v) for v in cells[grp].to_numpy()])
+            val = cells[col].to_numpy(float)
+        elif kind == "slope":
+            e = labels[0].get_indexer([str(v) for v in cells[col].to_numpy()])
+            g = labels[1].get_indexer([str(v) for v in cells[grp].to_numpy()])
+            idx = np.where((e < 0) | (g < 0), -1, e * len(labels[1]) + g)
+        else:
+            continue
+        keep = idx >= 0
+        rows.append(all_rows[keep])
+        cols.append(at + idx[keep])
+        vals.append(val[keep])
+    if not rows:
+        return sparse.csr_matrix((n, k))
+    return sparse.csr_matrix((np.concatenate(vals), (np.concatenate(rows),
+                                                     np.concatenate(cols))), shape=(n, k))
+
+
+def _ame_sum_py(pmat: np.ndarray, a_ptr: np.ndarray, a_idx: np.ndarray, a_val: np.ndarray,
+                b_ptr: np.ndarray, b_idx: np.ndarray, b_val: np.ndarray, w: np.ndarray,
+                logit: bool) -> np.ndarray:  # pragma: no cover - compiled by numba
+    """Per draw: sum over cells of ``w * (mean(rows_a @ p) - mean(rows_b @ p))``."""
+    out = np.zeros(pmat.shape[0])
+    for d in range(pmat.shape[0]):
+        p = pmat[d]
+        acc = 0.0
+        for i in range(w.size):
+            ea = 0.0
+            for q in range(a_ptr[i], a_ptr[i + 1]):
+                ea += a_val[q] * p[a_idx[q]]
+            eb = 0.0
+            for q in range(b_ptr[i], b_ptr[i + 1]):
+                eb += b_val[q] * p[b_idx[q]]
+            if logit:
+                ea = 1.0 / (1.0 + np.exp(-ea))
+                eb = 1.0 / (1.0 + np.exp(-eb))
+            acc += w[i] * (ea - eb)
+        out[d] = acc
+    return out
+
+
+_AME_KERNEL: list[Any] = []
+
+
+def _ame_kernel() -> Any:
+    """:func:`_ame_sum_py` compiled by numba (cached on disk), or None without numba."""
+    if not _AME_KERNEL:
+        try:
+            import numba
+        except ImportError:  # pragma: no cover - numba comes with nutpie
+            _AME_KERNEL.append(None)
+        else:
+            _AME_KERNEL.append(numba.njit(cache=True, nogil=True)(_ame_sum_py))
+    return _AME_KERNEL[0]
 
 
 def _numeric(s: pd.Series) -> bool:
