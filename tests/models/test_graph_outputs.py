@@ -93,3 +93,51 @@ def test_inlined_logaddexp_gives_the_same_outputs(monkeypatch: pytest.MonkeyPatc
     ll_two, ll_one = plain[1]["loglik_gemeente"], plain[0]["loglik_gemeente"]
     assert not np.allclose(ll_two, ll_one)  # the second band counts
     np.testing.assert_allclose(inlined[1]["loglik_gemeente"], ll_two, rtol=1e-13, atol=1e-13)
+
+
+def test_unrolled_small_sums_give_numpys_sum_bit_for_bit() -> None:
+    """``sum(x * y, axis)`` over a short axis (not the last) as a chain of adds: the same
+    values as NumPy's reduction, and the graph no longer forms the broadcast product."""
+    import pytensor
+    import pytensor.tensor as pt
+    from pytensor.tensor.math import Sum
+
+    x = pt.tensor("x", shape=(None, None, 3, 1))
+    y = pt.tensor("y", shape=(None, 1, 3, 3))
+    last = pt.tensor("z", shape=(None, 4))
+    outs = [pt.sum(x * y, axis=2), pt.sum(last * last, axis=1)]
+    new = B._unroll_small_sums(outs)
+    fn = pytensor.function([x, y, last], new, mode="FAST_COMPILE")
+    sums = [n for n in fn.maker.fgraph.apply_nodes if isinstance(n.op, Sum)]
+    assert len(sums) == 1  # the sum over the last axis is left alone
+    rng = np.random.default_rng(5)
+    xv, yv = rng.normal(size=(50, 40, 3, 1)), rng.normal(size=(50, 1, 3, 3)) * 1e3
+    zv = rng.normal(size=(50, 4))
+    got = fn(xv, yv, zv)
+    assert np.array_equal(got[0], np.sum(xv * yv, axis=2))
+    assert np.array_equal(got[1], np.sum(zv * zv, axis=1))
+
+
+def test_graph_outputs_without_unrolled_sums_are_the_same(monkeypatch: pytest.MonkeyPatch
+                                                         ) -> None:
+    spec = load_spec("meta_components")
+    table = select_rows(load_evidence(), "work_gt8h", "binary", spec)
+    data = prepare(table, "work_gt8h", "binary", spec)
+    sizes = choose_sizes(data)
+    arrays = model_arrays(data, spec, sizes, pooling="partial")
+    model = B._graph(sizes)
+    rng = np.random.default_rng(13)
+    raw = {n: rng.normal(0.0, 0.7, size=(2, 30, *[int(d) for d in model[n].shape.eval()]))
+           for n in B.STORED}
+    saved = dict(B._FNS)
+    try:
+        B._FNS.clear()
+        unrolled = B.graph_outputs(sizes, arrays, raw, seed=3)
+        B._FNS.clear()
+        monkeypatch.setattr(B, "_unroll_small_sums", lambda outs: outs)
+        plain = B.graph_outputs(sizes, arrays, raw, seed=3)
+    finally:
+        B._FNS.clear()
+        B._FNS.update(saved)
+    for k in plain:
+        assert np.array_equal(np.asarray(plain[k]), np.asarray(unrolled[k]), equal_nan=True), k
