@@ -67,6 +67,10 @@ def worker(cfg: dict[str, Any]) -> dict[str, Any]:
         t0 = time.perf_counter()
         c0 = _cpu()
         if cfg["method"] == "ours":
+            if cfg.get("centre_above") is not None:
+                from bayes_bijstand.models import person_cells
+
+                person_cells.CENTRE_ABOVE = cfg["centre_above"]
             res = fit_person(data, formula=FORMULA, sampler="nutpie", **kw)
             tree = res.tree
             out["n_rows"] = res.n_rows
@@ -109,9 +113,12 @@ def _cpu() -> float:
 
 def run(quick: bool = False, timeout: float = 480.0, log: Any = print,
         sizes: tuple[str, ...] | None = None, save: Any = None,
-        draws: int | None = None, methods: tuple[str, ...] | None = None) -> dict[str, Any]:
+        draws: int | None = None, methods: tuple[str, ...] | None = None,
+        centre_above: float | None = None) -> dict[str, Any]:
     n = draws or (300 if quick else 1000)
-    cfg = {"draws": n, "tune": n, "chains": 4}
+    cfg: dict[str, Any] = {"draws": n, "tune": n, "chains": 4}
+    if centre_above is not None:
+        cfg["centre_above"] = centre_above
     sizes = sizes or (("1k", "6k") if quick else tuple(SIZES))
     results: dict[str, Any] = {"settings": {**cfg, "formula": FORMULA, "timeout_s": timeout,
                                             "sizes": {s: SIZES[s] for s in sizes},

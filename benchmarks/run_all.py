@@ -44,6 +44,10 @@ def main(argv: list[str] | None = None) -> int:
                    help="wall-clock limit per end-to-end run (s)")
     p.add_argument("--person-sizes", nargs="+", choices=list(bench_person.SIZES))
     p.add_argument("--person-methods", nargs="+", choices=list(bench_person.METHODS))
+    p.add_argument("--person-centre-above", type=float, default=None,
+                   help="ours: hierarchical centring of group effects whose Fisher "
+                   "information x prior SD scale^2 exceeds this (person_cells.CENTRE_ABOVE; "
+                   "default: the package's)")
     p.add_argument("--tag", help="write <part>-<tag>.json instead of <part>.json (an extra "
                    "run, e.g. a longer time box for one configuration; the report lists it "
                    "separately)")
@@ -107,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
                                        sizes=tuple(a.person_sizes) if a.person_sizes else None,
                                        save=lambda r: save("person", r), draws=a.draws,
                                        methods=tuple(a.person_methods) if a.person_methods
-                                       else None)
+                                       else None, centre_above=a.person_centre_above)
             res["part_wall_s"] = time.perf_counter() - t0
             save(part, res)
             log(f"{part} done in {res['part_wall_s']:.0f} s")

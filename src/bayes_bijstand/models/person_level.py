@@ -908,9 +908,9 @@ def fit_person(
         raise ValueError(f"sampler must be 'nutpie' or 'pymc', got {sampler!r}")
     if engine not in ("auto", "bambi"):
         raise ValueError(f"engine must be 'auto' or 'bambi', got {engine!r}")
-    prep = prepare(data, formula=formula, family=family, participants_only=participants_only,
+    valid = _ensure_valid(data)  # once: prepare sees the validated frame's mark
+    prep = prepare(valid, formula=formula, family=family, participants_only=participants_only,
                    coach_slopes=coach_slopes, collapse=collapse)
-    valid = _ensure_valid(data)
     sub = valid[valid["participated"] == 1] if participants_only else valid
     msg = (_warn_confounding(sub) if not prep.delivered and f"|{COACH_KEY})"
            in prep.formula.replace(" ", "") else None)
