@@ -366,8 +366,8 @@ def _function(sizes: PadSizes, kind: str) -> tuple[object, list[object], list[st
               and v not in replace]
     for rv in random:
         replace[rv] = change_dist_size(rv, new_size=(n,), expand=True)
-    outs = _unroll_small_sums(_fill_as_broadcast(
-        vectorize_graph(_inline_symbolic(_unwrap(outputs)), replace=replace)))
+    outs = _fill_as_broadcast(vectorize_graph(_inline_symbolic(_unwrap(outputs)),
+                                              replace=replace))
     # Without the rewrite that would fold the inlined arithmetic back into ``logaddexp``.
     mode = pytensor.compile.mode.get_mode("FAST_COMPILE").excluding("local_log_add_exp")
     fn = pytensor.function(inputs, outs, mode=mode, on_unused_input="ignore")
@@ -397,57 +397,6 @@ def _inline_symbolic(outs: list[object]) -> list[object]:
         inner = inline_ofg_node(node)
         outs = list(graph_replace(outs, dict(zip(node.outputs, inner, strict=True)),
                                   strict=False))
-
-
-SMALL_SUM = 8
-"""Longest summed axis of a product that :func:`_unroll_small_sums` writes out."""
-
-
-def _unroll_small_sums(outs: list[object]) -> list[object]:
-    """``outs`` with each ``sum(x * y, axis=k)`` over a short axis written as a chain of adds.
-
-    Vectorised over draws, a small matrix product per draw (a component's Cholesky factor
-    times 1,000 municipalities' offsets) is a broadcast product of shape (draws, G, C, C)
-    summed over one axis of length ``C``: two passes over an array ``C`` times larger than
-    the result. ``x[.., 0, ..] * y[.., 0, ..] + x[.., 1, ..] * y[.., 1, ..] + ...`` (left to
-    right) are the same products added in the same order as NumPy's reduction over an axis
-    that is not the last one, so the same values bit for bit, without the large
-    intermediate (a sum over the last axis is left alone: NumPy may add those in another
-    order, measured: 5 of 195 shipped cases differed in the last bit).
-    """
-    import pytensor.tensor as pt
-    from pytensor.graph.replace import graph_replace
-    from pytensor.graph.traversal import applys_between
-    from pytensor.scalar.basic import Mul
-    from pytensor.tensor.elemwise import Elemwise
-    from pytensor.tensor.math import Sum
-
-    swap = {}
-    for node in applys_between([], outs):
-        if not (isinstance(node.op, Sum) and node.op.axis is not None
-                and len(node.op.axis) == 1):
-            continue
-        (ax,) = node.op.axis
-        prod = node.inputs[0]
-        m = prod.owner
-        length = prod.type.shape[ax]
-        if (m is None or not isinstance(m.op, Elemwise) or not isinstance(m.op.scalar_op, Mul)
-                or len(m.inputs) != 2 or length is None or not 1 < length <= SMALL_SUM
-                or ax == prod.type.ndim - 1  # along the last axis NumPy may sum otherwise
-                or node.outputs[0].dtype != prod.dtype):
-            continue
-
-        def part(x: object, k: int, ax: int = ax) -> object:
-            idx = [slice(None)] * x.type.ndim  # type: ignore[attr-defined]
-            idx[ax] = 0 if x.type.shape[ax] == 1 else k  # type: ignore[attr-defined]
-            return x[tuple(idx)]  # type: ignore[index]
-
-        total = None
-        for k in range(length):
-            term = m.op(*(part(x, k) for x in m.inputs))
-            total = term if total is None else pt.add(total, term)
-        swap[node.outputs[0]] = total
-    return list(graph_replace(outs, swap, strict=False)) if swap else outs
 
 
 def _fill_as_broadcast(outs: list[object]) -> list[object]:
