@@ -65,7 +65,9 @@ case "$cmd" in
     setup; browser
     exec .venv/bin/python -m pytest -n "${TEST_WORKERS:-2}" --dist loadfile "$@" ;;
   bench)
+    # The alternatives the benchmarks compare against (PyMARE, NumPyro) are the bench extra.
     setup
+    .venv/bin/python -m pip install --quiet -e ".[dev,bench]" >&2
     exec .venv/bin/python benchmarks/run_all.py "$@" ;;
   *)
     echo "usage: ./dev.sh fit [FLAGS] | ./dev.sh robustness [FLAGS] | ./dev.sh test [PYTEST ARGS] | ./dev.sh bench" >&2
