@@ -13,20 +13,27 @@ from bayes_bijstand.models.summary_level import choose_sizes, model_arrays, prep
 from bayes_bijstand.specs import load_spec
 
 
-def test_fill_as_broadcast_gives_the_same_outputs_bit_for_bit(
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    from pytensor.scalar.basic import Second
-    from pytensor.tensor.elemwise import Elemwise
-
+def _work_gt8h(seed: int, draws: int) -> tuple[object, dict[str, np.ndarray],
+                                               dict[str, np.ndarray]]:
+    """(padding, data arrays, random draws of every stored variable) of work_gt8h."""
     spec = load_spec("meta_components")
     table = select_rows(load_evidence(), "work_gt8h", "binary", spec)
     data = prepare(table, "work_gt8h", "binary", spec)
     sizes = choose_sizes(data)
     arrays = model_arrays(data, spec, sizes, pooling="partial")
     model = B._graph(sizes)
-    rng = np.random.default_rng(7)
-    raw = {n: rng.normal(0.0, 0.5, size=(2, 40, *[int(d) for d in model[n].shape.eval()]))
+    rng = np.random.default_rng(seed)
+    raw = {n: rng.normal(0.0, 0.5, size=(2, draws, *[int(d) for d in model[n].shape.eval()]))
            for n in B.STORED}
+    return sizes, arrays, raw
+
+
+def test_fill_as_broadcast_gives_the_same_outputs_bit_for_bit(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from pytensor.scalar.basic import Second
+    from pytensor.tensor.elemwise import Elemwise
+
+    sizes, arrays, raw = _work_gt8h(seed=7, draws=40)
     saved = dict(B._FNS)
     try:
         B._FNS.clear()
@@ -52,11 +59,7 @@ def test_inlined_logaddexp_gives_the_same_outputs(monkeypatch: pytest.MonkeyPatc
     from pytensor.compile.builders import OpFromGraph
     from pytensor.tensor.blockwise import Blockwise
 
-    spec = load_spec("meta_components")
-    table = select_rows(load_evidence(), "work_gt8h", "binary", spec)
-    data = prepare(table, "work_gt8h", "binary", spec)
-    sizes = choose_sizes(data)
-    arrays = model_arrays(data, spec, sizes, pooling="partial")
+    sizes, arrays, raw = _work_gt8h(seed=11, draws=30)
     assert sizes.two_band >= 1 and sizes.cens_row >= 1 and not sizes.indexed
     two = dict(arrays)  # one prose slot observed as two bands: |z| in [1.5, 3], sign unknown
     for k, v in {"d_c_lo": 1.5, "d_c_hi": 3.0, "d_c_one": 0.0}.items():
@@ -67,10 +70,6 @@ def test_inlined_logaddexp_gives_the_same_outputs(monkeypatch: pytest.MonkeyPatc
         two[k][0] = v
     two["d_t_Q"] = np.zeros_like(arrays["d_t_Q"])
     two["d_t_Q"][0, 0] = 1.0
-    model = B._graph(sizes)
-    rng = np.random.default_rng(11)
-    raw = {n: rng.normal(0.0, 0.5, size=(2, 30, *[int(d) for d in model[n].shape.eval()]))
-           for n in B.STORED}
     saved = dict(B._FNS)
     try:
         B._FNS.clear()
